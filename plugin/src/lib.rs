@@ -1,1 +1,229 @@
+//! Neural Trio: a MIDI effect that streams lead, arp and bass composed by a neural model in time
+//! with the host. This file only wires the pieces together:
+//!
+//! - `playback/` is the audio thread (`process()`): scheduling, note-offs, transport;
+//! - `generator/` is the background thread that owns ONNX Runtime and the sampler;
+//! - `link.rs` is the only thing those two share: lock-free queues and atomics;
+//! - `music/` is the model contract: parts, phrases, the token vocabulary, MIDI files.
+
+pub mod generator;
 pub mod music;
+
+#[cfg(feature = "plugin")]
+pub mod link;
+#[cfg(feature = "plugin")]
+pub mod params;
+#[cfg(feature = "plugin")]
+pub mod persist;
+#[cfg(feature = "plugin")]
+pub mod playback;
+
+#[cfg(feature = "plugin")]
+pub use plugin::NeuralTrio;
+
+#[cfg(feature = "plugin")]
+mod plugin {
+    use crate::generator::settings::GenSettings;
+    use crate::link::{Command, Link};
+    use crate::music::Part;
+    use crate::params::{Mode, TrioParams};
+    use crate::playback::{BlockInput, BlockSettings, EventKind, PartSettings, Playback};
+    use nice_plug::midi::{Channel, Key as MidiKey, VoiceID};
+    use nice_plug::prelude::*;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::thread::JoinHandle;
+
+    pub struct NeuralTrio {
+        params: Arc<TrioParams>,
+        /// Shared with the generator thread (and later the editor).
+        link: Arc<Link>,
+        /// Audio-thread state: bar table, sounding notes, timeline.
+        playback: Playback,
+        /// Started on first activation, not at instantiation (hosts instantiate to scan).
+        generator: Option<JoinHandle<()>>,
+        /// Last block's generation settings, to tell the generator (and Offline waits) they changed.
+        last_settings: Option<GenSettings>,
+        sample_rate: f32,
+        offline: bool,
+        /// Test hook for the allocation check's negative control (debug alloc-check builds only).
+        allocate_in_process: bool,
+    }
+
+    impl Default for NeuralTrio {
+        fn default() -> Self {
+            NeuralTrio {
+                params: Arc::new(TrioParams::default()),
+                link: Arc::new(Link::default()),
+                playback: Playback::default(),
+                generator: None,
+                last_settings: None,
+                sample_rate: 48_000.0,
+                offline: false,
+                allocate_in_process: cfg!(feature = "assert_process_allocs")
+                    && std::env::var_os("NEURAL_TRIO_TEST_ALLOCATE_IN_PROCESS").is_some(),
+            }
+        }
+    }
+
+    impl Drop for NeuralTrio {
+        fn drop(&mut self) {
+            let _ = self.link.commands.send(Command::Shutdown);
+            if let Some(handle) = self.generator.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    impl NeuralTrio {
+        fn block_settings(&self) -> BlockSettings {
+            let only = self.params.part_output.value().only();
+            let parts = Part::ALL.map(|part| {
+                let p = self.params.part(part);
+                let (low, high) = p.register();
+                PartSettings {
+                    on: p.on.value(),
+                    low,
+                    high,
+                    channel: match only {
+                        Some(_) => 0,
+                        None => (p.channel.value().clamp(1, 16) - 1) as u8,
+                    },
+                    routed: only.is_none_or(|o| o == part),
+                }
+            });
+            let loop_bars = match self.params.mode.value() {
+                Mode::Endless => None,
+                Mode::Loop | Mode::Hold => Some(self.params.loop_bars.value().clamp(1, 16) as u32),
+            };
+            BlockSettings { parts, loop_bars }
+        }
+    }
+
+    impl Plugin for NeuralTrio {
+        const NAME: &'static str = "Neural Trio";
+        const VENDOR: &'static str = "Neural Trio";
+        const URL: &'static str = "https://example.invalid/neural-trio";
+        const EMAIL: &'static str = "support@example.invalid";
+        const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+        const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+            // A pure MIDI effect.
+            AudioIOLayout { main_input_channels: None, main_output_channels: None, ..AudioIOLayout::const_default() },
+            // Stereo pass-through, for hosts (Ableton Live) that refuse plugins without audio.
+            AudioIOLayout {
+                main_input_channels: NonZeroU32::new(2),
+                main_output_channels: NonZeroU32::new(2),
+                ..AudioIOLayout::const_default()
+            },
+        ];
+        // Notes only: CC input would expose thousands of hidden parameters that hosts replay.
+        const MIDI_INPUT: MidiConfig = MidiConfig::Basic;
+        const MIDI_OUTPUT: MidiConfig = MidiConfig::Basic;
+        const SAMPLE_ACCURATE_AUTOMATION: bool = false;
+
+        type Editor = ();
+        type SysExMessage = ();
+        type BackgroundTask = ();
+
+        fn params(&self) -> Arc<dyn Params> {
+            self.params.clone()
+        }
+
+        fn activate(
+            &mut self,
+            _audio_io_layout: &AudioIOLayout,
+            buffer_config: &BufferConfig,
+            _context: &mut impl ActivateContext<Self>,
+        ) -> bool {
+            self.sample_rate = buffer_config.sample_rate;
+            self.offline = buffer_config.process_mode == ProcessMode::Offline;
+            self.link.offline.store(self.offline, Ordering::Release);
+            if self.generator.as_ref().is_none_or(|h| h.is_finished()) {
+                self.generator = crate::generator::worker::spawn(self.link.clone(), self.params.clone()).ok();
+            }
+            self.playback.reset();
+            true
+        }
+
+        fn reset(&mut self) {
+            self.playback.reset();
+        }
+
+        fn process(
+            &mut self,
+            buffer: &mut Buffer,
+            _aux: &mut AuxiliaryBuffers,
+            context: &mut impl ProcessContext<Self>,
+        ) -> ProcessStatus {
+            if self.allocate_in_process {
+                // Deliberate: proves the allocation check catches an allocation here.
+                std::hint::black_box(Box::new(self.sample_rate));
+            }
+            let settings = GenSettings::from_params(&self.params, 0);
+            if self.last_settings != Some(settings) {
+                self.last_settings = Some(settings);
+                self.link.settings_rev.fetch_add(1, Ordering::AcqRel);
+            }
+
+            let transport = context.transport();
+            let input = BlockInput {
+                playing: transport.playing,
+                tempo_bpm: transport.tempo,
+                pos_beats: transport.tempo.and(transport.pos_beats()),
+                samples: buffer.samples() as u32,
+                sample_rate: self.sample_rate,
+                offline: self.offline,
+            };
+            let block_settings = self.block_settings();
+            let generated = self.playback.process(&self.link, &input, &block_settings);
+
+            // Merge the notes the user plays (passed through) with ours, in time order.
+            let mut generated = generated.iter().peekable();
+            while let Some(event) = context.next_event() {
+                let is_note = matches!(event, NoteEvent::NoteOn { .. } | NoteEvent::NoteOff { .. });
+                while let Some(ours) = generated.next_if(|g| g.offset <= event.timing()) {
+                    send(context, ours);
+                }
+                if is_note {
+                    let _ = context.try_send_event(event);
+                }
+            }
+            for ours in generated {
+                send(context, ours);
+            }
+            ProcessStatus::KeepAlive
+        }
+    }
+
+    fn send(context: &mut impl ProcessContext<NeuralTrio>, event: &crate::playback::OutEvent) {
+        let (channel, key) = (Channel::Number(event.channel), MidiKey::Number(event.pitch));
+        let note = match event.kind {
+            EventKind::NoteOn => NoteEvent::NoteOn {
+                timing: event.offset,
+                voice_id: VoiceID::Wildcard,
+                channel,
+                key,
+                velocity: event.velocity as f32 / 127.0,
+            },
+            EventKind::NoteOff => NoteEvent::NoteOff { timing: event.offset, voice_id: VoiceID::Wildcard, channel, key, velocity: 0.0 },
+        };
+        let _ = context.try_send_event(note);
+    }
+
+    impl ClapPlugin for NeuralTrio {
+        const CLAP_ID: &'static str = "com.neural-trio.neural-trio";
+        const CLAP_DESCRIPTION: Option<&'static str> = Some("Neural lead, arp and bass, streamed in time with the host");
+        const CLAP_MANUAL_URL: Option<&'static str> = None;
+        const CLAP_SUPPORT_URL: Option<&'static str> = None;
+        const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::NoteEffect, ClapFeature::Utility];
+    }
+
+    impl Vst3Plugin for NeuralTrio {
+        const VST3_CLASS_ID: [u8; 16] = *b"NeuralTrioMidiFx";
+        const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Instrument, Vst3SubCategory::Tools];
+    }
+
+    nice_export_clap!(NeuralTrio);
+    nice_export_vst3!(NeuralTrio);
+}

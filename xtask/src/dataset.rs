@@ -1,7 +1,410 @@
-//! `cargo xtask dataset`: POP909 → token arrays. (Being written.)
+//! `cargo xtask dataset [--source DIR] [--out DIR] [--limit N]`: POP909 → token arrays.
+//!
+//! Every song folder `NNN` under the source (default `../shared/datasets/pop909/POP909` next to the
+//! workspace; relative paths are taken from the workspace root) goes through
+//! [`crate::pop909::load_song`], whose module doc states every reading rule (beat grid, half-time,
+//! quantization, roles, key, mood, chords, trimming). Here:
+//!
+//! - **Split by song**: 819–909 are held out (`valid`), never trained on; 001–818 are `train`.
+//! - **Augmentation**: each train song is written 12 times, transposed by -6..=+5 semitones
+//!   (pitches, key tonic and chord roots; notes leaving 0..=127 dropped). Valid is untransposed.
+//! - **Check**: every token stream written is decoded again and must give back the same header and
+//!   phrase; a mismatch is counted (and is a bug).
+//! - **Output** in `--out` (default `target/dataset/`): `train.bin` and `valid.bin` (little-endian
+//!   u16 token ids, songs concatenated, each = 4 header tokens + bars + EOS) and `manifest.json`.
+//! - Bad input never stops the run: a song that cannot be read is reported with its reason and
+//!   skipped.
 
-use anyhow::{bail, Result};
+use crate::pop909::{self, load_song, Song};
+use anyhow::{bail, Context, Result};
+use neural_trio::music::tokens::{decode_phrase, encode_phrase};
+use neural_trio::music::vocab::{self, Mood};
+use neural_trio::music::Part;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
 
-pub fn run(_args: &[String]) -> Result<()> {
-    bail!("the dataset builder is not written yet")
+/// Songs with a number at or above this are held out.
+pub const FIRST_VALID_SONG: u32 = 819;
+/// Transpositions applied to train songs.
+pub const TRANSPOSITIONS: std::ops::RangeInclusive<i32> = -6..=5;
+
+/// The default POP909 folder: `shared/datasets/pop909/POP909` beside the workspace.
+pub fn default_source() -> PathBuf {
+    crate::workspace_root()
+        .parent()
+        .map(|p| p.join("shared/datasets/pop909/POP909"))
+        .unwrap_or_else(|| PathBuf::from("../shared/datasets/pop909/POP909"))
+}
+
+/// Train or valid, by song number.
+pub fn is_valid_song(id: u32) -> bool {
+    id >= FIRST_VALID_SONG
+}
+
+struct Args {
+    source: PathBuf,
+    out: PathBuf,
+    limit: Option<usize>,
+}
+
+fn parse_args(args: &[String]) -> Result<Args> {
+    let mut parsed = Args { source: default_source(), out: PathBuf::from("target/dataset"), limit: None };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |flag: &str| it.next().cloned().with_context(|| format!("{flag} needs a value"));
+        match arg.as_str() {
+            "--source" => parsed.source = PathBuf::from(value("--source")?),
+            "--out" => parsed.out = PathBuf::from(value("--out")?),
+            "--limit" => parsed.limit = Some(value("--limit")?.parse().context("--limit takes a number")?),
+            "-h" | "--help" => {
+                println!("usage: cargo xtask dataset [--source DIR] [--out DIR] [--limit N]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument '{other}' (usage: cargo xtask dataset [--source DIR] [--out DIR] [--limit N])"),
+        }
+    }
+    Ok(parsed)
+}
+
+/// What one song folder gave.
+struct SongResult {
+    id: u32,
+    valid: bool,
+    outcome: std::result::Result<Encoded, String>,
+}
+
+struct Encoded {
+    song: Song,
+    /// One token stream per transposition written (one for valid).
+    streams: Vec<Vec<u16>>,
+    /// Notes per part over all streams written.
+    notes: [u64; 3],
+    /// Notes lost to transposition out of 0..=127.
+    transposition_drops: u64,
+    round_trip_failures: Vec<String>,
+}
+
+fn encode_song(song: Song, valid: bool) -> Encoded {
+    let shifts: Vec<i32> = if valid { vec![0] } else { TRANSPOSITIONS.collect() };
+    let mut streams = Vec::with_capacity(shifts.len());
+    let mut notes = [0u64; 3];
+    let mut transposition_drops = 0;
+    let mut round_trip_failures = Vec::new();
+    for shift in shifts {
+        let (header, phrase) = if shift == 0 {
+            (song.header, song.phrase.clone())
+        } else {
+            pop909::transpose(&song.header, &song.phrase, shift)
+        };
+        transposition_drops += (song.phrase.notes.len() - phrase.notes.len()) as u64;
+        let tokens = encode_phrase(&header, &phrase, true);
+        match decode_phrase(&tokens) {
+            Ok((h, p)) if h == header && p == phrase => {}
+            Ok((h, p)) => round_trip_failures.push(format!(
+                "song {:03} shift {shift:+}: decoded {} notes/{} chords/{} bars, expected {}/{}/{}{}",
+                song.id,
+                p.notes.len(),
+                p.chords.len(),
+                p.bars,
+                phrase.notes.len(),
+                phrase.chords.len(),
+                phrase.bars,
+                if h == header { "" } else { "; header differs" },
+            )),
+            Err(e) => round_trip_failures.push(format!("song {:03} shift {shift:+}: {e}", song.id)),
+        }
+        for n in &phrase.notes {
+            notes[n.part.index()] += 1;
+        }
+        streams.push(tokens.into_iter().map(|t| u16::try_from(t).expect("vocabulary fits u16")).collect());
+    }
+    Encoded { song, streams, notes, transposition_drops, round_trip_failures }
+}
+
+/// The song folders under `source` (names all digits), in number order.
+fn song_dirs(source: &Path) -> Result<Vec<(u32, PathBuf)>> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(source).with_context(|| format!("cannot list {}", source.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.is_empty() && name.chars().all(|c| c.is_ascii_digit()) && entry.path().is_dir() {
+            dirs.push((name.parse::<u32>()?, entry.path()));
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+#[derive(Default)]
+struct SplitStats {
+    used: Vec<u32>,
+    skipped: Vec<(u32, String)>,
+    tokens: Vec<u16>,
+    /// Sequences written (songs × transpositions).
+    sequences: u64,
+    /// Bars of the untransposed songs.
+    bars: u64,
+    /// Notes per part over everything written.
+    notes: [u64; 3],
+    moods: BTreeMap<&'static str, u64>,
+    keys: BTreeMap<String, u64>,
+    half_time: u64,
+    tempo_bins: BTreeMap<String, u64>,
+    transposition_drops: u64,
+    beats_cut: u64,
+    notes_dropped: u64,
+    triplet_onsets: u64,
+    onsets: u64,
+    onset_error_sum: f64,
+    leading_bars_trimmed: u64,
+    annotated_bpm: Vec<f64>,
+    effective_bpm: Vec<f64>,
+}
+
+impl SplitStats {
+    fn json(&self, name: &str) -> serde_json::Value {
+        let skipped: Vec<_> =
+            self.skipped.iter().map(|(id, reason)| json!({"song": format!("{id:03}"), "reason": reason})).collect();
+        let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+        for (_, r) in &self.skipped {
+            *reasons.entry(reason_kind(r)).or_default() += 1;
+        }
+        json!({
+            "file": format!("{name}.bin"),
+            "songs_used": self.used.len(),
+            "songs_skipped": self.skipped.len(),
+            "skip_reasons": reasons,
+            "skipped": skipped,
+            "used": self.used.iter().map(|id| format!("{id:03}")).collect::<Vec<_>>(),
+            "sequences": self.sequences,
+            "tokens": self.tokens.len(),
+            "bars_untransposed": self.bars,
+            "notes": {
+                "lead": self.notes[Part::Lead.index()],
+                "arp": self.notes[Part::Arp.index()],
+                "bass": self.notes[Part::Bass.index()],
+            },
+            "moods": self.moods,
+            "keys": self.keys,
+            "tempo_bins": self.tempo_bins,
+            "half_time_songs": self.half_time,
+            "notes_dropped_by_transposition": self.transposition_drops,
+            "beats_cut_from_irregular_bars": self.beats_cut,
+            "onsets_dropped_in_cut_beats": self.notes_dropped,
+            "triplet_onset_share": self.triplet_onsets as f64 / self.onsets.max(1) as f64,
+            "mean_onset_error_ticks": self.onset_error_sum / self.onsets.max(1) as f64,
+            "leading_empty_bars_trimmed": self.leading_bars_trimmed,
+            "median_annotated_bpm": median(&self.annotated_bpm),
+            "median_effective_bpm": median(&self.effective_bpm),
+        })
+    }
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).map(|m| (m * 10.0).round() / 10.0)
+}
+
+/// A reason without its numbers, for counting ("6 beats per bar (downbeats)" stays as is).
+fn reason_kind(reason: &str) -> String {
+    if reason.starts_with("only ") && reason.ends_with("in 4-beat bars") {
+        "too few 4-beat bars".into()
+    } else {
+        reason.to_string()
+    }
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let started = Instant::now();
+    let args = parse_args(args)?;
+    let mut dirs = song_dirs(&args.source)?;
+    if dirs.is_empty() {
+        bail!("no song folders (NNN/) in {}", args.source.display());
+    }
+    if let Some(limit) = args.limit {
+        dirs.truncate(limit);
+    }
+    println!("reading {} songs from {}", dirs.len(), args.source.display());
+
+    // Load and encode across the cores; results land in song order.
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<SongResult>>> = Mutex::new((0..dirs.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((id, dir)) = dirs.get(i) else { break };
+                let valid = is_valid_song(*id);
+                // A panic on one odd file is a bug, but must not stop the run either.
+                let outcome = std::panic::catch_unwind(|| load_song(dir))
+                    .unwrap_or_else(|_| Err("panicked while loading (a bug: please report)".into()))
+                    .map(|song| encode_song(song, valid));
+                results.lock().unwrap()[i] = Some(SongResult { id: *id, valid, outcome });
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_multiple_of(50) || n == dirs.len() {
+                    eprint!("\r  {n}/{} songs", dirs.len());
+                }
+            });
+        }
+    });
+    eprintln!();
+
+    let mut train = SplitStats::default();
+    let mut valid = SplitStats::default();
+    let mut round_trip_failures: Vec<String> = Vec::new();
+    let mut unknown_labels: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for result in results.into_inner().unwrap().into_iter().flatten() {
+        let split = if result.valid { &mut valid } else { &mut train };
+        match result.outcome {
+            Err(reason) => split.skipped.push((result.id, reason)),
+            Ok(enc) => {
+                let meta = &enc.song.meta;
+                split.used.push(result.id);
+                split.sequences += enc.streams.len() as u64;
+                for s in &enc.streams {
+                    split.tokens.extend_from_slice(s);
+                }
+                split.bars += enc.song.phrase.bars as u64;
+                for p in 0..3 {
+                    split.notes[p] += enc.notes[p];
+                }
+                *split.moods.entry(meta.mood.name()).or_default() += 1;
+                *split.keys.entry(meta.key.name()).or_default() += 1;
+                let bin = vocab::Token::Tempo(enc.song.header.tempo_bin).name();
+                *split.tempo_bins.entry(bin).or_default() += 1;
+                split.half_time += meta.half_time as u64;
+                split.annotated_bpm.push(meta.annotated_bpm);
+                split.effective_bpm.push(meta.effective_bpm);
+                split.transposition_drops += enc.transposition_drops;
+                split.beats_cut += meta.beats_cut as u64;
+                split.notes_dropped += meta.notes_dropped as u64;
+                split.triplet_onsets += meta.triplet_onsets as u64;
+                let onsets = enc.song.phrase.notes.len() as u64;
+                split.onsets += onsets;
+                split.onset_error_sum += meta.mean_onset_error_ticks * onsets as f64;
+                split.leading_bars_trimmed += meta.leading_bars_trimmed as u64;
+                for label in &meta.unknown_chord_labels {
+                    unknown_labels.entry(label.clone()).or_default().push(result.id);
+                }
+                round_trip_failures.extend(enc.round_trip_failures);
+            }
+        }
+    }
+
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    for (name, split) in [("train", &train), ("valid", &valid)] {
+        write_tokens(&args.out.join(format!("{name}.bin")), &split.tokens)?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let manifest = json!({
+        "vocab_hash": vocab::vocab_hash(),
+        "vocab_size": vocab::VOCAB_SIZE,
+        "source": std::fs::canonicalize(&args.source).unwrap_or(args.source.clone()).display().to_string(),
+        "dataset": "POP909 (MIT), MELODY → lead, PIANO → arp + bass, BRIDGE dropped",
+        "format": "little-endian u16 token ids; songs concatenated; each = BOS TEMPO KEY MOOD, then BAR…, then EOS",
+        "split_rule": format!("by song number: {FIRST_VALID_SONG:03}–909 valid (held out, never trained on), the rest train"),
+        "half_time_rule": format!(
+            "annotated tempo = 60 / median inter-beat interval of beat_midi.txt; below {} BPM the song is half-time: \
+             each annotated beat = 2 grid beats, an annotated 4-beat bar = two 4/4 bars, effective tempo doubled; \
+             the effective tempo gives the tempo bin; mood fast = not half-time",
+            pop909::HALF_TIME_BELOW_BPM
+        ),
+        "quantization_rule": "onsets and ends snap to multiples of 3 ticks (16ths, 12 ticks/beat) or to multiples of 2 \
+             (16th-triplets) when the triplet error is less than half the 16th error; lengths to the nearest \
+             vocabulary duration, at least 2 ticks",
+        "meter_rule": format!(
+            "4/4 only: songs whose common downbeat bar is not 4 beats or with < {:.0}% of beats in 4-beat bars are skipped; \
+             irregular bars keep their whole 4-beat grid bars and the left-over beats are cut",
+            pop909::MIN_FOUR_BEAT_SHARE * 100.0
+        ),
+        "transpositions": {
+            "train": TRANSPOSITIONS.collect::<Vec<_>>(),
+            "valid": [0],
+        },
+        "splits": {
+            "train": train.json("train"),
+            "valid": valid.json("valid"),
+        },
+        "unknown_chord_labels": unknown_labels,
+        "round_trip_failures": round_trip_failures.len(),
+        "elapsed_seconds": (elapsed * 100.0).round() / 100.0,
+    });
+    let manifest_path = args.out.join("manifest.json");
+    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest)? + "\n")
+        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+
+    print_summary(&train, &valid, &unknown_labels, &round_trip_failures, elapsed, &args.out);
+    if !round_trip_failures.is_empty() {
+        bail!("{} token streams did not decode to their phrase (a bug)", round_trip_failures.len());
+    }
+    Ok(())
+}
+
+fn write_tokens(path: &Path, tokens: &[u16]) -> Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    for t in tokens {
+        w.write_all(&t.to_le_bytes())?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn print_summary(
+    train: &SplitStats,
+    valid: &SplitStats,
+    unknown_labels: &BTreeMap<String, Vec<u32>>,
+    round_trip_failures: &[String],
+    elapsed: f64,
+    out: &Path,
+) {
+    for (name, s) in [("train", train), ("valid", valid)] {
+        println!(
+            "{name}: {} songs used, {} skipped; {} sequences, {} tokens, {} bars (untransposed); notes lead {} arp {} bass {}",
+            s.used.len(),
+            s.skipped.len(),
+            s.sequences,
+            s.tokens.len(),
+            s.bars,
+            s.notes[0],
+            s.notes[1],
+            s.notes[2]
+        );
+        let moods: Vec<String> =
+            Mood::ALL.iter().map(|m| format!("{} {}", m.name(), s.moods.get(m.name()).unwrap_or(&0))).collect();
+        println!("  moods: {}; half-time songs: {}", moods.join(", "), s.half_time);
+        let mut keys: Vec<(&String, &u64)> = s.keys.iter().collect();
+        keys.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let keys: Vec<String> = keys.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!("  keys: {}", keys.join(", "));
+        let mut reasons: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for (id, r) in &s.skipped {
+            reasons.entry(reason_kind(r)).or_default().push(*id);
+        }
+        for (reason, ids) in reasons {
+            let list: Vec<String> = ids.iter().map(|id| format!("{id:03}")).collect();
+            println!("  skipped ({reason}): {} — {}", ids.len(), list.join(" "));
+        }
+    }
+    if !unknown_labels.is_empty() {
+        let labels: Vec<String> = unknown_labels.iter().map(|(l, ids)| format!("{l} ({} songs)", ids.len())).collect();
+        println!("unknown chord labels (folded by their third): {}", labels.join(", "));
+    }
+    if round_trip_failures.is_empty() {
+        println!("round trip: every token stream decodes to its phrase");
+    } else {
+        println!("round trip FAILURES: {}", round_trip_failures.len());
+        for f in round_trip_failures.iter().take(10) {
+            println!("  {f}");
+        }
+    }
+    println!("wrote {}/{{train.bin,valid.bin,manifest.json}} in {elapsed:.1} s", out.display());
 }

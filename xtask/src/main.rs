@@ -2,6 +2,7 @@
 
 mod bundle;
 mod dataset;
+mod pop909;
 mod python;
 
 use anyhow::{bail, Context, Result};

@@ -1,0 +1,10 @@
+//! The generator: the ONNX model and its KV cache, the Rust sampler with every mask, bar-by-bar
+//! composition, and (in the plugin) the background thread that keeps bars ahead of the playhead.
+
+pub mod composer;
+pub mod onnx;
+pub mod resources;
+pub mod sampler;
+pub mod settings;
+#[cfg(feature = "plugin")]
+pub mod worker;

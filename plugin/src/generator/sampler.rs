@@ -1,0 +1,178 @@
+//! Sampling in Rust, so every control acts on the very next token: the grammar mask, part and
+//! register masks, key lock, temperature and top-p.
+
+use crate::music::tokens::Decoder;
+use crate::music::vocab::{Token, VOCAB_SIZE};
+use crate::music::Part;
+
+/// SplitMix64: tiny, fast and identical on every platform, so a seed means the same notes everywhere.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// A generator for one (seed, bar, variation) triple.
+    pub fn for_bar(seed: u32, bar: i64, variation: u32) -> Self {
+        let mut rng = Rng((seed as u64) << 32 ^ variation as u64);
+        let mixed = rng.next_u64() ^ (bar as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Rng(mixed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// What the producer's controls allow right now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Constraints {
+    pub temperature: f32,
+    pub top_p: f32,
+    /// Parts the model may start (on, and not locked).
+    pub parts_allowed: [bool; 3],
+    /// Inclusive [low, high] per part.
+    pub registers: [(u8, u8); 3],
+    /// Pitch classes allowed by key lock (12-bit), or all.
+    pub scale_mask: u16,
+}
+
+impl Default for Constraints {
+    fn default() -> Self {
+        Constraints {
+            temperature: 1.0,
+            top_p: 1.0,
+            parts_allowed: [true; 3],
+            registers: [(0, 127); 3],
+            scale_mask: 0x0fff,
+        }
+    }
+}
+
+/// Grid ticks inside a beat (of 12) that are 16ths or 16th-triplets.
+fn on_grid(tick: u8) -> bool {
+    matches!(tick % 12, 0 | 2 | 3 | 4 | 6 | 8 | 9 | 10)
+}
+
+impl Constraints {
+    fn pitch_allowed(&self, part: Part, pitch: u8) -> bool {
+        let (low, high) = self.registers[part.index()];
+        pitch >= low && pitch <= high && self.scale_mask & (1 << (pitch % 12)) != 0
+    }
+
+    fn part_has_pitches(&self, part: Part) -> bool {
+        let (low, high) = self.registers[part.index()];
+        (low..=high).any(|p| self.pitch_allowed(part, p))
+    }
+
+    /// The grammar plus the producer's masks. Ending the bar (BAR) is allowed wherever the grammar allows it.
+    pub fn allows(&self, decoder: &Decoder, id: u32) -> bool {
+        if !decoder.allows(id) {
+            return false;
+        }
+        match Token::from_id(id) {
+            Some(Token::Position(t)) => on_grid(t),
+            Some(Token::Part(p)) => self.parts_allowed[p.index()] && self.part_has_pitches(p),
+            Some(Token::Pitch(p)) => decoder.part.is_some_and(|part| self.pitch_allowed(part, p)),
+            Some(Token::Eos) => false,
+            _ => true,
+        }
+    }
+}
+
+/// Draws the next token from `logits` under the constraints; None if nothing is allowed.
+pub fn sample(logits: &[f32], decoder: &Decoder, constraints: &Constraints, rng: &mut Rng) -> Option<u32> {
+    debug_assert_eq!(logits.len(), VOCAB_SIZE);
+    let temperature = constraints.temperature.max(0.05);
+    let candidates: Vec<(u32, f32)> = (0..VOCAB_SIZE as u32)
+        .filter(|&id| constraints.allows(decoder, id))
+        .map(|id| (id, logits[id as usize] / temperature))
+        .collect();
+    sample_from(candidates, constraints.top_p, rng)
+}
+
+/// Softmax, nucleus cut and a draw over (id, scaled logit) pairs.
+pub fn sample_from(mut candidates: Vec<(u32, f32)>, top_p: f32, rng: &mut Rng) -> Option<u32> {
+    if candidates.is_empty() {
+        return None;
+    }
+    let max = candidates.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max);
+    let mut total = 0.0f64;
+    for c in candidates.iter_mut() {
+        c.1 = ((c.1 - max) as f64).exp() as f32;
+        total += c.1 as f64;
+    }
+    // Highest probability first; ties broken by id so the order never depends on the sort.
+    candidates.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut kept = 0.0f64;
+    let mut cut = candidates.len();
+    for (i, c) in candidates.iter().enumerate() {
+        kept += c.1 as f64 / total;
+        if kept >= top_p as f64 {
+            cut = i + 1;
+            break;
+        }
+    }
+    candidates.truncate(cut);
+    let mass: f64 = candidates.iter().map(|c| c.1 as f64).sum();
+    let mut draw = rng.next_f64() * mass;
+    for c in &candidates {
+        draw -= c.1 as f64;
+        if draw < 0.0 {
+            return Some(c.0);
+        }
+    }
+    candidates.last().map(|c| c.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_hold_whatever_the_logits_say() {
+        let mut decoder = Decoder::at_bar_start(0);
+        decoder.push(Token::Bar.id()).unwrap();
+        decoder.push(Token::Position(0).id()).unwrap();
+        decoder.push(Token::Part(Part::Bass).id()).unwrap();
+        let constraints = Constraints { registers: [(0, 127), (0, 127), (40, 47)], scale_mask: Key::C_MAJOR, ..Default::default() };
+        // Logits that love pitch 30 (out of range) and 42 (F#, out of key).
+        let mut logits = vec![0.0f32; VOCAB_SIZE];
+        logits[Token::Pitch(30).id() as usize] = 50.0;
+        logits[Token::Pitch(42).id() as usize] = 50.0;
+        let mut rng = Rng::new(3);
+        for _ in 0..200 {
+            let id = sample(&logits, &decoder, &constraints, &mut rng).unwrap();
+            let Some(Token::Pitch(p)) = Token::from_id(id) else { panic!("not a pitch") };
+            assert!((40..=47).contains(&p) && p != 42 && p != 44 && p != 46, "{p}");
+        }
+    }
+
+    #[test]
+    fn top_p_keeps_the_nucleus_and_seeds_repeat() {
+        let candidates = vec![(1, 5.0), (2, 0.0), (3, 0.0)];
+        let mut rng = Rng::new(1);
+        for _ in 0..100 {
+            assert_eq!(sample_from(candidates.clone(), 0.9, &mut rng), Some(1));
+        }
+        let a: Vec<u64> = (0..4).map(|_| Rng::for_bar(7, 3, 0).next_u64()).collect();
+        assert!(a.windows(2).all(|w| w[0] == w[1]));
+        assert_ne!(Rng::for_bar(7, 3, 0).next_u64(), Rng::for_bar(7, 4, 0).next_u64());
+    }
+
+    struct Key;
+    impl Key {
+        const C_MAJOR: u16 = 0b1010_1011_0101;
+    }
+}

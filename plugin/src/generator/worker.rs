@@ -1,0 +1,352 @@
+//! The generator thread: owns the ONNX Runtime session and the sampler, keeps the bars ahead of
+//! the playhead generated under the current parameters, and publishes them to the audio thread.
+
+use super::{composer, onnx, resources, sampler, settings};
+use crate::link::{BarNotes, Command, Link};
+use crate::music::vocab::{tempo_bin, Key, Mood};
+use crate::music::Part;
+use crate::music::{TICKS_PER_BAR, TICKS_PER_BEAT};
+use crate::params::{Mode, TrioParams};
+use crate::persist::{PersistedSession, StoredBar, MAX_STORED_BARS};
+use composer::{bar_notes, generate_bar, make_header, prefix_before_tick, BarRequest};
+use onnx::OnnxModel;
+use sampler::{Constraints, Rng};
+use settings::{GenSettings, Structure};
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Bars kept ready ahead of the playhead in Endless mode.
+pub const LOOKAHEAD_BARS: i64 = 2;
+/// In real time, a regeneration keeps what will already have been heard by the time it lands.
+const REGENERATE_MARGIN_MS: f64 = 60.0;
+
+/// One generated bar and the parameter values it was made under.
+struct GeneratedBar {
+    tokens: Vec<u32>,
+    settings: GenSettings,
+    /// The audio thread's settings revision it was last published under.
+    published_rev: Option<u32>,
+}
+
+/// What the header was made from; a change re-makes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HeaderInputs {
+    tempo_bin: u8,
+    key: Option<Key>,
+    mood: Option<Mood>,
+    seed: u32,
+    variation: u32,
+}
+
+pub struct Generator {
+    link: Arc<Link>,
+    params: Arc<TrioParams>,
+    model: Option<OnnxModel>,
+    bars: BTreeMap<i64, GeneratedBar>,
+    header: Option<([u32; 4], HeaderInputs)>,
+    structure: Option<Structure>,
+    variation: u32,
+    locked: [bool; 3],
+    /// Stamp of the session we last wrote or adopted.
+    stamp: u64,
+    /// When the current parameter change was first seen, for the response-time figure.
+    change_seen: Option<Instant>,
+}
+
+/// Starts the generator thread.
+pub fn spawn(link: Arc<Link>, params: Arc<TrioParams>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name("neural-trio-generator".into()).spawn(move || {
+        let mut generator = Generator::new(link, params);
+        generator.run();
+    })
+}
+
+impl Generator {
+    pub fn new(link: Arc<Link>, params: Arc<TrioParams>) -> Self {
+        Generator {
+            link,
+            params,
+            model: None,
+            bars: BTreeMap::new(),
+            header: None,
+            structure: None,
+            variation: 0,
+            locked: [false; 3],
+            stamp: 0,
+            change_seen: None,
+        }
+    }
+
+    fn run(&mut self) {
+        let library = resources::find(resources::ORT_LIBRARY);
+        let model_path = resources::find(resources::MODEL_FILE);
+        match OnnxModel::load(&library, &model_path, 1) {
+            Ok(model) => {
+                let (name, provider, load_ms) = (model.info.version.clone(), model.provider, model.load_ms);
+                self.link.update_status(|s| {
+                    s.model = Some(name);
+                    s.provider = Some(provider.name().into());
+                    s.model_load_ms = load_ms;
+                    s.problem = None;
+                });
+                self.model = Some(model);
+                self.link.ready.store(true, Ordering::Release);
+            }
+            Err(problem) => {
+                nice_plug::nice_log!("Neural Trio stays silent: {problem}");
+                self.link.update_status(|s| s.problem = Some(problem));
+                self.link.failed.store(true, Ordering::Release);
+            }
+        }
+        loop {
+            match self.link.command_receiver.try_recv() {
+                Ok(Command::Shutdown) | Err(crossbeam::channel::TryRecvError::Disconnected) => return,
+                Ok(command) => self.handle(command),
+                Err(crossbeam::channel::TryRecvError::Empty) => {}
+            }
+            let worked = if self.model.is_some() { self.step() } else { false };
+            if !worked {
+                match self.link.command_receiver.recv_timeout(Duration::from_millis(2)) {
+                    Ok(Command::Shutdown) | Err(crossbeam::channel::RecvTimeoutError::Disconnected) => return,
+                    Ok(command) => self.handle(command),
+                    Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Regenerate { .. } => {
+                self.variation = self.variation.wrapping_add(1);
+                self.change_seen = Some(Instant::now());
+            }
+            Command::SetLock { part, locked } => self.locked[part.index()] = locked,
+            Command::Shutdown => {}
+        }
+    }
+
+    /// Adopts a session the host just loaded (its stamp differs from ours).
+    fn adopt_loaded_session(&mut self) {
+        let Ok(session) = self.params.session.read().map(|s| s.clone()) else { return };
+        if session.stamp == self.stamp {
+            return;
+        }
+        self.stamp = session.stamp;
+        self.variation = session.variation;
+        self.locked = session.locked;
+        self.bars.clear();
+        let settings = session.settings.unwrap_or_else(|| GenSettings::from_params(&self.params, self.variation));
+        for bar in session.bars {
+            self.bars.insert(bar.index, GeneratedBar { tokens: bar.tokens, settings, published_rev: None });
+        }
+        if let Some(header) = session.header {
+            let inputs = self.header_inputs(&settings);
+            self.header = Some((header, inputs));
+        }
+        self.new_epoch();
+    }
+
+    fn new_epoch(&mut self) {
+        self.link.epoch.fetch_add(1, Ordering::AcqRel);
+        for bar in self.bars.values_mut() {
+            bar.published_rev = None;
+        }
+    }
+
+    fn header_inputs(&self, settings: &GenSettings) -> HeaderInputs {
+        HeaderInputs {
+            tempo_bin: tempo_bin(self.link.tempo_bpm.load(Ordering::Relaxed) as f32),
+            key: settings.key(),
+            mood: settings.mood(),
+            seed: settings.seed,
+            variation: settings.variation,
+        }
+    }
+
+    /// One unit of work; false when there was nothing to do.
+    fn step(&mut self) -> bool {
+        self.adopt_loaded_session();
+        let rev = self.link.settings_rev.load(Ordering::Acquire);
+        let settings = GenSettings::from_params(&self.params, self.variation);
+        let structure = Structure::from_params(&self.params);
+
+        if let Some(old) = self.structure {
+            let endless_changed = (old.mode == Mode::Endless) != (structure.mode == Mode::Endless);
+            if endless_changed {
+                self.bars.clear();
+                self.new_epoch();
+            } else if let Some(length) = structure.loop_length() {
+                self.bars.retain(|&index, _| index < length as i64);
+            }
+        }
+        self.structure = Some(structure);
+
+        let inputs = self.header_inputs(&settings);
+        let header_stale = match &self.header {
+            Some((_, made)) => HeaderInputs { tempo_bin: inputs.tempo_bin, ..*made } != inputs,
+            None => true,
+        };
+        if header_stale && (structure.mode != Mode::Hold || self.header.is_none()) {
+            let model = self.model.as_mut().expect("step runs with a model");
+            let mut rng = Rng::for_bar(settings.seed, -1, settings.variation);
+            match make_header(model, inputs.tempo_bin, inputs.key, inputs.mood, &mut rng) {
+                Ok(header) => self.header = Some((header, inputs)),
+                Err(e) => return self.fail(e),
+            }
+            return true;
+        }
+
+        let playhead_beats = self.link.playhead_beats.load(Ordering::Relaxed).max(0.0);
+        let host_bar = (playhead_beats / 4.0).floor() as i64;
+        let targets: Vec<i64> = match structure.loop_length() {
+            Some(length) => (0..length as i64).map(|i| structure.phrase_bar(host_bar + i)).collect(),
+            None => (host_bar..=host_bar + LOOKAHEAD_BARS).collect(),
+        };
+        if structure.mode == Mode::Endless {
+            self.bars.retain(|&index, _| index >= host_bar - MAX_STORED_BARS as i64 / 2);
+        }
+
+        for (order, &index) in targets.iter().enumerate() {
+            let action = match self.bars.get(&index) {
+                None => Some(None),
+                Some(bar) if bar.settings != settings && structure.mode != Mode::Hold => {
+                    // The bar under the playhead keeps what has been (or is about to be) heard.
+                    let playing = self.link.playing.load(Ordering::Relaxed);
+                    let cut = if order == 0 && playing {
+                        let margin_beats = if self.link.offline.load(Ordering::Relaxed) {
+                            0.0
+                        } else {
+                            REGENERATE_MARGIN_MS / 1000.0 * self.link.tempo_bpm.load(Ordering::Relaxed) / 60.0
+                        };
+                        let tick = ((playhead_beats + margin_beats) * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
+                        (tick - host_bar * TICKS_PER_BAR as i64).clamp(0, TICKS_PER_BAR as i64) as u32
+                    } else {
+                        0
+                    };
+                    if self.change_seen.is_none() {
+                        self.change_seen = Some(Instant::now());
+                    }
+                    Some(Some(prefix_before_tick(&bar.tokens, cut)))
+                }
+                Some(bar) if bar.published_rev != Some(rev) => {
+                    self.publish(index, rev);
+                    return true;
+                }
+                Some(_) => None,
+            };
+            if let Some(prefix) = action {
+                let started = Instant::now();
+                if let Err(e) = self.generate(index, prefix, &settings, structure) {
+                    return self.fail(e);
+                }
+                self.publish(index, rev);
+                self.report_speed(started, index, order == 0);
+                self.store_session(settings);
+                return true;
+            }
+        }
+        self.change_seen = None;
+        false
+    }
+
+    fn generate(&mut self, index: i64, prefix: Option<Vec<u32>>, settings: &GenSettings, structure: Structure) -> Result<(), String> {
+        let header = self.header.as_ref().map(|h| h.0).ok_or("no header")?;
+        let history_range = match structure.loop_length() {
+            Some(_) => 0..index,
+            None => (index - 16)..index,
+        };
+        // Only the unbroken run of bars right before this one is context.
+        let mut history: Vec<&[u32]> = Vec::new();
+        for i in history_range.rev() {
+            match self.bars.get(&i) {
+                Some(bar) => history.push(&bar.tokens),
+                None => break,
+            }
+        }
+        history.reverse();
+        let scale_mask = settings.key().map(|k| k.scale_mask()).unwrap_or(0x0fff);
+        let constraints = Constraints {
+            temperature: settings.temperature,
+            top_p: settings.top_p,
+            parts_allowed: Part::ALL.map(|p| settings.parts_on[p.index()]),
+            registers: settings.registers,
+            scale_mask,
+        };
+        let prefix = prefix.unwrap_or_else(|| vec![crate::music::vocab::Token::Bar.id()]);
+        let request = BarRequest {
+            header,
+            history: &history,
+            forced_prefix: &prefix,
+            constraints,
+            rng: Rng::for_bar(settings.seed, index, settings.variation),
+        };
+        let model = self.model.as_mut().ok_or("no model")?;
+        let tokens = generate_bar(model, request)?;
+        self.bars.insert(index, GeneratedBar { tokens, settings: *settings, published_rev: None });
+        Ok(())
+    }
+
+    fn publish(&mut self, index: i64, rev: u32) {
+        let epoch = self.link.epoch.load(Ordering::Acquire);
+        let Some(bar) = self.bars.get_mut(&index) else { return };
+        let notes = bar_notes(&bar.tokens);
+        if self.link.bars.push(BarNotes::new(epoch, rev, index, &notes)).is_ok() {
+            bar.published_rev = Some(rev);
+        } else {
+            // The audio thread is not draining (not processing): try again shortly.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn report_speed(&mut self, started: Instant, index: i64, under_playhead: bool) {
+        let seconds = started.elapsed().as_secs_f64();
+        let tempo = self.link.tempo_bpm.load(Ordering::Relaxed).max(1.0);
+        let bar_seconds = 4.0 * 60.0 / tempo;
+        let response_ms = self.change_seen.filter(|_| under_playhead).map(|t| t.elapsed().as_secs_f64() * 1e3);
+        let lookahead = self.bars.len() as f64;
+        self.link.update_status(|s| {
+            s.speed_x_realtime = bar_seconds / seconds.max(1e-6);
+            s.lookahead_bars = lookahead;
+            if let Some(ms) = response_ms {
+                s.last_response_ms = ms;
+            }
+        });
+        let _ = index;
+    }
+
+    /// Writes the bars to the persisted session (what a project save will hold).
+    fn store_session(&mut self, settings: GenSettings) {
+        let model_id = self.model.as_ref().map(|m| m.info.id()).unwrap_or_default();
+        let first = self.bars.keys().rev().nth(MAX_STORED_BARS - 1).copied().unwrap_or(i64::MIN);
+        let bars = self
+            .bars
+            .iter()
+            .filter(|(&i, _)| i >= first)
+            .map(|(&index, bar)| StoredBar { index, tokens: bar.tokens.clone() })
+            .collect();
+        self.stamp = self.stamp.wrapping_add(1).max(1);
+        let session = PersistedSession {
+            model_id,
+            variation: self.variation,
+            locked: self.locked,
+            header: self.header.map(|h| h.0),
+            settings: Some(settings),
+            bars,
+            stamp: self.stamp,
+        };
+        if let Ok(mut stored) = self.params.session.write() {
+            *stored = session;
+        }
+    }
+
+    fn fail(&mut self, problem: String) -> bool {
+        nice_plug::nice_log!("Neural Trio generator error: {problem}");
+        self.link.update_status(|s| s.problem = Some(problem));
+        std::thread::sleep(Duration::from_millis(50));
+        false
+    }
+}

@@ -1,0 +1,153 @@
+//! The one place where the audio thread, the generator thread and the editor meet: lock-free
+//! queues and atomics. Each field has one writer.
+
+use crate::music::Note;
+use atomic_float::AtomicF64;
+use crossbeam::channel::{Receiver, Sender};
+use crossbeam::queue::ArrayQueue;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Notes one bar can hold; the generator stops a bar's sampling well before this.
+pub const MAX_NOTES_PER_BAR: usize = 128;
+/// Bars in flight from the generator to the audio thread.
+pub const BAR_QUEUE_CAPACITY: usize = 64;
+
+/// A finished bar on its way to the audio thread. Fixed size, so pushing and popping never allocate.
+#[derive(Clone, Copy)]
+pub struct BarNotes {
+    /// Bars from an older epoch (before a mode change or re-anchor) are ignored.
+    pub epoch: u32,
+    /// The audio thread's settings revision the bar was generated under (Offline waits for a match).
+    pub settings_rev: u32,
+    /// Phrase bar index: Loop and Hold count 0..length, Endless counts host bars.
+    pub index: i64,
+    pub len: u16,
+    /// Ticks relative to the bar start, sorted by start tick.
+    pub notes: [Note; MAX_NOTES_PER_BAR],
+}
+
+impl BarNotes {
+    pub fn new(epoch: u32, settings_rev: u32, index: i64, notes: &[Note]) -> Self {
+        let blank = Note { start_tick: 0, part: crate::music::Part::Lead, pitch: 0, duration_ticks: 0, velocity: 0 };
+        let mut bar = BarNotes { epoch, settings_rev, index, len: 0, notes: [blank; MAX_NOTES_PER_BAR] };
+        for (slot, note) in bar.notes.iter_mut().zip(notes) {
+            *slot = *note;
+        }
+        bar.len = notes.len().min(MAX_NOTES_PER_BAR) as u16;
+        bar
+    }
+
+    pub fn notes(&self) -> &[Note] {
+        &self.notes[..self.len as usize]
+    }
+}
+
+/// Requests from the editor (or tests) to the generator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// New material for all parts, or for one part while the others stay.
+    Regenerate { part: Option<crate::music::Part> },
+    /// Locked parts keep their notes when others are regenerated.
+    SetLock { part: crate::music::Part, locked: bool },
+    Shutdown,
+}
+
+/// What the editor shows about the engine, written by the generator thread only.
+#[derive(Debug, Clone, Default)]
+pub struct EngineStatus {
+    /// Model name and version, once loaded.
+    pub model: Option<String>,
+    /// "CPU" or "CUDA".
+    pub provider: Option<String>,
+    /// The problem that keeps the plugin silent, in plain words.
+    pub problem: Option<String>,
+    /// Bars ready ahead of the playhead.
+    pub lookahead_bars: f64,
+    /// Generated music time per wall-clock time, at the current tempo.
+    pub speed_x_realtime: f64,
+    pub model_load_ms: f64,
+    /// Wall time from the last regenerate/parameter change to its first published bar.
+    pub last_response_ms: f64,
+}
+
+pub struct Link {
+    // --- audio thread → generator, editor ---
+    /// Host position at the start of the latest block, in beats.
+    pub playhead_beats: AtomicF64,
+    pub tempo_bpm: AtomicF64,
+    pub playing: AtomicBool,
+    /// The host gives a usable timeline (tempo and position).
+    pub has_transport: AtomicBool,
+    /// `ProcessMode::Offline`: the audio thread waits for bars instead of skipping them.
+    pub offline: AtomicBool,
+    /// Bumped by the audio thread whenever a parameter that shapes generation changed.
+    pub settings_rev: AtomicU32,
+    /// Bumped on every transport discontinuity (seek, loop wrap, stop, tempo jump, reset).
+    pub discontinuities: AtomicU32,
+    /// Phrase bar the audio thread is blocked on in Offline mode, or `i64::MIN`.
+    pub waiting_for_bar: AtomicI64,
+    pub blocks_processed: AtomicU64,
+
+    // --- generator → audio thread, editor ---
+    pub bars: ArrayQueue<BarNotes>,
+    /// Bars tagged with an older epoch are stale.
+    pub epoch: AtomicU32,
+    /// The model is loaded and generating.
+    pub ready: AtomicBool,
+    /// The generator cannot run (no ONNX Runtime, no usable model): Offline blocks must not wait.
+    pub failed: AtomicBool,
+    /// Editor-facing status. Never locked by the audio thread.
+    pub status: Mutex<EngineStatus>,
+
+    // --- editor → generator ---
+    pub commands: Sender<Command>,
+    pub command_receiver: Receiver<Command>,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        let (commands, command_receiver) = crossbeam::channel::unbounded();
+        Link {
+            playhead_beats: AtomicF64::new(0.0),
+            tempo_bpm: AtomicF64::new(120.0),
+            playing: AtomicBool::new(false),
+            has_transport: AtomicBool::new(false),
+            offline: AtomicBool::new(false),
+            settings_rev: AtomicU32::new(0),
+            discontinuities: AtomicU32::new(0),
+            waiting_for_bar: AtomicI64::new(i64::MIN),
+            blocks_processed: AtomicU64::new(0),
+            bars: ArrayQueue::new(BAR_QUEUE_CAPACITY),
+            epoch: AtomicU32::new(1),
+            ready: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            status: Mutex::new(EngineStatus::default()),
+            commands,
+            command_receiver,
+        }
+    }
+}
+
+impl Link {
+    pub fn status(&self) -> EngineStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn update_status(&self, f: impl FnOnce(&mut EngineStatus)) {
+        if let Ok(mut status) = self.status.lock() {
+            f(&mut status);
+        }
+    }
+
+    pub fn load(&self, atomic: &AtomicU32) -> u32 {
+        atomic.load(Ordering::Acquire)
+    }
+}
+
+impl Link {
+    /// True when the generator has given up (no library, no model): nothing will arrive.
+    pub fn status_has_problem(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,220 @@
+//! Every automatable parameter and persisted field. The generator and the audio thread read these
+//! through their atomics; nothing here locks on the audio thread.
+
+use crate::music::vocab::{Key, Mood};
+use crate::music::Part;
+use crate::persist::PersistedSession;
+use nice_plug::prelude::*;
+use std::sync::{Arc, RwLock};
+
+/// What the generator does with the bars ahead of the playhead.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A phrase of `Loop Length` bars, repeated; parameter changes regenerate it from the playhead on.
+    #[id = "loop"]
+    Loop,
+    /// New bars forever, each conditioned on the ones before.
+    #[id = "endless"]
+    Endless,
+    /// The current phrase, frozen: nothing is regenerated.
+    #[id = "hold"]
+    Hold,
+}
+
+/// Which parts leave the plugin, for hosts that flatten MIDI channels (Ableton: one instance per track).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartOutput {
+    #[id = "all"]
+    #[name = "All Parts"]
+    All,
+    #[id = "lead"]
+    #[name = "Lead Only"]
+    LeadOnly,
+    #[id = "arp"]
+    #[name = "Arp Only"]
+    ArpOnly,
+    #[id = "bass"]
+    #[name = "Bass Only"]
+    BassOnly,
+}
+
+impl PartOutput {
+    /// The single part this setting isolates, if any.
+    pub fn only(self) -> Option<Part> {
+        match self {
+            PartOutput::All => None,
+            PartOutput::LeadOnly => Some(Part::Lead),
+            PartOutput::ArpOnly => Some(Part::Arp),
+            PartOutput::BassOnly => Some(Part::Bass),
+        }
+    }
+}
+
+/// Mood conditioning; `Auto` lets the model pick.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoodChoice {
+    #[id = "auto"]
+    Auto,
+    #[id = "happy"]
+    Happy,
+    #[id = "sad"]
+    Sad,
+    #[id = "calm"]
+    Calm,
+    #[id = "tense"]
+    Tense,
+}
+
+impl MoodChoice {
+    pub fn mood(self) -> Option<Mood> {
+        match self {
+            MoodChoice::Auto => None,
+            MoodChoice::Happy => Some(Mood::Happy),
+            MoodChoice::Sad => Some(Mood::Sad),
+            MoodChoice::Calm => Some(Mood::Calm),
+            MoodChoice::Tense => Some(Mood::Tense),
+        }
+    }
+}
+
+/// Default register per part, as MIDI notes (C4 = 60): where POP909's lead, arp and bass live.
+pub fn default_register(part: Part) -> (i32, i32) {
+    match part {
+        Part::Lead => (60, 96),
+        Part::Arp => (45, 81),
+        Part::Bass => (24, 55),
+    }
+}
+
+/// The controls of one part.
+#[derive(Params)]
+pub struct PartParams {
+    /// Off silences the part at once and leaves it out of generation.
+    #[id = "on"]
+    pub on: BoolParam,
+    /// Lowest note the part may play; the hard lower edge of its register.
+    #[id = "low"]
+    pub low: IntParam,
+    /// Highest note the part may play.
+    #[id = "high"]
+    pub high: IntParam,
+    /// MIDI channel (1–16) the part is sent on.
+    #[id = "channel"]
+    pub channel: IntParam,
+}
+
+fn note_formatter() -> Arc<dyn Fn(i32) -> String + Send + Sync> {
+    Arc::new(|v| crate::music::phrase::note_name(v.clamp(0, 127) as u8))
+}
+
+fn note_parser() -> Arc<dyn Fn(&str) -> Option<i32> + Send + Sync> {
+    Arc::new(|s| {
+        let s = s.trim();
+        if let Ok(v) = s.parse::<i32>() {
+            return Some(v.clamp(0, 127));
+        }
+        let split = s.find(|c: char| c == '-' || c.is_ascii_digit())?;
+        let (name, octave) = s.split_at(split);
+        let pc = crate::music::phrase::NOTE_NAMES.iter().position(|n| n.eq_ignore_ascii_case(name))? as i32;
+        Some(((octave.parse::<i32>().ok()? + 1) * 12 + pc).clamp(0, 127))
+    })
+}
+
+impl PartParams {
+    fn new(part: Part) -> Self {
+        let title = match part {
+            Part::Lead => "Lead",
+            Part::Arp => "Arp",
+            Part::Bass => "Bass",
+        };
+        let (low, high) = default_register(part);
+        let note_range = IntRange::Linear { min: 0, max: 127 };
+        PartParams {
+            on: BoolParam::new(format!("{title} On"), true),
+            low: IntParam::new(format!("{title} Low"), low, note_range)
+                .with_value_to_string(note_formatter())
+                .with_string_to_value(note_parser()),
+            high: IntParam::new(format!("{title} High"), high, note_range)
+                .with_value_to_string(note_formatter())
+                .with_string_to_value(note_parser()),
+            channel: IntParam::new(format!("{title} Channel"), part.index() as i32 + 1, IntRange::Linear { min: 1, max: 16 }),
+        }
+    }
+
+    /// The register as an ordered pair, whatever order the two knobs are in.
+    pub fn register(&self) -> (u8, u8) {
+        let (a, b) = (self.low.value().clamp(0, 127) as u8, self.high.value().clamp(0, 127) as u8);
+        (a.min(b), a.max(b))
+    }
+}
+
+/// Key lock values: 0 = off, 1–12 = C..B major, 13–24 = C..B minor.
+pub fn key_lock_key(value: i32) -> Option<Key> {
+    (1..=24).contains(&value).then(|| Key::from_index((value - 1) as usize))
+}
+
+#[derive(Params)]
+pub struct TrioParams {
+    /// Sampling temperature: low is safe and repetitive, high is adventurous.
+    #[id = "temperature"]
+    pub temperature: FloatParam,
+    /// Nucleus sampling: only the most likely tokens that together hold this much probability.
+    #[id = "top_p"]
+    pub top_p: FloatParam,
+    /// Same seed, same parameters, same notes.
+    #[id = "seed"]
+    pub seed: IntParam,
+    #[id = "mode"]
+    pub mode: EnumParam<Mode>,
+    /// Bars in the repeated phrase of Loop mode.
+    #[id = "loop_bars"]
+    pub loop_bars: IntParam,
+    /// Forces every pitch into a key's scale (and conditions the model on that key).
+    #[id = "key_lock"]
+    pub key_lock: IntParam,
+    #[id = "mood"]
+    pub mood: EnumParam<MoodChoice>,
+    #[id = "part_output"]
+    pub part_output: EnumParam<PartOutput>,
+    #[nested(id_prefix = "lead", group = "Lead")]
+    pub lead: PartParams,
+    #[nested(id_prefix = "arp", group = "Arp")]
+    pub arp: PartParams,
+    #[nested(id_prefix = "bass", group = "Bass")]
+    pub bass: PartParams,
+    /// The generated phrase, variation counter and model identity: what reopening a project restores.
+    /// Touched by the generator and editor threads and by state save/load, never by `process()`.
+    #[persist = "session"]
+    pub session: Arc<RwLock<PersistedSession>>,
+}
+
+impl TrioParams {
+    pub fn part(&self, part: Part) -> &PartParams {
+        match part {
+            Part::Lead => &self.lead,
+            Part::Arp => &self.arp,
+            Part::Bass => &self.bass,
+        }
+    }
+}
+
+impl Default for TrioParams {
+    fn default() -> Self {
+        TrioParams {
+            temperature: FloatParam::new("Temperature", 1.0, FloatRange::Linear { min: 0.1, max: 2.0 })
+                .with_step_size(0.01),
+            top_p: FloatParam::new("Top-p", 0.95, FloatRange::Linear { min: 0.5, max: 1.0 }).with_step_size(0.01),
+            seed: IntParam::new("Seed", 1, IntRange::Linear { min: 1, max: 9999 }),
+            mode: EnumParam::new("Mode", Mode::Loop),
+            loop_bars: IntParam::new("Loop Length", 4, IntRange::Linear { min: 1, max: 16 }).with_unit(" bars"),
+            key_lock: IntParam::new("Key Lock", 0, IntRange::Linear { min: 0, max: 24 })
+                .with_value_to_string(Arc::new(|v| key_lock_key(v).map(|k| k.name()).unwrap_or_else(|| "Off".into()))),
+            mood: EnumParam::new("Mood", MoodChoice::Auto),
+            part_output: EnumParam::new("Part Output", PartOutput::All),
+            lead: PartParams::new(Part::Lead),
+            arp: PartParams::new(Part::Arp),
+            bass: PartParams::new(Part::Bass),
+            session: Arc::new(RwLock::new(PersistedSession::default())),
+        }
+    }
+}

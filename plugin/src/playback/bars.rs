@@ -1,0 +1,39 @@
+//! The audio thread's copy of the bars it may play, filled from the generator's queue.
+
+use crate::link::{BarNotes, Link};
+
+/// Slots, indexed by phrase bar modulo this; enough for a 16-bar loop plus Endless lookahead.
+pub const BAR_SLOTS: usize = 64;
+
+pub struct BarTable {
+    slots: Box<[Option<BarNotes>]>,
+}
+
+impl Default for BarTable {
+    fn default() -> Self {
+        BarTable { slots: vec![None; BAR_SLOTS].into_boxed_slice() }
+    }
+}
+
+impl BarTable {
+    /// Moves every queued bar of the current epoch into its slot; older epochs are dropped.
+    pub fn drain(&mut self, link: &Link, epoch: u32) {
+        while let Some(bar) = link.bars.pop() {
+            if bar.epoch == epoch && bar.index >= 0 {
+                self.slots[bar.index as usize % BAR_SLOTS] = Some(bar);
+            }
+        }
+    }
+
+    pub fn get(&self, index: i64, epoch: u32) -> Option<&BarNotes> {
+        if index < 0 {
+            return None;
+        }
+        self.slots[index as usize % BAR_SLOTS].as_ref().filter(|b| b.index == index && b.epoch == epoch)
+    }
+
+    /// Like `get`, but only a bar generated under settings revision `rev`.
+    pub fn get_current(&self, index: i64, epoch: u32, rev: u32) -> Option<&BarNotes> {
+        self.get(index, epoch).filter(|b| b.settings_rev == rev)
+    }
+}
