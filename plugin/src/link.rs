@@ -71,6 +71,17 @@ pub struct EngineStatus {
     pub last_response_ms: f64,
 }
 
+/// The generator's current bars, for the editor's piano roll and MIDI export.
+#[derive(Debug, Clone, Default)]
+pub struct PhraseSnapshot {
+    /// (phrase bar index, notes with ticks relative to that bar), sorted by index.
+    pub bars: Vec<(i64, Vec<Note>)>,
+    /// Loop length for Loop/Hold, None in Endless mode.
+    pub loop_bars: Option<u32>,
+    /// Bumped on every change, so the editor redraws only when needed.
+    pub revision: u64,
+}
+
 pub struct Link {
     // --- audio thread → generator, editor ---
     /// Host position at the start of the latest block, in beats.
@@ -99,6 +110,8 @@ pub struct Link {
     pub failed: AtomicBool,
     /// Editor-facing status. Never locked by the audio thread.
     pub status: Mutex<EngineStatus>,
+    /// The generated bars as the editor shows and exports them. Never locked by the audio thread.
+    pub phrase: Mutex<PhraseSnapshot>,
 
     // --- editor → generator ---
     pub commands: Sender<Command>,
@@ -123,6 +136,7 @@ impl Default for Link {
             ready: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             status: Mutex::new(EngineStatus::default()),
+            phrase: Mutex::new(PhraseSnapshot::default()),
             commands,
             command_receiver,
         }
@@ -132,6 +146,10 @@ impl Default for Link {
 impl Link {
     pub fn status(&self) -> EngineStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn phrase(&self) -> PhraseSnapshot {
+        self.phrase.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     pub fn update_status(&self, f: impl FnOnce(&mut EngineStatus)) {

@@ -36,6 +36,8 @@ fn main() -> Result<()> {
         "vocab" => write_vocab(),
         "dataset" => dataset::run(&rest),
         "venv" => python::ensure_venv().map(|_| ()),
+        "demo" => demo(&rest),
+        "test" => test(&rest),
         "train" => python::run_script("train.py", &rest),
         "export" => python::run_script("export.py", &rest),
         "" | "help" | "--help" | "-h" => {
@@ -57,6 +59,60 @@ pub fn run(command: &mut Command) -> Result<()> {
     if !status.success() {
         bail!("{command:?} failed with {status}");
     }
+    Ok(())
+}
+
+const RELEASE_BUNDLE: &str = "target/bundled/neural_trio.clap";
+const ALLOC_CHECK_DIR: &str = "target/alloc-check";
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn bundle_release() -> Result<()> {
+    bundle::bundle(&["neural_trio".into(), "--release".into()])
+}
+
+/// `cargo xtask demo`: bundle, then render 16 bars at 128 BPM through the .clap in the headless host.
+fn demo(args: &[String]) -> Result<()> {
+    if !Path::new(bundle::MODEL).exists() {
+        bail!("{} is missing: train and export a model first (cargo xtask train; cargo xtask export)", bundle::MODEL);
+    }
+    bundle_release()?;
+    run(cargo()
+        .args(["run", "--release", "-q", "-p", "trio_tests", "--bin", "trio-render", "--"])
+        .args(["--plugin", RELEASE_BUNDLE, "--bars", "16", "--bpm", "128", "--out", "target/demo"])
+        .args(args))
+}
+
+/// A debug build with `assert_process_allocs`, bundled under `target/alloc-check/` with its resources.
+fn build_alloc_check_bundle() -> Result<()> {
+    run(cargo().args(["build", "-p", "neural_trio", "--features", "assert_process_allocs"]))?;
+    let dir = Path::new(ALLOC_CHECK_DIR);
+    std::fs::create_dir_all(dir.join("neural_trio"))?;
+    std::fs::copy("target/debug/libneural_trio.so", dir.join("neural_trio.clap"))?;
+    for file in std::fs::read_dir("target/bundled/neural_trio")? {
+        let file = file?;
+        std::fs::copy(file.path(), dir.join("neural_trio").join(file.file_name()))?;
+    }
+    Ok(())
+}
+
+/// `cargo xtask test`: every test. Rust unit tests, the Python model tests, then the headless-host
+/// tests against the release bundle and the allocation-checking debug bundle.
+fn test(_args: &[String]) -> Result<()> {
+    write_vocab()?;
+    bundle_release()?;
+    build_alloc_check_bundle()?;
+    let python = python::ensure_venv()?;
+    println!("== Python model tests");
+    run(Command::new(&python).args(["-m", "pytest", "-q", "models/tests"]))?;
+    println!("== Rust unit and headless-host tests");
+    run(cargo().args(["test", "--release", "--workspace"]).env("TRIO_CLAP", RELEASE_BUNDLE).env(
+        "TRIO_ALLOC_CLAP",
+        Path::new(ALLOC_CHECK_DIR).join("neural_trio.clap"),
+    ))?;
+    println!("all tests passed");
     Ok(())
 }
 

@@ -148,6 +148,7 @@ impl Generator {
             self.header = Some((header, inputs));
         }
         self.new_epoch();
+        self.share_phrase();
     }
 
     fn new_epoch(&mut self) {
@@ -340,6 +341,18 @@ impl Generator {
         };
         if let Ok(mut stored) = self.params.session.write() {
             *stored = session;
+        }
+        self.share_phrase();
+    }
+
+    /// Hands the editor a copy of the bars.
+    fn share_phrase(&self) {
+        let bars = self.bars.iter().map(|(&i, bar)| (i, bar_notes(&bar.tokens))).collect();
+        let loop_bars = self.structure.and_then(|s| s.loop_length());
+        if let Ok(mut phrase) = self.link.phrase.lock() {
+            phrase.bars = bars;
+            phrase.loop_bars = loop_bars;
+            phrase.revision += 1;
         }
     }
 

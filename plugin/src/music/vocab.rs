@@ -315,3 +315,15 @@ mod tests {
         assert_eq!(Key { tonic: 9, minor: true }.scale_mask(), c_major);
     }
 }
+
+#[cfg(test)]
+mod contract_tests {
+    /// `models/vocab.json` (what Python trains on) says exactly what this build's vocabulary says.
+    #[test]
+    fn vocab_json_matches_the_rust_vocabulary() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/vocab.json");
+        let text = std::fs::read_to_string(&path).expect("models/vocab.json exists (cargo xtask vocab writes it)");
+        let on_disk: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(on_disk, super::vocab_json(), "run `cargo xtask vocab` and retrain: the vocabulary changed");
+    }
+}
