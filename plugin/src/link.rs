@@ -50,6 +50,9 @@ pub enum Command {
     Regenerate { part: Option<crate::music::Part> },
     /// Locked parts keep their notes when others are regenerated.
     SetLock { part: crate::music::Part, locked: bool },
+    /// Back to the phrase before the last Regenerate (and forward again).
+    Undo,
+    Redo,
     Shutdown,
 }
 
@@ -69,6 +72,10 @@ pub struct EngineStatus {
     pub model_load_ms: f64,
     /// Wall time from the last regenerate/parameter change to its first published bar.
     pub last_response_ms: f64,
+    /// Which parts are locked (mirrors the persisted session for the editor).
+    pub locked: [bool; 3],
+    pub can_undo: bool,
+    pub can_redo: bool,
 }
 
 /// The generator's current bars, for the editor's piano roll and MIDI export.

@@ -67,6 +67,7 @@ fn composed_bars_obey_register_key_and_part_masks() {
                 header,
                 history: &refs,
                 forced_prefix: &[neural_trio::music::vocab::Token::Bar.id()],
+                forced_notes: &[],
                 constraints: Constraints {
                     temperature: 1.2,
                     top_p: 0.98,
@@ -89,4 +90,34 @@ fn composed_bars_obey_register_key_and_part_masks() {
         history.push(tokens);
     }
     assert!(total > 0, "four bars without a single note");
+}
+
+#[test]
+fn locked_part_notes_are_kept_and_others_sampled_around_them() {
+    use neural_trio::music::Note;
+    let mut model = load(1);
+    let mut rng = Rng::new(9);
+    let header = make_header(&mut model, 4, None, None, &mut rng).unwrap();
+    let bass = [
+        Note { start_tick: 0, part: Part::Bass, pitch: 36, duration_ticks: 12, velocity: 104 },
+        Note { start_tick: 12, part: Part::Bass, pitch: 43, duration_ticks: 12, velocity: 88 },
+        Note { start_tick: 24, part: Part::Bass, pitch: 41, duration_ticks: 24, velocity: 88 },
+    ];
+    for seed in 0..4 {
+        let tokens = generate_bar(
+            &mut model,
+            BarRequest {
+                header,
+                history: &[],
+                forced_prefix: &[neural_trio::music::vocab::Token::Bar.id()],
+                forced_notes: &bass,
+                constraints: Constraints { parts_allowed: [true, true, false], ..Constraints::default() },
+                rng: Rng::for_bar(seed, 0, 0),
+            },
+        )
+        .unwrap();
+        let notes = bar_notes(&tokens);
+        let kept: Vec<Note> = notes.iter().filter(|n| n.part == Part::Bass).copied().collect();
+        assert_eq!(kept, bass.to_vec(), "the locked bass changed");
+    }
 }

@@ -49,6 +49,9 @@ pub struct BarRequest<'a> {
     pub history: &'a [&'a [u32]],
     /// Tokens of this bar to keep (starting with BAR): what was already heard before a regeneration.
     pub forced_prefix: &'a [u32],
+    /// Notes of kept (locked) parts after the prefix, ticks relative to the bar: the bar is sampled
+    /// around them, and the model hears them where they fall.
+    pub forced_notes: &'a [Note],
     pub constraints: Constraints,
     pub rng: Rng,
 }
@@ -73,7 +76,7 @@ pub fn prefix_before_tick(bar_tokens: &[u32], cut_tick: u32) -> Vec<u32> {
 
 /// Samples one bar. Returns its tokens (starting with BAR, without the next bar's BAR).
 pub fn generate_bar(model: &mut OnnxModel, request: BarRequest) -> Result<Vec<u32>, String> {
-    let BarRequest { header, history, forced_prefix, constraints, mut rng } = request;
+    let BarRequest { header, history, forced_prefix, forced_notes, constraints, mut rng } = request;
     let budget = model.context_length().saturating_sub(MAX_TOKENS_PER_BAR + forced_prefix.len() + header.len());
     let mut used = 0;
     let mut first = history.len();
@@ -95,21 +98,46 @@ pub fn generate_bar(model: &mut OnnxModel, request: BarRequest) -> Result<Vec<u3
         }
     }
     let mut tokens = forced_prefix.to_vec();
+    // Kept notes still to come, in stream order.
+    let prefix_end_tick = decoder.position.max(-1);
+    let mut pending: Vec<Note> = forced_notes.iter().filter(|n| n.start_tick as i32 > prefix_end_tick).copied().collect();
+    pending.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
+    pending.dedup_by_key(|n| (n.start_tick, n.part, n.pitch));
+    pending.reverse();
     let mut logits = model.set_context(&context)?;
     loop {
+        let next_forced = pending.last().map(|n| (n.start_tick, n.part));
         let full = tokens.len() >= MAX_TOKENS_PER_BAR || notes >= MAX_NOTES_PER_GENERATED_BAR;
-        if full && decoder.at_boundary() {
+        if full && decoder.at_boundary() && next_forced.is_none() {
             break;
         }
-        let Some(id) = sample(&logits, &decoder, &constraints, &mut rng) else { break };
-        if id == Token::Bar.id() {
-            break;
+        let mut fed = match sample(&logits, &decoder, &constraints, next_forced, &mut rng) {
+            Some(id) if id == Token::Bar.id() => break,
+            Some(id) => vec![id],
+            // Out of sampling room (e.g. a full bar) but kept notes remain: jump straight to them.
+            None => match next_forced {
+                Some((tick, _)) if decoder.allows(Token::Position(tick as u8).id()) => vec![Token::Position(tick as u8).id()],
+                _ => break,
+            },
+        };
+        // Reaching a kept note group's part: inject that group's notes as they were.
+        if let (Some(Token::Part(part)), Some((tick, forced_part))) = (Token::from_id(fed[0]), next_forced) {
+            if part == forced_part && decoder.position == tick as i32 {
+                while pending.last().is_some_and(|n| n.start_tick == tick && n.part == part) {
+                    let note = pending.pop().expect("checked");
+                    fed.push(Token::Pitch(note.pitch).id());
+                    fed.push(Token::Duration(crate::music::vocab::duration_index(note.duration_ticks)).id());
+                    fed.push(Token::Velocity(crate::music::vocab::velocity_bin(note.velocity)).id());
+                }
+            }
         }
-        if let Decoded::Note(_) = decoder.push(id)? {
-            notes += 1;
+        for &id in &fed {
+            if let Decoded::Note(_) = decoder.push(id)? {
+                notes += 1;
+            }
         }
-        tokens.push(id);
-        logits = model.feed(&[vec![id]])?;
+        tokens.extend_from_slice(&fed);
+        logits = model.feed(&[fed])?;
     }
     // A bar cut off mid-note (nothing allowed) is trimmed back to its last boundary.
     while !decoder_at_boundary_after(&tokens) {

@@ -76,15 +76,28 @@ impl Constraints {
         (low..=high).any(|p| self.pitch_allowed(part, p))
     }
 
-    /// The grammar plus the producer's masks. Ending the bar (BAR) is allowed wherever the grammar allows it.
-    pub fn allows(&self, decoder: &Decoder, id: u32) -> bool {
+    fn part_may_start(&self, part: Part) -> bool {
+        self.parts_allowed[part.index()] && self.part_has_pitches(part)
+    }
+
+    /// The grammar plus the producer's masks. `next_forced` is the (tick, part) of the next kept
+    /// (locked) note group still to come: positions may not skip past it, the bar may not end
+    /// before it, and at its tick its part may be chosen (the caller then injects its notes).
+    pub fn allows(&self, decoder: &Decoder, id: u32, next_forced: Option<(u32, Part)>) -> bool {
         if !decoder.allows(id) {
             return false;
         }
         match Token::from_id(id) {
-            Some(Token::Position(t)) => on_grid(t),
-            Some(Token::Part(p)) => self.parts_allowed[p.index()] && self.part_has_pitches(p),
-            Some(Token::Pitch(p)) => decoder.part.is_some_and(|part| self.pitch_allowed(part, p)),
+            Some(Token::Position(t)) => on_grid(t) && next_forced.is_none_or(|(q, _)| t as u32 <= q),
+            Some(Token::Bar) => next_forced.is_none(),
+            Some(Token::Part(p)) => match next_forced {
+                Some((q, forced)) if decoder.position == q as i32 => p == forced || p < forced && self.part_may_start(p),
+                _ => self.part_may_start(p),
+            },
+            // Kept parts get only their injected notes, never a sampled extra one.
+            Some(Token::Pitch(p)) => {
+                decoder.part.is_some_and(|part| self.parts_allowed[part.index()] && self.pitch_allowed(part, p))
+            }
             Some(Token::Eos) => false,
             _ => true,
         }
@@ -92,11 +105,17 @@ impl Constraints {
 }
 
 /// Draws the next token from `logits` under the constraints; None if nothing is allowed.
-pub fn sample(logits: &[f32], decoder: &Decoder, constraints: &Constraints, rng: &mut Rng) -> Option<u32> {
+pub fn sample(
+    logits: &[f32],
+    decoder: &Decoder,
+    constraints: &Constraints,
+    next_forced: Option<(u32, Part)>,
+    rng: &mut Rng,
+) -> Option<u32> {
     debug_assert_eq!(logits.len(), VOCAB_SIZE);
     let temperature = constraints.temperature.max(0.05);
     let candidates: Vec<(u32, f32)> = (0..VOCAB_SIZE as u32)
-        .filter(|&id| constraints.allows(decoder, id))
+        .filter(|&id| constraints.allows(decoder, id, next_forced))
         .map(|id| (id, logits[id as usize] / temperature))
         .collect();
     sample_from(candidates, constraints.top_p, rng)
@@ -153,7 +172,7 @@ mod tests {
         logits[Token::Pitch(42).id() as usize] = 50.0;
         let mut rng = Rng::new(3);
         for _ in 0..200 {
-            let id = sample(&logits, &decoder, &constraints, &mut rng).unwrap();
+            let id = sample(&logits, &decoder, &constraints, None, &mut rng).unwrap();
             let Some(Token::Pitch(p)) = Token::from_id(id) else { panic!("not a pitch") };
             assert!((40..=47).contains(&p) && p != 42 && p != 44 && p != 46, "{p}");
         }

@@ -54,7 +54,22 @@ pub struct Generator {
     stamp: u64,
     /// When the current parameter change was first seen, for the response-time figure.
     change_seen: Option<Instant>,
+    /// Parts a Regenerate keeps (beside the locked ones), valid while `variation` is the one it made.
+    keep_for_variation: Option<(u32, [bool; 3])>,
+    /// Phrases before each Regenerate, for undo; and the ones undone, for redo.
+    undo: Vec<Snapshot>,
+    redo: Vec<Snapshot>,
 }
+
+/// A whole phrase, as undo/redo keeps it.
+struct Snapshot {
+    bars: BTreeMap<i64, Vec<u32>>,
+    header: Option<([u32; 4], HeaderInputs)>,
+    variation: u32,
+}
+
+/// Undo depth.
+const UNDO_LIMIT: usize = 32;
 
 /// Starts the generator thread.
 pub fn spawn(link: Arc<Link>, params: Arc<TrioParams>) -> std::io::Result<JoinHandle<()>> {
@@ -77,6 +92,9 @@ impl Generator {
             locked: [false; 3],
             stamp: 0,
             change_seen: None,
+            keep_for_variation: None,
+            undo: Vec::new(),
+            redo: Vec::new(),
         }
     }
 
@@ -120,13 +138,79 @@ impl Generator {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::Regenerate { .. } => {
+            Command::Regenerate { part } => {
+                let snapshot = self.snapshot();
+                self.undo.push(snapshot);
+                if self.undo.len() > UNDO_LIMIT {
+                    self.undo.remove(0);
+                }
+                self.redo.clear();
                 self.variation = self.variation.wrapping_add(1);
+                let keep = match part {
+                    Some(only) => Part::ALL.map(|p| p != only),
+                    None => [false; 3],
+                };
+                self.keep_for_variation = Some((self.variation, keep));
                 self.change_seen = Some(Instant::now());
             }
-            Command::SetLock { part, locked } => self.locked[part.index()] = locked,
+            Command::SetLock { part, locked } => {
+                self.locked[part.index()] = locked;
+                self.store_session(GenSettings::from_params(&self.params, self.variation));
+            }
+            Command::Undo => {
+                if let Some(previous) = self.undo.pop() {
+                    let current = self.snapshot();
+                    self.redo.push(current);
+                    self.restore(previous);
+                }
+            }
+            Command::Redo => {
+                if let Some(next) = self.redo.pop() {
+                    let current = self.snapshot();
+                    self.undo.push(current);
+                    self.restore(next);
+                }
+            }
             Command::Shutdown => {}
         }
+        let (locked, can_undo, can_redo) = (self.locked, !self.undo.is_empty(), !self.redo.is_empty());
+        self.link.update_status(|s| {
+            s.locked = locked;
+            s.can_undo = can_undo;
+            s.can_redo = can_redo;
+        });
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            bars: self.bars.iter().map(|(&i, b)| (i, b.tokens.clone())).collect(),
+            header: self.header,
+            variation: self.variation,
+        }
+    }
+
+    /// Puts a phrase back as it was; its bars count as made under the current parameters.
+    fn restore(&mut self, snapshot: Snapshot) {
+        self.variation = snapshot.variation;
+        self.keep_for_variation = None;
+        self.header = snapshot.header;
+        let settings = GenSettings::from_params(&self.params, self.variation);
+        self.bars = snapshot
+            .bars
+            .into_iter()
+            .map(|(i, tokens)| (i, GeneratedBar { tokens, settings, published_rev: None }))
+            .collect();
+        self.new_epoch();
+        self.store_session(settings);
+    }
+
+    /// Parts whose notes a regeneration keeps: the locked ones, plus those a part-Regenerate spares.
+    fn kept_parts(&self, settings: &GenSettings) -> [bool; 3] {
+        let spared = match self.keep_for_variation {
+            Some((variation, keep)) if variation == settings.variation => keep,
+            _ => [false; 3],
+        };
+        Part::ALL.map(|p| self.locked[p.index()] || spared[p.index()])
     }
 
     /// Adopts a session the host just loaded (its stamp differs from ours).
@@ -269,19 +353,25 @@ impl Generator {
             }
         }
         history.reverse();
+        let kept = self.kept_parts(settings);
         let scale_mask = settings.key().map(|k| k.scale_mask()).unwrap_or(0x0fff);
         let constraints = Constraints {
             temperature: settings.temperature,
             top_p: settings.top_p,
-            parts_allowed: Part::ALL.map(|p| settings.parts_on[p.index()]),
+            parts_allowed: Part::ALL.map(|p| settings.parts_on[p.index()] && !kept[p.index()]),
             registers: settings.registers,
             scale_mask,
+        };
+        let forced_notes: Vec<crate::music::Note> = match self.bars.get(&index) {
+            Some(old) => bar_notes(&old.tokens).into_iter().filter(|n| kept[n.part.index()]).collect(),
+            None => Vec::new(),
         };
         let prefix = prefix.unwrap_or_else(|| vec![crate::music::vocab::Token::Bar.id()]);
         let request = BarRequest {
             header,
             history: &history,
             forced_prefix: &prefix,
+            forced_notes: &forced_notes,
             constraints,
             rng: Rng::for_bar(settings.seed, index, settings.variation),
         };
