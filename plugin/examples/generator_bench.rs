@@ -1,0 +1,140 @@
+//! Generator figures on this machine: model load, generation speed (multiple of real time at
+//! 128 BPM), step latency, and regenerate → first new bar. Run through `cargo xtask bench`, or:
+//!
+//! `cargo run --release -p neural_trio --example generator_bench -- [--bars 32] [--json out.json]`
+
+use neural_trio::generator::composer::{generate_bar, make_header, BarRequest};
+use neural_trio::generator::onnx::OnnxModel;
+use neural_trio::generator::sampler::{Constraints, Rng};
+use neural_trio::link::{Command, Link};
+use neural_trio::params::TrioParams;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[((values.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let bars: i64 = arg("--bars").and_then(|v| v.parse().ok()).unwrap_or(32);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let library = root.join("target/onnxruntime/libonnxruntime.so.1.31.1");
+    let model_path = root.join("models/trio-base.onnx");
+    let tempo_bpm = 128.0;
+    let bar_seconds = 4.0 * 60.0 / tempo_bpm;
+    let mut report = serde_json::Map::new();
+
+    // Model load: the first includes loading ONNX Runtime itself.
+    let started = Instant::now();
+    let first = OnnxModel::load(&library, &model_path, 1).expect("model loads");
+    let first_ms = started.elapsed().as_secs_f64() * 1e3;
+    drop(first);
+    let mut loads = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let m = OnnxModel::load(&library, &model_path, 1).unwrap();
+        loads.push(started.elapsed().as_secs_f64() * 1e3);
+        drop(m);
+    }
+    let load_ms = percentile(&mut loads, 0.5);
+    println!("model load: {first_ms:.0} ms first in process (ONNX Runtime included), {load_ms:.0} ms median after");
+    report.insert("model_load_first_ms".into(), first_ms.into());
+    report.insert("model_load_ms".into(), load_ms.into());
+
+    for threads in [1usize, 2] {
+        let mut model = OnnxModel::load(&library, &model_path, threads).unwrap();
+        let mut rng = Rng::new(1);
+        let header = make_header(&mut model, 4, None, None, &mut rng).unwrap();
+        let mut history: Vec<Vec<u32>> = Vec::new();
+        let mut tokens = 0usize;
+        let started = Instant::now();
+        for bar in 0..bars {
+            let refs: Vec<&[u32]> = history.iter().map(|b| b.as_slice()).collect();
+            let bar_tokens = generate_bar(
+                &mut model,
+                BarRequest {
+                    header,
+                    history: &refs,
+                    forced_prefix: &[neural_trio::music::vocab::Token::Bar.id()],
+                    forced_notes: &[],
+                    constraints: Constraints { top_p: 0.95, ..Constraints::default() },
+                    rng: Rng::for_bar(1, bar, 0),
+                },
+            )
+            .unwrap();
+            tokens += bar_tokens.len();
+            history.push(bar_tokens);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let x_realtime = bars as f64 * bar_seconds / seconds;
+        println!(
+            "generation, {threads} thread(s), batch 1: {bars} bars, {tokens} tokens in {seconds:.2} s = {:.0} tokens/s, {x_realtime:.1}x real time at 128 BPM",
+            tokens as f64 / seconds
+        );
+        report.insert(format!("generation_x_realtime_{threads}t"), x_realtime.into());
+        report.insert(format!("tokens_per_s_{threads}t_batch1"), (tokens as f64 / seconds).into());
+
+        // Raw step throughput at batch 8 (variations): one token per row per step, past ~300.
+        let stream: Vec<u32> = history.concat().into_iter().cycle().take(400).collect();
+        model.reset(8);
+        model.feed(&vec![stream[..300].to_vec(); 8]).unwrap();
+        let steps = 100;
+        let started = Instant::now();
+        for &token in &stream[300..300 + steps] {
+            model.feed(&vec![vec![token]; 8]).unwrap();
+        }
+        let per_s = (steps * 8) as f64 / started.elapsed().as_secs_f64();
+        println!("step throughput, {threads} thread(s), batch 8, past 300: {per_s:.0} tokens/s");
+        report.insert(format!("tokens_per_s_{threads}t_batch8"), per_s.into());
+    }
+
+    // Regenerate → first new bar, through the real generator thread (this program plays the audio thread).
+    let link = Arc::new(Link::default());
+    let params = Arc::new(TrioParams::default());
+    std::env::set_var("NEURAL_TRIO_RESOURCES", root.join("target/bundled/neural_trio"));
+    let _worker = neural_trio::generator::worker::spawn(link.clone(), params.clone()).unwrap();
+    link.tempo_bpm.store(tempo_bpm, Ordering::Relaxed);
+    link.playing.store(true, Ordering::Relaxed);
+    link.playhead_beats.store(0.5, Ordering::Relaxed);
+    let wait_for_bar = |link: &Link, index: i64, epoch: u32| -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            while let Some(bar) = link.bars.pop() {
+                if bar.index == index && bar.epoch == epoch {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        false
+    };
+    assert!(wait_for_bar(&link, 0, link.epoch.load(Ordering::Acquire)), "the generator produced nothing");
+    std::thread::sleep(Duration::from_millis(2000));
+    while link.bars.pop().is_some() {}
+    let mut response = Vec::new();
+    for _ in 0..15 {
+        let epoch = link.epoch.load(Ordering::Acquire);
+        let started = Instant::now();
+        link.commands.send(Command::Regenerate { part: None }).unwrap();
+        if wait_for_bar(&link, 0, epoch) {
+            response.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        while link.bars.pop().is_some() {}
+    }
+    let median = percentile(&mut response, 0.5);
+    let p95 = percentile(&mut response, 0.95);
+    println!("regenerate -> first new bar under the playhead: median {median:.0} ms, p95 {p95:.0} ms ({} runs)", response.len());
+    report.insert("regenerate_to_first_bar_ms_median".into(), median.into());
+    report.insert("regenerate_to_first_bar_ms_p95".into(), p95.into());
+    let _ = link.commands.send(Command::Shutdown);
+
+    if let Some(path) = arg("--json") {
+        std::fs::write(path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    }
+}
