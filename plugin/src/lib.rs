@@ -10,6 +10,8 @@ pub mod generator;
 pub mod music;
 
 #[cfg(feature = "plugin")]
+pub mod editor;
+#[cfg(feature = "plugin")]
 pub mod link;
 #[cfg(feature = "plugin")]
 pub mod params;
@@ -122,12 +124,16 @@ mod plugin {
         const MIDI_OUTPUT: MidiConfig = MidiConfig::Basic;
         const SAMPLE_ACCURATE_AUTOMATION: bool = false;
 
-        type Editor = ();
+        type Editor = crate::editor::TrioEditor;
         type SysExMessage = ();
         type BackgroundTask = ();
 
         fn params(&self) -> Arc<dyn Params> {
             self.params.clone()
+        }
+
+        fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+            crate::editor::create_editor(self.params.clone(), self.link.clone())
         }
 
         fn activate(

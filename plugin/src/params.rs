@@ -4,7 +4,9 @@
 use crate::music::vocab::{Key, Mood};
 use crate::music::Part;
 use crate::persist::PersistedSession;
+use crossbeam::atomic::AtomicCell;
 use nice_plug::prelude::*;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, RwLock};
 
 /// What the generator does with the bars ahead of the playhead.
@@ -186,6 +188,36 @@ pub struct TrioParams {
     /// Touched by the generator and editor threads and by state save/load, never by `process()`.
     #[persist = "session"]
     pub session: Arc<RwLock<PersistedSession>>,
+    /// The editor window's size, so a project reopens its editor as the producer left it.
+    #[persist = "editor-state"]
+    pub editor_state: Arc<AtomicCell<EditorSize>>,
+    /// Where the editor's Export button writes MIDI files; kept with the project like a bounce folder.
+    #[persist = "export-folder"]
+    pub export_folder: Arc<RwLock<String>>,
+}
+
+/// The editor's size in logical pixels. nice-plug-egui's `EguiEditorState` cannot be persisted
+/// directly (it does not implement `PersistentField`), so the editor builds one from this each time
+/// it opens and writes every resize back here.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EditorSize {
+    /// Width in logical pixels.
+    pub width: u32,
+    /// Height in logical pixels.
+    pub height: u32,
+}
+
+impl EditorSize {
+    /// What a new instance opens at: room for three parts' notes and the controls beside them.
+    pub const DEFAULT: EditorSize = EditorSize { width: 1040, height: 640 };
+    /// Below this the controls no longer fit.
+    pub const MIN: EditorSize = EditorSize { width: 760, height: 480 };
+}
+
+impl Default for EditorSize {
+    fn default() -> Self {
+        EditorSize::DEFAULT
+    }
 }
 
 impl TrioParams {
@@ -215,6 +247,8 @@ impl Default for TrioParams {
             arp: PartParams::new(Part::Arp),
             bass: PartParams::new(Part::Bass),
             session: Arc::new(RwLock::new(PersistedSession::default())),
+            editor_state: Arc::new(AtomicCell::new(EditorSize::DEFAULT)),
+            export_folder: Arc::new(RwLock::new(String::new())),
         }
     }
 }

@@ -140,8 +140,9 @@ impl Playback {
         self.timeline.advance(&span);
 
         let end_tick_exclusive = (span.end_beats() * TICKS_PER_BEAT as f64 - 1e-9).ceil() as i64;
+        let mut epoch = epoch;
         if input.offline && self.next_tick < end_tick_exclusive {
-            self.wait_for_bars(link, epoch, settings, self.next_tick, end_tick_exclusive);
+            epoch = self.wait_for_bars(link, settings, self.next_tick, end_tick_exclusive);
         }
 
         // Note-offs that fall inside this block come first, so a retriggered key is released before it restarts.
@@ -172,10 +173,12 @@ impl Playback {
     }
 
     /// Offline only: blocks (bounded) until every bar this block touches is published under the
-    /// current settings, so a bounce never drops or delays a note.
-    fn wait_for_bars(&mut self, link: &Link, epoch: u32, settings: &BlockSettings, from_tick: i64, to_tick: i64) {
-        if !link.ready.load(Ordering::Acquire) && link.status_has_problem() {
-            return;
+    /// current settings, so a bounce never drops or delays a note. Returns the epoch to play from
+    /// (the generator may start a new one while we wait, e.g. when it adopts a loaded project).
+    fn wait_for_bars(&mut self, link: &Link, settings: &BlockSettings, from_tick: i64, to_tick: i64) -> u32 {
+        let mut epoch = link.epoch.load(Ordering::Acquire);
+        if link.status_has_problem() {
+            return epoch;
         }
         let started = Instant::now();
         let first_bar = from_tick.max(0).div_euclid(TICKS_PER_BAR as i64);
@@ -187,9 +190,9 @@ impl Playback {
             };
             loop {
                 let rev = link.settings_rev.load(Ordering::Acquire);
-                let epoch_now = link.epoch.load(Ordering::Acquire);
-                self.bars.drain(link, epoch_now);
-                if epoch_now == epoch && self.bars.get_current(phrase_bar, epoch, rev).is_some() {
+                epoch = link.epoch.load(Ordering::Acquire);
+                self.bars.drain(link, epoch);
+                if self.bars.get_current(phrase_bar, epoch, rev).is_some() {
                     break;
                 }
                 if started.elapsed() > OFFLINE_WAIT_LIMIT || link.status_has_problem() {
@@ -200,5 +203,6 @@ impl Playback {
             }
         }
         link.waiting_for_bar.store(i64::MIN, Ordering::Release);
+        epoch
     }
 }

@@ -1,0 +1,320 @@
+//! The controls, grouped the way a producer thinks about them: **Generate** (what the model writes),
+//! **Parts** (which voices play, where, and which to keep) and **Output** (where the notes go).
+//! Every change goes through the host's `ParamSetter` with begin/set/end, so hosts record it as
+//! automation and show it as one undo step.
+
+use super::{part_label, part_tint, part_title};
+use crate::link::{Command, EngineStatus, Link};
+use crate::music::vocab::Key;
+use crate::music::Part;
+use crate::params::{key_lock_key, Mode, MoodChoice, PartOutput, TrioParams};
+use egui::{Color32, DragValue, RichText, Ui};
+use nice_plug::prelude::*;
+use nice_plug_egui::widgets::ParamSlider;
+
+/// Width of the sliders in the side panel.
+const SLIDER_WIDTH: f32 = 150.0;
+
+/// A group's heading: small caps-like label with a rule under it.
+fn heading(ui: &mut Ui, text: &str) {
+    ui.label(RichText::new(text).strong().size(14.0).color(Color32::from_rgb(225, 228, 235)));
+    ui.separator();
+}
+
+/// Sets a parameter as one complete gesture (a click, a menu choice).
+fn set_once<P: Param>(setter: &ParamSetter, param: &P, value: P::Plain) {
+    setter.begin_set_parameter(param);
+    setter.set_parameter(param, value);
+    setter.end_set_parameter(param);
+}
+
+/// One button per variant; the current one is highlighted.
+fn enum_buttons<T: Enum + PartialEq + Copy + 'static>(ui: &mut Ui, setter: &ParamSetter, param: &EnumParam<T>) {
+    ui.horizontal(|ui| {
+        let current = param.value();
+        for (index, name) in T::variants().iter().enumerate() {
+            let variant = T::from_index(index);
+            if ui.selectable_label(current == variant, *name).clicked() && current != variant {
+                set_once(setter, param, variant);
+            }
+        }
+    });
+}
+
+/// A drop-down of an enum parameter's variants.
+fn enum_combo<T: Enum + PartialEq + Copy + 'static>(ui: &mut Ui, id: &str, setter: &ParamSetter, param: &EnumParam<T>) {
+    let current = param.value();
+    egui::ComboBox::from_id_salt(id).width(SLIDER_WIDTH).selected_text(T::variants()[current.to_index()]).show_ui(
+        ui,
+        |ui| {
+            for (index, name) in T::variants().iter().enumerate() {
+                let variant = T::from_index(index);
+                if ui.selectable_label(current == variant, *name).clicked() && current != variant {
+                    set_once(setter, param, variant);
+                }
+            }
+        },
+    );
+}
+
+/// A compact draggable number for an integer parameter, shown and typed in the parameter's own
+/// text format (note names for registers). Dragging is one gesture; typing a value is another.
+fn int_drag(ui: &mut Ui, setter: &ParamSetter, param: &IntParam, speed: f64) -> egui::Response {
+    let range = match param.range() {
+        IntRange::Linear { min, max } => min..=max,
+        IntRange::Reversed(inner) => match *inner {
+            IntRange::Linear { min, max } => min..=max,
+            IntRange::Reversed(_) => 0..=127,
+        },
+    };
+    let mut value = param.value();
+    let response = ui.add(
+        DragValue::new(&mut value)
+            .range(range)
+            .speed(speed)
+            .custom_formatter(|v, _| param.normalized_value_to_string(param.preview_normalized(v.round() as i32), true))
+            .custom_parser(|text| param.string_to_normalized_value(text).map(|n| param.preview_plain(n) as f64)),
+    );
+    if response.drag_started() {
+        setter.begin_set_parameter(param);
+    }
+    if response.changed() && value != param.value() {
+        if response.dragged() {
+            setter.set_parameter(param, value);
+        } else {
+            set_once(setter, param, value);
+        }
+    }
+    if response.drag_stopped() {
+        setter.end_set_parameter(param);
+    }
+    response
+}
+
+fn slider<'a, P: Param>(param: &'a P, setter: &'a ParamSetter<'a>) -> ParamSlider<'a, P> {
+    ParamSlider::for_param(param, setter).with_width(SLIDER_WIDTH)
+}
+
+/// Whether a part keeps its notes on Regenerate, as the persisted session holds it (so it survives
+/// reopening the project and the editor). The generator stores it there on every SetLock; the
+/// editor writes it there too, so the button shows the new state before the generator gets to it.
+pub fn is_locked(params: &TrioParams, part: Part) -> bool {
+    params.session.read().map(|s| s.locked[part.index()]).unwrap_or(false)
+}
+
+fn set_locked(params: &TrioParams, link: &Link, part: Part, locked: bool) {
+    if let Ok(mut session) = params.session.write() {
+        session.locked[part.index()] = locked;
+    }
+    let _ = link.commands.send(Command::SetLock { part, locked });
+}
+
+/// Hold freezes the phrase: regenerating then does nothing, so the buttons say why they are off.
+fn regenerate_allowed(params: &TrioParams) -> bool {
+    params.mode.value() != Mode::Hold
+}
+
+/// "Regenerate all": new notes for every part that is not locked.
+pub fn regenerate_all_button(ui: &mut Ui, params: &TrioParams, link: &Link) {
+    let allowed = regenerate_allowed(params);
+    let button = egui::Button::new(RichText::new("Regenerate all").strong()).min_size(egui::vec2(130.0, 24.0));
+    let response = ui.add_enabled(allowed, button);
+    let response = if allowed {
+        response.on_hover_text("New notes for every part that is not locked, with the same settings.")
+    } else {
+        response.on_disabled_hover_text("Hold mode freezes the phrase. Switch to Loop or Endless to regenerate.")
+    };
+    if response.clicked() {
+        let _ = link.commands.send(Command::Regenerate { part: None });
+    }
+}
+
+/// Undo and Redo of regenerations (the generator keeps the phrases; the buttons only ask).
+pub fn history_buttons(ui: &mut Ui, status: &EngineStatus, link: &Link) {
+    // Laid out right to left: Redo sits right of Undo.
+    if ui
+        .add_enabled(status.can_redo, egui::Button::new("Redo"))
+        .on_hover_text("Bring back the phrase Undo took away.")
+        .clicked()
+    {
+        let _ = link.commands.send(Command::Redo);
+    }
+    if ui
+        .add_enabled(status.can_undo, egui::Button::new("Undo"))
+        .on_hover_text("Back to the phrase before the last Regenerate.")
+        .clicked()
+    {
+        let _ = link.commands.send(Command::Undo);
+    }
+}
+
+/// Generate: how the model writes (mode, loop length, temperature, top-p, seed, key, mood).
+pub fn generate_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, _link: &Link) {
+    heading(ui, "Generate");
+    egui::Grid::new("trio-generate").num_columns(2).spacing([10.0, 6.0]).show(ui, |ui| {
+        ui.label("Mode").on_hover_text(
+            "Loop repeats a phrase of Loop Length bars; Endless keeps writing new bars; Hold freezes what is there.",
+        );
+        enum_buttons(ui, setter, &params.mode);
+        ui.end_row();
+
+        ui.label("Loop length");
+        ui.add_enabled_ui(params.mode.value() != Mode::Endless, |ui| {
+            ui.add(slider(&params.loop_bars, setter));
+        });
+        ui.end_row();
+
+        ui.label("Temperature").on_hover_text("Low is safe and repetitive, high is adventurous.");
+        ui.add(slider(&params.temperature, setter));
+        ui.end_row();
+
+        ui.label("Top-p").on_hover_text("Only the most likely notes that together hold this much probability.");
+        ui.add(slider(&params.top_p, setter));
+        ui.end_row();
+
+        ui.label("Seed").on_hover_text("Same seed and settings, same notes: a project renders the same twice.");
+        ui.horizontal(|ui| {
+            int_drag(ui, setter, &params.seed, 1.0);
+            if ui.button("New seed").on_hover_text("Pick another seed at random.").clicked() {
+                set_once(setter, &params.seed, random_seed(params.seed.value()));
+            }
+        });
+        ui.end_row();
+
+        ui.label("Key lock").on_hover_text("Keeps every note in the key's scale (natural minor for minor keys).");
+        key_lock_combo(ui, setter, &params.key_lock);
+        ui.end_row();
+
+        ui.label("Mood");
+        enum_combo::<MoodChoice>(ui, "trio-mood", setter, &params.mood);
+        ui.end_row();
+    });
+    // Reserved: "Variations" (A/B/C takes of the same settings to compare) go here once the
+    // generator offers them. No buttons until they work. (Undo/Redo sit beside Regenerate all.)
+}
+
+fn key_lock_combo(ui: &mut Ui, setter: &ParamSetter, param: &IntParam) {
+    let name = |value: i32| match key_lock_key(value) {
+        Some(key) => key_name(key),
+        None => "Off".to_string(),
+    };
+    let current = param.value();
+    egui::ComboBox::from_id_salt("trio-key-lock")
+        .width(SLIDER_WIDTH)
+        .selected_text(name(current))
+        .height(320.0)
+        .show_ui(ui, |ui| {
+            for value in 0..=24 {
+                if ui.selectable_label(current == value, name(value)).clicked() && current != value {
+                    set_once(setter, param, value);
+                }
+            }
+        });
+}
+
+fn key_name(key: Key) -> String {
+    format!("{} {}", crate::music::phrase::NOTE_NAMES[key.tonic as usize], if key.minor { "minor" } else { "major" })
+}
+
+/// A new seed in the parameter's range, different from the current one.
+fn random_seed(current: i32) -> i32 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let mut x = (nanos as u64) ^ 0x9e37_79b9_7f4a_7c15;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    let seed = 1 + (x % 9999) as i32;
+    if seed == current {
+        seed % 9999 + 1
+    } else {
+        seed
+    }
+}
+
+/// Parts: per part on/off, register (lowest and highest note), Regenerate this part, Lock.
+pub fn parts_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, link: &Link) {
+    heading(ui, "Parts");
+    let allowed = regenerate_allowed(params);
+    egui::Grid::new("trio-parts").num_columns(5).spacing([12.0, 4.0]).show(ui, |ui| {
+        for part in Part::ALL {
+            let p = params.part(part);
+            let locked = is_locked(params, part);
+            part_label(ui, part, part_title(part));
+
+            let on = p.on.value();
+            if ui
+                .selectable_label(on, if on { "On" } else { "Off" })
+                .on_hover_text("Off silences the part at once and leaves it out of generation.")
+                .clicked()
+            {
+                set_once(setter, &p.on, !on);
+            }
+
+            ui.horizontal(|ui| {
+                ui.label("Low");
+                int_drag(ui, setter, &p.low, 0.15).on_hover_text("Lowest note the part may play (C4 = MIDI 60).");
+                ui.label("High");
+                int_drag(ui, setter, &p.high, 0.15).on_hover_text("Highest note the part may play.");
+            });
+
+            let regenerate = ui.add_enabled(allowed && !locked && on, egui::Button::new("Regenerate"));
+            let regenerate = if allowed && !locked && on {
+                regenerate.on_hover_text(format!("New notes for the {}; the other parts stay.", part.name()))
+            } else {
+                regenerate.on_disabled_hover_text(if !allowed {
+                    "Hold mode freezes the phrase."
+                } else if locked {
+                    "This part is locked: unlock it to regenerate it."
+                } else {
+                    "This part is off."
+                })
+            };
+            if regenerate.clicked() {
+                let _ = link.commands.send(Command::Regenerate { part: Some(part) });
+            }
+
+            let lock_text = if locked {
+                RichText::new("Locked").strong().color(Color32::from_rgb(255, 214, 120))
+            } else {
+                RichText::new("Lock")
+            };
+            if ui
+                .selectable_label(locked, lock_text)
+                .on_hover_text("A locked part keeps its notes when the others are regenerated.")
+                .clicked()
+            {
+                set_locked(params, link, part, !locked);
+            }
+            ui.end_row();
+        }
+    });
+}
+
+/// Output: which parts leave the plugin and on which MIDI channels.
+pub fn output_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter) {
+    heading(ui, "Output");
+    let only = params.part_output.value().only();
+    egui::Grid::new("trio-output").num_columns(2).spacing([10.0, 6.0]).show(ui, |ui| {
+        ui.label("Parts out").on_hover_text(
+            "For hosts that merge MIDI channels (Ableton Live: one instance per track, each sending one part).",
+        );
+        enum_combo::<PartOutput>(ui, "trio-part-output", setter, &params.part_output);
+        ui.end_row();
+
+        for part in Part::ALL {
+            ui.label(RichText::new(format!("{} channel", part_title(part))).color(part_tint(part)));
+            ui.horizontal(|ui| match only {
+                None => {
+                    int_drag(ui, setter, &params.part(part).channel, 0.05);
+                }
+                Some(o) if o == part => {
+                    ui.label("channel 1 (only this part)");
+                }
+                Some(_) => {
+                    ui.label(RichText::new("not sent").color(Color32::from_gray(140)));
+                }
+            });
+            ui.end_row();
+        }
+    });
+}

@@ -1,0 +1,96 @@
+//! The status line: which model runs where, how fast, how far ahead, and what is wrong, in plain
+//! words.
+
+use crate::link::{EngineStatus, Link};
+use egui::{Color32, RichText, Ui};
+use std::sync::atomic::Ordering;
+
+/// How serious a status message is, which sets its colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Everything works.
+    Fine,
+    /// Works, but not as the producer may expect (no transport, slower than real time).
+    Warning,
+    /// The plugin stays silent.
+    Problem,
+}
+
+/// The pieces of the status line, as plain text; separate from drawing so it can be tested.
+pub fn status_parts(status: &EngineStatus, has_transport: bool, ready: bool) -> Vec<(Level, String)> {
+    let mut parts = Vec::new();
+    match &status.model {
+        Some(model) => parts.push((Level::Fine, format!("Model {model}"))),
+        None if status.problem.is_none() => parts.push((Level::Fine, "Loading the model…".to_string())),
+        None => {}
+    }
+    if let Some(provider) = &status.provider {
+        let words = match provider.as_str() {
+            "CUDA" => "on the GPU (CUDA)".to_string(),
+            "CPU" => "on the CPU".to_string(),
+            other => format!("on {other}"),
+        };
+        parts.push((Level::Fine, words));
+    }
+    if ready && status.speed_x_realtime > 0.0 {
+        let level = if status.speed_x_realtime < 1.0 { Level::Warning } else { Level::Fine };
+        parts.push((level, format!("writes {:.1}× faster than real time", status.speed_x_realtime)));
+        parts.push((Level::Fine, format!("{:.0} bars ready ahead", status.lookahead_bars)));
+    }
+    if let Some(problem) = &status.problem {
+        parts.push((Level::Problem, problem.clone()));
+    }
+    if !has_transport {
+        parts.push((
+            Level::Warning,
+            "The host sends no tempo or position yet: press play in your DAW (Neural Trio follows its timeline)."
+                .to_string(),
+        ));
+    }
+    parts
+}
+
+/// Draws the status line.
+pub fn status_line(ui: &mut Ui, status: &EngineStatus, link: &Link) {
+    let has_transport = link.has_transport.load(Ordering::Relaxed);
+    let ready = link.ready.load(Ordering::Relaxed);
+    ui.horizontal_wrapped(|ui| {
+        for (i, (level, text)) in status_parts(status, has_transport, ready).into_iter().enumerate() {
+            if i > 0 {
+                ui.label(RichText::new("·").color(Color32::from_gray(110)));
+            }
+            let colour = match level {
+                Level::Fine => Color32::from_rgb(200, 204, 212),
+                Level::Warning => Color32::from_rgb(255, 200, 90),
+                Level::Problem => Color32::from_rgb(255, 110, 100),
+            };
+            ui.label(RichText::new(text).color(colour));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn says_what_runs_and_what_is_wrong() {
+        let status = EngineStatus {
+            model: Some("trio-base 1".into()),
+            provider: Some("CPU".into()),
+            speed_x_realtime: 12.34,
+            lookahead_bars: 3.0,
+            ..Default::default()
+        };
+        let text: Vec<String> = status_parts(&status, true, true).into_iter().map(|p| p.1).collect();
+        assert_eq!(
+            text,
+            vec!["Model trio-base 1", "on the CPU", "writes 12.3× faster than real time", "3 bars ready ahead"]
+        );
+
+        let broken = EngineStatus { problem: Some("ONNX Runtime library not found".into()), ..Default::default() };
+        let parts = status_parts(&broken, false, false);
+        assert!(parts.iter().any(|p| p.0 == Level::Problem && p.1.contains("ONNX Runtime")));
+        assert!(parts.iter().any(|p| p.0 == Level::Warning && p.1.contains("press play")));
+    }
+}
