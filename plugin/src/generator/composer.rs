@@ -77,17 +77,24 @@ pub fn prefix_before_tick(bar_tokens: &[u32], cut_tick: u32) -> Vec<u32> {
 /// Samples one bar. Returns its tokens (starting with BAR, without the next bar's BAR).
 pub fn generate_bar(model: &mut OnnxModel, request: BarRequest) -> Result<Vec<u32>, String> {
     let BarRequest { header, history, forced_prefix, forced_notes, constraints, mut rng } = request;
+    // History that fits beside the header, this bar's prefix and room for the bar itself.
     let budget = model.context_length().saturating_sub(MAX_TOKENS_PER_BAR + forced_prefix.len() + header.len());
-    let mut used = 0;
-    let mut first = history.len();
-    while first > 0 && used + history[first - 1].len() <= budget {
-        used += history[first - 1].len();
-        first -= 1;
-    }
-    let mut context: Vec<u32> = header.to_vec();
-    for bar in &history[first..] {
-        context.extend_from_slice(bar);
-    }
+    let history_len = |first: usize| history[first..].iter().map(|b| b.len()).sum::<usize>();
+    let fitting = |limit: usize| (0..=history.len()).find(|&f| history_len(f) <= limit).unwrap_or(history.len());
+    let context_from = |first: usize| -> Vec<u32> {
+        let mut context: Vec<u32> = header.to_vec();
+        for bar in &history[first..] {
+            context.extend_from_slice(bar);
+        }
+        context
+    };
+    // Prefer a window that extends what the cache already holds (no re-prefill); when the window
+    // must slide, drop to half the budget so the next bars can extend it again.
+    let cached = model.cached_tokens.first().cloned().unwrap_or_default();
+    let reusable = (fitting(budget)..=history.len())
+        .find(|&f| cached.len() > header.len() && context_from(f).starts_with(&cached));
+    let first = reusable.unwrap_or_else(|| fitting(budget / 2).max(fitting(budget)));
+    let mut context = context_from(first);
     context.extend_from_slice(forced_prefix);
 
     let mut decoder = Decoder::at_bar_start(0);

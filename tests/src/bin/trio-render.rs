@@ -1,0 +1,86 @@
+//! trio-render: renders Neural Trio headless and writes the result as MIDI files.
+//!
+//! trio-render --plugin PATH [--bars 16] [--bpm 128] [--block 256] [--rate 48000] [--seed N]
+//!             [--offline|--realtime] [--pace X] [--allow-silence] [--out DIR]
+//!
+//! Exit codes: 0 clean, 1 an invariant failed, 2 usage or host error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use trio_tests::render::{render, RenderOptions};
+use trio_tests::RenderMode;
+
+const USAGE: &str = "usage: trio-render --plugin PATH [--bars 16] [--bpm 128] [--block 256] [--rate 48000] \
+[--seed N] [--offline|--realtime] [--pace X] [--allow-silence] [--out DIR]
+
+Renders the given bars with a playing transport from bar 0 and writes DIR/trio.mid (tempo track +
+one track per part) and DIR/lead.mid, DIR/arp.mid, DIR/bass.mid. Offline (the default) sets the CLAP
+render mode to offline; --realtime processes in realtime mode, as fast as possible unless --pace X
+limits it to X times real time. Exit code 1 when an invariant fails (unsorted events, unbalanced
+notes, a note outside its part's register, no notes unless --allow-silence), 2 on usage or host errors.";
+
+fn parse() -> Result<RenderOptions, String> {
+    let mut o = RenderOptions::default();
+    let mut plugin = None;
+    let mut args = std::env::args().skip(1);
+    fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
+        let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
+        v.parse().map_err(|_| format!("{flag}: cannot parse {v:?}"))
+    }
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--plugin" => plugin = Some(PathBuf::from(value::<String>(&a, args.next())?)),
+            "--bars" => o.bars = value(&a, args.next())?,
+            "--bpm" => o.bpm = value(&a, args.next())?,
+            "--block" => o.block = value(&a, args.next())?,
+            "--rate" => o.rate = value(&a, args.next())?,
+            "--seed" => o.seed = Some(value(&a, args.next())?),
+            "--out" => o.out = Some(PathBuf::from(value::<String>(&a, args.next())?)),
+            "--pace" => o.pace = Some(value(&a, args.next())?),
+            "--offline" => o.mode = RenderMode::Offline,
+            "--realtime" => o.mode = RenderMode::Realtime,
+            "--allow-silence" => o.allow_silence = true,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    o.plugin = plugin.ok_or("--plugin is required")?;
+    if !(o.bars > 0.0 && o.bpm > 0.0 && o.rate > 0.0 && o.block > 0) {
+        return Err("--bars, --bpm, --rate and --block must be positive".into());
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let opts = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("trio-render: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if !opts.plugin.is_file() {
+        eprintln!(
+            "trio-render: {} does not exist; build it with `cargo xtask bundle neural_trio --release`",
+            opts.plugin.display()
+        );
+        return ExitCode::from(2);
+    }
+    match render(&opts) {
+        Ok(report) => {
+            print!("{}", report.summary());
+            if report.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("trio-render: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! `trio-render` as a library: render N bars from bar 0 with a playing transport, check the output,
+//! and write the trio and the single parts as standard MIDI files.
+
+use crate::events::{check, note_name, released_at_block_start, Analysis, NoteEvent};
+use crate::host::{HostError, HostOptions, InitialParam, RenderMode, RunResult, TrioHost};
+use crate::timeline::Timeline;
+use midly::num::{u15, u24, u28, u4, u7};
+use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// MIDI file resolution.
+pub const TICKS_PER_BEAT: u16 = 480;
+
+/// The three parts, in the plugin's order, with their parameter name prefixes.
+pub const PARTS: [&str; 3] = ["Lead", "Arp", "Bass"];
+
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    pub plugin: PathBuf,
+    pub bars: f64,
+    pub bpm: f64,
+    pub block: u32,
+    pub rate: f64,
+    pub seed: Option<i32>,
+    pub mode: RenderMode,
+    /// Realtime mode only: keep the run at most this many times faster than real time.
+    pub pace: Option<f64>,
+    pub out: Option<PathBuf>,
+    /// Do not count a render without any note as a failure.
+    pub allow_silence: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            plugin: crate::trio_clap_path(),
+            bars: 16.0,
+            bpm: 128.0,
+            block: 256,
+            rate: 48_000.0,
+            seed: None,
+            mode: RenderMode::Offline,
+            pace: None,
+            out: None,
+            allow_silence: false,
+        }
+    }
+}
+
+/// A part as the plugin's parameters describe it at render time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartInfo {
+    /// "lead", "arp", "bass".
+    pub name: String,
+    pub enabled: bool,
+    /// CLAP channel (0-based).
+    pub channel: i16,
+    pub low: i32,
+    pub high: i32,
+}
+
+impl PartInfo {
+    /// The register as an ordered pair.
+    pub fn register(&self) -> (i32, i32) {
+        (self.low.min(self.high), self.low.max(self.high))
+    }
+}
+
+/// Reads each part's on/low/high/channel from the plugin's current parameter values.
+pub fn read_parts(host: &mut TrioHost) -> Result<Vec<PartInfo>, HostError> {
+    let mut parts = Vec::new();
+    for p in PARTS {
+        let on = host.param_value(&format!("{p} On"))? >= 0.5;
+        let low = host.int_param(&format!("{p} Low"), 0, 127)?;
+        let high = host.int_param(&format!("{p} High"), 0, 127)?;
+        let ch = host.int_param(&format!("{p} Channel"), 1, 16)?;
+        let low = low.plain(host.param_value(&format!("{p} Low"))?);
+        let high = high.plain(host.param_value(&format!("{p} High"))?);
+        let channel = ch.plain(host.param_value(&format!("{p} Channel"))?) as i16 - 1;
+        parts.push(PartInfo { name: p.to_lowercase(), enabled: on, channel, low, high });
+    }
+    Ok(parts)
+}
+
+/// The render and everything learnt from it.
+#[derive(Debug, Clone)]
+pub struct RenderReport {
+    pub options: RenderOptions,
+    pub parts: Vec<PartInfo>,
+    pub run: RunResult,
+    pub analysis: Analysis,
+    /// Invariant failures (empty when the render is clean).
+    pub failures: Vec<String>,
+    pub files: Vec<PathBuf>,
+}
+
+impl RenderReport {
+    /// Note events that belong to a part (by its channel).
+    pub fn part_events(&self, part: &PartInfo) -> Vec<NoteEvent> {
+        self.run.events.iter().copied().filter(|e| e.channel == part.channel).collect()
+    }
+
+    pub fn summary(&self) -> String {
+        let o = &self.options;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Neural Trio render: {} bars at {} BPM, {} Hz, {}-frame blocks, {} mode",
+            o.bars,
+            o.bpm,
+            o.rate,
+            o.block,
+            match o.mode {
+                RenderMode::Offline => "offline",
+                RenderMode::Realtime => "realtime",
+            }
+        );
+        for p in &self.parts {
+            let notes = self.analysis.notes_on(p.channel);
+            let (lo, hi) = p.register();
+            let range = match (notes.iter().map(|n| n.key).min(), notes.iter().map(|n| n.key).max()) {
+                (Some(a), Some(b)) => format!("{}–{} ({a}–{b})", note_name(a), note_name(b)),
+                _ => "-".to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "  {:<5} ch {:>2}{}: {:>5} notes, pitch range {:<20} register {}–{} ({lo}–{hi})",
+                p.name,
+                p.channel + 1,
+                if p.enabled { "" } else { " (off)" },
+                notes.len(),
+                range,
+                note_name(lo as i16),
+                note_name(hi as i16),
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  rendered {:.1} s of audio in {:.2} s: {:.1}x real time",
+            self.run.audio_seconds,
+            self.run.wall.as_secs_f64(),
+            self.run.speed()
+        );
+        for f in &self.files {
+            let _ = writeln!(s, "  wrote {}", f.display());
+        }
+        if self.failures.is_empty() {
+            let _ = writeln!(s, "invariants: OK");
+        } else {
+            let _ = writeln!(s, "invariants: {} FAILED", self.failures.len());
+            for f in self.failures.iter().take(40) {
+                let _ = writeln!(s, "  {f}");
+            }
+        }
+        s
+    }
+}
+
+/// Renders `bars` bars from bar 0, then one stopped block (which must release everything), checks
+/// the invariants and writes the MIDI files when `out` is set.
+pub fn render(opts: &RenderOptions) -> Result<RenderReport, HostError> {
+    let mut initial_params = Vec::new();
+    if let Some(seed) = opts.seed {
+        initial_params.push(InitialParam::Text("Seed".into(), seed.to_string()));
+    }
+    let mut host = TrioHost::new(
+        &opts.plugin,
+        HostOptions {
+            sample_rate: opts.rate,
+            max_block: opts.block,
+            render: opts.mode,
+            initial_params,
+            ..HostOptions::default()
+        },
+    )?;
+    if let Some(seed) = opts.seed {
+        let seed_param = host.int_param("Seed", 1, 9999)?;
+        let now = seed_param.plain(host.param_value("Seed")?);
+        if now != seed {
+            return Err(HostError(format!("Seed is {now} after setting it to {seed}")));
+        }
+    }
+    let parts = read_parts(&mut host)?;
+
+    let mut tl = Timeline::new(opts.rate, opts.block, opts.bpm);
+    tl.play_bars(opts.bars);
+    let stop_block = tl.stop_blocks(1).start as u64;
+    let blocks = tl.take();
+    let pace = match opts.mode {
+        RenderMode::Realtime => opts.pace,
+        RenderMode::Offline => None,
+    };
+    let run = host.run(&blocks, pace)?;
+    drop(host);
+
+    let analysis = check(&run.events, &run.blocks);
+    let mut failures = analysis.violations.clone();
+    if !analysis.hanging.is_empty() {
+        failures.push(format!("notes never released (channel, key): {:?}", analysis.hanging));
+    }
+    let (stop_problems, _) = released_at_block_start(&run.events, stop_block);
+    failures.extend(stop_problems.into_iter().map(|p| format!("transport stop: {p}")));
+    for e in run.events.iter().filter(|e| e.on && e.block >= stop_block) {
+        failures.push(format!("note-on ch{} key {} while the transport is stopped", e.channel, e.key));
+    }
+    for b in &run.process_errors {
+        failures.push(format!("process() returned an error at block {b}"));
+    }
+    for other in run.other_events.iter().take(5) {
+        failures.push(format!("unexpected output event: {other}"));
+    }
+    let channels: Vec<i16> = parts.iter().map(|p| p.channel).collect();
+    for n in &analysis.notes {
+        match parts.iter().find(|p| p.channel == n.channel) {
+            None => failures.push(format!(
+                "note {} on channel {} which no part uses (parts on {:?})",
+                n.key,
+                n.channel + 1,
+                channels.iter().map(|c| c + 1).collect::<Vec<_>>()
+            )),
+            Some(p) => {
+                let (lo, hi) = p.register();
+                if (n.key as i32) < lo || (n.key as i32) > hi {
+                    failures.push(format!(
+                        "{} note {} ({}) outside its register {}–{}",
+                        p.name,
+                        n.key,
+                        note_name(n.key),
+                        lo,
+                        hi
+                    ));
+                }
+                if !p.enabled {
+                    failures.push(format!("{} is off but played note {}", p.name, n.key));
+                }
+            }
+        }
+    }
+    if analysis.notes.is_empty() && !opts.allow_silence {
+        failures.push("no notes at all".to_string());
+    }
+
+    let mut report = RenderReport { options: opts.clone(), parts, run, analysis, failures, files: Vec::new() };
+    if let Some(out) = &opts.out {
+        report.files = write_midi_files(&report, out)
+            .map_err(|e| HostError(format!("writing MIDI files to {}: {e}", out.display())))?;
+    }
+    Ok(report)
+}
+
+fn sample_to_tick(sample: u64, rate: f64, bpm: f64) -> u64 {
+    (sample as f64 / rate * bpm / 60.0 * TICKS_PER_BEAT as f64).round() as u64
+}
+
+/// (tick, event) for a part's note events; the order of the plugin's output is kept.
+fn part_midi_events(events: &[NoteEvent], channel: i16, rate: f64, bpm: f64) -> Vec<(u64, TrackEventKind<'static>)> {
+    events
+        .iter()
+        .filter(|e| e.channel == channel && (0..=127).contains(&e.key))
+        .map(|e| {
+            let key = u7::new(e.key as u8);
+            let message = if e.on {
+                let vel = (e.velocity * 127.0).round().clamp(1.0, 127.0) as u8;
+                MidiMessage::NoteOn { key, vel: u7::new(vel) }
+            } else {
+                MidiMessage::NoteOff { key, vel: u7::new(0) }
+            };
+            (
+                sample_to_tick(e.time, rate, bpm),
+                TrackEventKind::Midi { channel: u4::new(channel.clamp(0, 15) as u8), message },
+            )
+        })
+        .collect()
+}
+
+fn to_track(mut events: Vec<(u64, TrackEventKind<'_>)>) -> Vec<TrackEvent<'_>> {
+    events.sort_by_key(|(t, _)| *t); // stable: keeps the output order within a tick
+    let mut last = 0;
+    let mut track: Vec<TrackEvent> = events
+        .into_iter()
+        .map(|(t, kind)| {
+            let delta = u28::new((t - last) as u32);
+            last = t;
+            TrackEvent { delta, kind }
+        })
+        .collect();
+    track.push(TrackEvent { delta: u28::new(0), kind: TrackEventKind::Meta(MetaMessage::EndOfTrack) });
+    track
+}
+
+fn tempo_meta(bpm: f64) -> Vec<(u64, TrackEventKind<'static>)> {
+    vec![
+        (0, TrackEventKind::Meta(MetaMessage::Tempo(u24::new((60_000_000.0 / bpm).round() as u32)))),
+        (0, TrackEventKind::Meta(MetaMessage::TimeSignature(4, 2, 24, 8))),
+    ]
+}
+
+/// Writes `trio.mid` (format 1: a tempo track, then one named track per part) and `<part>.mid`
+/// (format 0) into `out`; returns the paths written.
+pub fn write_midi_files(report: &RenderReport, out: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(out)?;
+    let (rate, bpm) = (report.options.rate, report.options.bpm);
+    let timing = Timing::Metrical(u15::new(TICKS_PER_BEAT));
+    let mut written = Vec::new();
+
+    let mut tempo_track = vec![(0, TrackEventKind::Meta(MetaMessage::TrackName(b"Neural Trio")))];
+    tempo_track.extend(tempo_meta(bpm));
+    let mut tracks = vec![to_track(tempo_track)];
+    for p in &report.parts {
+        let mut ev = vec![(0, TrackEventKind::Meta(MetaMessage::TrackName(p.name.as_bytes())))];
+        ev.extend(part_midi_events(&report.run.events, p.channel, rate, bpm));
+        tracks.push(to_track(ev));
+    }
+    let smf = Smf { header: Header::new(Format::Parallel, timing), tracks };
+    let path = out.join("trio.mid");
+    smf.save(&path)?;
+    written.push(path);
+
+    for p in &report.parts {
+        let mut ev = vec![(0, TrackEventKind::Meta(MetaMessage::TrackName(p.name.as_bytes())))];
+        ev.extend(tempo_meta(bpm));
+        ev.extend(part_midi_events(&report.run.events, p.channel, rate, bpm));
+        let smf = Smf { header: Header::new(Format::SingleTrack, timing), tracks: vec![to_track(ev)] };
+        let path = out.join(format!("{}.mid", p.name));
+        smf.save(&path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// A note read back from a MIDI file: (channel, key, start tick, end tick).
+pub type MidiNote = (u8, u8, u64, u64);
+
+/// Reads a MIDI file back: its format, track names and the notes per track.
+pub fn read_midi(path: &Path) -> Result<(Format, Vec<(String, Vec<MidiNote>)>), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let smf = Smf::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut tracks = Vec::new();
+    for track in &smf.tracks {
+        let mut name = String::new();
+        let mut tick = 0u64;
+        let mut open: std::collections::BTreeMap<(u8, u8), u64> = Default::default();
+        let mut notes = Vec::new();
+        for ev in track {
+            tick += ev.delta.as_int() as u64;
+            match ev.kind {
+                TrackEventKind::Meta(MetaMessage::TrackName(n)) => name = String::from_utf8_lossy(n).into_owned(),
+                TrackEventKind::Midi { channel, message } => {
+                    let ch = channel.as_int();
+                    match message {
+                        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
+                            open.insert((ch, key.as_int()), tick);
+                        }
+                        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
+                            if let Some(start) = open.remove(&(ch, key.as_int())) {
+                                notes.push((ch, key.as_int(), start, tick));
+                            } else {
+                                return Err(format!("{}: note-off without note-on (ch {ch} key {key})", path.display()));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !open.is_empty() {
+            return Err(format!("{}: track {name:?} leaves notes open: {:?}", path.display(), open.keys()));
+        }
+        tracks.push((name, notes));
+    }
+    Ok((smf.header.format, tracks))
+}

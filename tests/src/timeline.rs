@@ -1,0 +1,247 @@
+//! Builds the list of blocks a host run processes: a transport that plays, stops, seeks, loops and
+//! changes tempo, plus parameter changes attached to blocks.
+
+/// The transport of one block (4/4 unless changed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TransportState {
+    pub playing: bool,
+    pub tempo: f64,
+    /// Song position at the block start, in beats (quarter notes).
+    pub beats: f64,
+    /// Song position at the block start, in seconds.
+    pub seconds: f64,
+    /// Active loop range in beats.
+    pub loop_range: Option<(f64, f64)>,
+    pub tsig: (u16, u16),
+}
+
+/// A parameter value event (CLAP value) at a sample offset of a block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParamChange {
+    pub offset: u32,
+    pub param_id: u32,
+    pub value: f64,
+}
+
+/// One `process()` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockSpec {
+    pub frames: u32,
+    /// `None`: no `clap_event_transport` at all (as clap-validator does).
+    pub transport: Option<TransportState>,
+    pub params: Vec<ParamChange>,
+    /// Call `reset()` on the processor before this block.
+    pub reset_before: bool,
+}
+
+/// Accumulates blocks while keeping the song position.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    pub sample_rate: f64,
+    pub block: u32,
+    pub tempo: f64,
+    pub beats: f64,
+    pub seconds: f64,
+    pub playing: bool,
+    pub loop_range: Option<(f64, f64)>,
+    /// No transport at all in the following blocks.
+    pub no_transport: bool,
+    blocks: Vec<BlockSpec>,
+    pending: Vec<ParamChange>,
+    pending_reset: bool,
+}
+
+impl Timeline {
+    /// Playing from beat 0 at `tempo`.
+    pub fn new(sample_rate: f64, block: u32, tempo: f64) -> Self {
+        Self {
+            sample_rate,
+            block,
+            tempo,
+            beats: 0.0,
+            seconds: 0.0,
+            playing: true,
+            loop_range: None,
+            no_transport: false,
+            blocks: Vec::new(),
+            pending: Vec::new(),
+            pending_reset: false,
+        }
+    }
+
+    /// Index (within this timeline) of the next block to be added.
+    pub fn next_index(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub fn blocks(&self) -> &[BlockSpec] {
+        &self.blocks
+    }
+
+    /// Takes the blocks built so far (the position is kept, so building can continue).
+    pub fn take(&mut self) -> Vec<BlockSpec> {
+        std::mem::take(&mut self.blocks)
+    }
+
+    /// Attaches a parameter change to the next block.
+    pub fn param(&mut self, change: ParamChange) -> &mut Self {
+        self.pending.push(change);
+        self
+    }
+
+    /// Calls `reset()` before the next block.
+    pub fn reset_before_next(&mut self) -> &mut Self {
+        self.pending_reset = true;
+        self
+    }
+
+    pub fn current_transport(&self) -> Option<TransportState> {
+        (!self.no_transport).then_some(TransportState {
+            playing: self.playing,
+            tempo: self.tempo,
+            beats: self.beats,
+            seconds: self.seconds,
+            loop_range: self.loop_range,
+            tsig: (4, 4),
+        })
+    }
+
+    /// Adds one block at the current position and advances (if playing); returns its index.
+    pub fn push_block(&mut self) -> usize {
+        let index = self.blocks.len();
+        self.blocks.push(BlockSpec {
+            frames: self.block,
+            transport: self.current_transport(),
+            params: std::mem::take(&mut self.pending),
+            reset_before: std::mem::take(&mut self.pending_reset),
+        });
+        if self.playing && !self.no_transport {
+            let dt = self.block as f64 / self.sample_rate;
+            self.seconds += dt;
+            self.beats += dt * self.tempo / 60.0;
+            if let Some((start, end)) = self.loop_range {
+                if self.beats >= end && end > start {
+                    // Wrap at the block boundary: the next block starts back inside the loop.
+                    let over = self.beats - end;
+                    self.beats = start + over;
+                    self.seconds -= (end - start) * 60.0 / self.tempo;
+                }
+            }
+        } else if self.no_transport {
+            self.seconds += self.block as f64 / self.sample_rate;
+        }
+        index
+    }
+
+    /// Plays until the position has advanced by `beats` (whole blocks; the last may overshoot).
+    /// Returns the range of block indices added.
+    pub fn play_beats(&mut self, beats: f64) -> std::ops::Range<usize> {
+        let first = self.blocks.len();
+        self.playing = true;
+        let per_block = self.block as f64 / self.sample_rate * self.tempo / 60.0;
+        let n = (beats / per_block - 1e-9).ceil().max(0.0) as usize;
+        for _ in 0..n {
+            self.push_block();
+        }
+        first..self.blocks.len()
+    }
+
+    pub fn play_bars(&mut self, bars: f64) -> std::ops::Range<usize> {
+        self.play_beats(bars * 4.0)
+    }
+
+    /// Plays until the song position reaches `beat` (no loop active).
+    pub fn play_until_beat(&mut self, beat: f64) -> std::ops::Range<usize> {
+        let first = self.blocks.len();
+        self.playing = true;
+        while self.beats < beat - 1e-9 {
+            self.push_block();
+        }
+        first..self.blocks.len()
+    }
+
+    /// `n` blocks with the transport stopped at the current position.
+    pub fn stop_blocks(&mut self, n: usize) -> std::ops::Range<usize> {
+        let first = self.blocks.len();
+        self.playing = false;
+        for _ in 0..n {
+            self.push_block();
+        }
+        first..self.blocks.len()
+    }
+
+    /// `n` blocks without any transport information.
+    pub fn blocks_without_transport(&mut self, n: usize) -> std::ops::Range<usize> {
+        let first = self.blocks.len();
+        let was = self.no_transport;
+        self.no_transport = true;
+        for _ in 0..n {
+            self.push_block();
+        }
+        self.no_transport = was;
+        first..self.blocks.len()
+    }
+
+    /// Jumps the song position (takes effect at the next block).
+    pub fn seek(&mut self, beats: f64) -> &mut Self {
+        self.beats = beats;
+        self.seconds = beats * 60.0 / self.tempo;
+        self
+    }
+
+    /// Changes the tempo from the next block on; the position stays continuous.
+    pub fn set_tempo(&mut self, tempo: f64) -> &mut Self {
+        self.tempo = tempo;
+        self
+    }
+
+    /// Number of blocks that `bars` bars take at the current tempo.
+    pub fn blocks_per_bars(&self, bars: f64) -> usize {
+        let per_block = self.block as f64 / self.sample_rate * self.tempo / 60.0;
+        (bars * 4.0 / per_block).ceil() as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plays_stops_seeks_and_loops() {
+        let mut tl = Timeline::new(48_000.0, 256, 120.0);
+        // 120 BPM: one beat = 24000 samples; one block = 256/24000 beats.
+        let r = tl.play_beats(1.0);
+        assert_eq!(r.len(), 94); // ceil(24000 / 256)
+        let b = tl.blocks();
+        assert_eq!(b[0].transport.unwrap().beats, 0.0);
+        assert!((b[1].transport.unwrap().beats - 256.0 / 24000.0).abs() < 1e-12);
+        assert!((b[1].transport.unwrap().seconds - 256.0 / 48000.0).abs() < 1e-12);
+        let pos = tl.beats;
+        tl.stop_blocks(3);
+        assert_eq!(tl.beats, pos);
+        assert!(tl.blocks()[95].transport.map(|t| !t.playing).unwrap());
+        tl.seek(10.0).play_beats(0.01);
+        assert_eq!(tl.blocks()[97].transport.unwrap().beats, 10.0);
+        tl.loop_range = Some((10.0, 10.5));
+        tl.play_beats(1.0);
+        let wrapped = tl.blocks().windows(2).any(|w| w[1].transport.unwrap().beats < w[0].transport.unwrap().beats);
+        assert!(wrapped);
+        assert!(tl.blocks().iter().all(|b| b.transport.unwrap().beats < 10.5 + 1e-9 || b.transport.unwrap().beats < 10.0));
+        let n = tl.blocks().len();
+        tl.blocks_without_transport(2);
+        assert!(tl.blocks()[n].transport.is_none());
+        assert_eq!(tl.take().len(), n + 2);
+        assert!(tl.blocks().is_empty());
+    }
+
+    #[test]
+    fn tempo_change_keeps_position_continuous() {
+        let mut tl = Timeline::new(48_000.0, 480, 120.0);
+        tl.play_beats(1.0);
+        let before = tl.beats;
+        tl.set_tempo(60.0);
+        let i = tl.push_block();
+        assert_eq!(tl.blocks()[i].transport.unwrap().beats, before);
+        assert!((tl.beats - before - 0.01).abs() < 1e-12, "480 samples at 60 BPM = 0.01 s = 1/100 beat");
+    }
+}

@@ -1,0 +1,61 @@
+//! The `assert_process_allocs` debug bundle aborts the process on any allocation inside process().
+//! The host runs in a child process (trio-render), which must exit cleanly; with
+//! NEURAL_TRIO_TEST_ALLOCATE_IN_PROCESS=1 the plugin allocates on purpose and the child must die
+//! abnormally, proving the check is armed.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Output};
+use trio_tests::TempDir;
+
+fn trio_render(bundle: &std::path::Path, args: &[&str], allocate: bool) -> Output {
+    let dir = TempDir::new("trio-alloc").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trio-render"));
+    cmd.arg("--plugin").arg(bundle).args(args).arg("--out").arg(dir.path());
+    if allocate {
+        cmd.env("NEURAL_TRIO_TEST_ALLOCATE_IN_PROCESS", "1");
+    } else {
+        cmd.env_remove("NEURAL_TRIO_TEST_ALLOCATE_IN_PROCESS");
+    }
+    cmd.output().expect("run trio-render")
+}
+
+fn describe(out: &Output) -> String {
+    let tail = |b: &[u8]| {
+        let s = String::from_utf8_lossy(b);
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    };
+    format!(
+        "status: {} (signal {:?})\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        out.status.signal(),
+        tail(&out.stdout),
+        tail(&out.stderr)
+    )
+}
+
+/// Offline (notes flow through process(), with the bounded wait) and realtime: no allocation.
+#[test]
+fn process_does_not_allocate() {
+    let bundle = trio_tests::require_alloc_clap();
+    let offline = trio_render(&bundle, &["--bars", "4", "--offline"], false);
+    assert!(offline.status.success(), "offline render with the alloc-check bundle failed:\n{}", describe(&offline));
+    let stdout = String::from_utf8_lossy(&offline.stdout);
+    assert!(!stdout.contains("no notes at all"), "offline alloc-check render produced no notes:\n{stdout}");
+
+    let realtime = trio_render(&bundle, &["--bars", "4", "--realtime", "--pace", "8", "--allow-silence"], false);
+    assert!(realtime.status.success(), "realtime render with the alloc-check bundle failed:\n{}", describe(&realtime));
+}
+
+/// Negative control: the deliberate allocation must kill the child with a signal (abort).
+#[test]
+fn negative_control_allocation_aborts() {
+    let bundle = trio_tests::require_alloc_clap();
+    let out = trio_render(&bundle, &["--bars", "1", "--realtime", "--allow-silence"], true);
+    assert!(
+        !out.status.success() && out.status.signal().is_some(),
+        "with NEURAL_TRIO_TEST_ALLOCATE_IN_PROCESS=1 the child should die from the allocation check \
+         (abort signal), but it did not:\n{}",
+        describe(&out)
+    );
+}
