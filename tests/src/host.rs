@@ -292,6 +292,8 @@ pub struct RunResult {
     pub audio_seconds: f64,
     /// Blocks where process() returned an error.
     pub process_errors: Vec<u64>,
+    /// Wall time of each process() call, in block order (the stereo layout includes copying its buffers).
+    pub process_ns: Vec<u64>,
 }
 
 impl RunResult {
@@ -319,6 +321,7 @@ impl RunResult {
         self.wall += other.wall;
         self.audio_seconds += other.audio_seconds;
         self.process_errors.extend(other.process_errors);
+        self.process_ns.extend(other.process_ns);
     }
 }
 
@@ -949,6 +952,7 @@ impl AudioJob {
             self.out_buffer.clear();
             let transport = spec.transport.as_ref().map(make_transport);
 
+            let process_started = Instant::now();
             let status = if self.stereo {
                 for i in 0..frames {
                     in_l[i] = test_signal(sample + i as u64, 0);
@@ -996,6 +1000,7 @@ impl AudioJob {
                     transport.as_ref(),
                 )
             };
+            result.process_ns.push(process_started.elapsed().as_nanos() as u64);
             if status.is_err() {
                 result.process_errors.push(block_index);
             }

@@ -1,0 +1,180 @@
+//! Phrases from the model through the plugin's own engine: `composer::make_header` and
+//! `composer::generate_bar` with the sampler's `Constraints`, seeded per (seed, bar) with
+//! `Rng::for_bar` exactly as the generator thread does (header from bar -1, bar `i` from bar `i`,
+//! variation 0), each bar hearing every earlier bar of its phrase.
+
+use neural_trio::generator::composer::{bar_notes, generate_bar, make_header, BarRequest};
+use neural_trio::generator::onnx::OnnxModel;
+use neural_trio::generator::sampler::{Constraints, Rng};
+use neural_trio::music::vocab::{Key, Mood, Token};
+use neural_trio::music::{Note, Part, TICKS_PER_BAR};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The plugin's default registers (`params::default_register`, which xtask cannot import: it lives
+/// behind the plugin feature). Inclusive MIDI notes, lead / arp / bass.
+pub const DEFAULT_REGISTERS: [(u8, u8); 3] = [(60, 96), (45, 81), (24, 55)];
+/// The plugin's default top-p.
+pub const DEFAULT_TOP_P: f32 = 0.95;
+
+/// One generation setting (a row of the report).
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub name: String,
+    /// "temperature", "key_lock", "mood" or "baseline".
+    pub group: &'static str,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub key_lock: bool,
+    pub mood: Option<Mood>,
+    pub phrases: usize,
+    /// None: the model under test; else the baseline's short name.
+    pub baseline: Option<&'static str>,
+}
+
+/// One phrase to make.
+#[derive(Debug, Clone, Copy)]
+pub struct Job {
+    pub setting: usize,
+    pub index: usize,
+    pub seed: u32,
+    pub tempo_bin: u8,
+    /// Key lock: the key is forced in the header and the scale mask is on.
+    pub key: Option<Key>,
+    pub mood: Option<Mood>,
+    pub temperature: f32,
+    pub top_p: f32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub job: Job,
+    /// The header the phrase was made under (key and mood as chosen by the model when open).
+    pub key: Key,
+    pub mood: Mood,
+    /// Notes with ticks from the phrase start, in tokenizer order.
+    pub notes: Vec<Note>,
+    pub tokens: usize,
+    pub seconds: f64,
+}
+
+pub fn constraints(job: &Job) -> Constraints {
+    Constraints {
+        temperature: job.temperature,
+        top_p: job.top_p,
+        parts_allowed: [true; 3],
+        registers: DEFAULT_REGISTERS,
+        scale_mask: job.key.map(|k| k.scale_mask()).unwrap_or(0x0fff),
+    }
+}
+
+/// One phrase of `bars` bars.
+pub fn phrase(model: &mut OnnxModel, job: &Job, bars: u32) -> Result<Generated, String> {
+    let started = Instant::now();
+    let mut rng = Rng::for_bar(job.seed, -1, 0);
+    let header = make_header(model, job.tempo_bin, job.key, job.mood, &mut rng)?;
+    let key = match Token::from_id(header[2]) {
+        Some(Token::Key(k)) => k,
+        _ => return Err("header without a key".into()),
+    };
+    let mood = match Token::from_id(header[3]) {
+        Some(Token::Mood(m)) => m,
+        _ => return Err("header without a mood".into()),
+    };
+    let mut history: Vec<Vec<u32>> = Vec::with_capacity(bars as usize);
+    let mut notes = Vec::new();
+    for bar in 0..bars {
+        let refs: Vec<&[u32]> = history.iter().map(|b| b.as_slice()).collect();
+        let tokens = generate_bar(
+            model,
+            BarRequest {
+                header,
+                history: &refs,
+                forced_prefix: &[Token::Bar.id()],
+                forced_notes: &[],
+                constraints: constraints(job),
+                rng: Rng::for_bar(job.seed, bar as i64, 0),
+            },
+        )?;
+        notes.extend(
+            bar_notes(&tokens).into_iter().map(|n| Note { start_tick: n.start_tick + bar * TICKS_PER_BAR, ..n }),
+        );
+        history.push(tokens);
+    }
+    let tokens = 4 + history.iter().map(|b| b.len()).sum::<usize>();
+    notes.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
+    Ok(Generated { job: *job, key, mood, notes, tokens, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Runs every job on `threads` worker threads, each with its own model (one ONNX Runtime thread).
+/// Results come back in job order.
+pub fn run_all(
+    library: &Path,
+    model_path: &Path,
+    jobs: &[Job],
+    bars: u32,
+    threads: usize,
+) -> Result<Vec<Generated>, String> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Generated, String>>>> = Mutex::new(vec![None; jobs.len()]);
+    let started = Instant::now();
+    let load_error: Mutex<Option<String>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1).min(jobs.len().max(1)) {
+            scope.spawn(|| {
+                let mut model = match OnnxModel::load(library, model_path, 1) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        *load_error.lock().unwrap() = Some(e);
+                        return;
+                    }
+                };
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= jobs.len() {
+                        break;
+                    }
+                    let result = phrase(&mut model, &jobs[i], bars);
+                    results.lock().unwrap()[i] = Some(result);
+                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    let step = (jobs.len() / 10).max(1);
+                    if finished.is_multiple_of(step) || finished == jobs.len() {
+                        let elapsed = started.elapsed().as_secs_f64();
+                        let eta = elapsed / finished as f64 * (jobs.len() - finished) as f64;
+                        println!(
+                            "  generated {finished}/{} phrases, {elapsed:.0} s, about {eta:.0} s left",
+                            jobs.len()
+                        );
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = load_error.into_inner().unwrap() {
+        return Err(e);
+    }
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| Err(format!("phrase {i} was not generated"))))
+        .collect()
+}
+
+/// Notes as compact JSON rows: [start_tick, part, pitch, duration_ticks, velocity].
+pub fn notes_json(notes: &[Note]) -> serde_json::Value {
+    serde_json::Value::Array(
+        notes
+            .iter()
+            .map(|n| serde_json::json!([n.start_tick, n.part.index(), n.pitch, n.duration_ticks, n.velocity]))
+            .collect(),
+    )
+}
+
+pub fn part_names() -> [&'static str; 3] {
+    Part::ALL.map(|p| p.name())
+}
