@@ -119,14 +119,16 @@ fn parse_args(args: &[String]) -> Result<Args> {
 
 pub fn run(args: &[String]) -> Result<()> {
     let started = Instant::now();
-    let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let started_unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let args = parse_args(args)?;
     let command_line = format!("cargo xtask eval {}", std::env::args().skip(2).collect::<Vec<_>>().join(" "));
     std::fs::create_dir_all(&args.out)?;
     let data_path = args.out.join("phrases.json");
     let python = crate::python::ensure_venv()?;
     if !args.report_only {
-        let document = collect(&args, command_line.trim_end(), &python)?;
+        let mut document = collect(&args, command_line.trim_end(), &python)?;
+        document["timing"]["collect_s"] = started.elapsed().as_secs_f64().into();
+        document["generated_unix"] = started_unix.into();
         std::fs::write(&data_path, serde_json::to_string(&document)? + "\n")?;
         println!("wrote {} ({:.0} s so far)", data_path.display(), started.elapsed().as_secs_f64());
     } else if !data_path.exists() {
@@ -139,8 +141,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .arg(&data_path)
             .arg("--out")
             .arg(&args.out)
-            .args(["--seed", &args.seed.to_string()])
-            .args(["--started-at", &format!("{started_unix:.3}")]),
+            .args(["--seed", &args.seed.to_string()]),
     )?;
     println!("eval done in {:.0} s: {}", started.elapsed().as_secs_f64(), args.out.join("report.md").display());
     Ok(())

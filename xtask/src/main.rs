@@ -113,17 +113,46 @@ fn test(_args: &[String]) -> Result<()> {
     build_alloc_check_bundle()?;
     let python = python::ensure_venv()?;
     println!("== Python model tests");
-    run(Command::new(&python).args(["-m", "pytest", "-q", "models/tests"]))?;
+    let mut counts = run_counting(Command::new(&python).args(["-m", "pytest", "-q", "models/tests"]))?;
     let display = display::virtual_display()?;
     println!("== Rust unit and headless-host tests (editor on DISPLAY {})", display.display);
-    run(cargo()
-        .args(["test", "--release", "--workspace"])
-        .env("DISPLAY", &display.display)
-        .env("TRIO_CLAP", RELEASE_BUNDLE)
-        .env("TRIO_ALLOC_CLAP", Path::new(ALLOC_CHECK_DIR).join("neural_trio.clap")))?;
+    let rust = run_counting(
+        cargo()
+            .args(["test", "--release", "--workspace"])
+            .env("DISPLAY", &display.display)
+            .env("TRIO_CLAP", RELEASE_BUNDLE)
+            .env("TRIO_ALLOC_CLAP", Path::new(ALLOC_CHECK_DIR).join("neural_trio.clap")),
+    )?;
     drop(display);
-    println!("all tests passed");
+    counts.0 += rust.0;
+    counts.1 += rust.1;
+    println!("all tests: {} passed, {} failed", counts.0, counts.1);
     Ok(())
+}
+
+/// Runs a test command, echoing its output, and adds up the passed/failed counts its summary
+/// lines report (cargo's "test result: … N passed; M failed", pytest's "N passed, M failed").
+fn run_counting(command: &mut Command) -> Result<(u64, u64)> {
+    use std::io::BufRead;
+    let mut child = command.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("could not start {command:?}"))?;
+    let mut counts = (0, 0);
+    let number_before = |line: &str, word: &str| -> u64 {
+        line.split([';', ',']).filter_map(|part| part.trim().strip_suffix(word)).filter_map(|n| n.trim().rsplit(' ').next()?.parse::<u64>().ok()).sum()
+    };
+    for line in std::io::BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        if line.starts_with("test result:") || line.contains(" passed") && line.contains(" in ") {
+            let cleaned: String = line.split(" in ").next().unwrap_or("").replace('=', "");
+            counts.0 += number_before(&cleaned, "passed");
+            counts.1 += number_before(&cleaned, "failed");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(counts)
 }
 
 /// "Measured on <date> on <cpu>, <n> cores" for reports.
