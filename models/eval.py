@@ -376,6 +376,15 @@ def classifier_matrix(phrases):
     return np.array(rows, dtype=float).reshape(len(rows), -1)
 
 
+def classifier_feature_names():
+    names = []
+    for part in PARTS:
+        names += [f"{part} {METRIC_TITLES[m]}" for m in BAND_METRICS]
+        names += [f"{part} mean pitch", f"{part} mean duration", f"{part} mean velocity", f"{part} mean IOI"]
+    names += [f"share of pitch class {n}" for n in ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")]
+    return names
+
+
 def two_sample_test(real_x, real_groups, gen_x, gen_groups, seed):
     """Classifier two-sample test: cross-validated predictions (stratified, grouped by song so no
     song is on both sides of a split) of logistic regression and gradient boosting trained to tell
@@ -420,6 +429,17 @@ def two_sample_test(real_x, real_groups, gen_x, gen_groups, seed):
         ci = test.proportion_ci(confidence_level=0.95)
         out[name] = {"accuracy": correct / len(y), "n": int(len(y)), "correct": correct, "p_value": float(test.pvalue),
                      "ci": [float(ci.low), float(ci.high)], "folds": folds}
+    # What gives generated phrases away: the logistic regression refitted on everything, its largest
+    # standardized coefficients (positive = more typical of real music).
+    model = models["logistic regression"]
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
+        warnings.simplefilter("ignore")
+        model.fit(x, y)
+    names = classifier_feature_names()
+    names = model[0].get_feature_names_out(names if len(names) == x.shape[1] else [f"feature {i}" for i in range(x.shape[1])])
+    coef = model[-1].coef_[0]
+    top = np.argsort(-np.abs(coef))[:6]
+    out["logistic regression"]["telling_features"] = [[str(names[i]), float(coef[i])] for i in top]
     return out
 
 
@@ -794,8 +814,44 @@ def goals(result):
     return out
 
 
+def other_figures(result, data):
+    """Bullets for the results section beyond the three goals: Yang & Lerch, temperature, mood, baselines."""
+    out = []
+    i1 = t1_index(result)
+    settings = result["settings"]
+    if i1 is not None:
+        oa = nanmean([result["yang_lerch"]["settings"][i1][p][f][0] for p in PARTS for f in YL_FEATURES])
+        ref = nanmean([result["yang_lerch"]["real_vs_real"][p][f][0] for p in PARTS for f in YL_FEATURES])
+        out.append(f"- Yang & Lerch overlap area, mean over {len(PARTS) * len(YL_FEATURES)} part × feature pairs: "
+                   f"{oa:.3f} at T = 1 (real vs real: {ref:.3f})")
+    sweep = [r for r in settings if r["group"] == "temperature"]
+    if sweep:
+        out.append("- by temperature, metrics inside the band / classifier accuracy (gradient boosting) / 16-note copies: " + "; ".join(
+            f"{r['name']} {sum(r['inside_band'][p][m] for p in PARTS for m in BAND_METRICS)}/{len(PARTS) * len(BAND_METRICS)}, "
+            f"{fmt(result['classifier'][settings.index(r)].get('gradient boosting', {}).get('accuracy'), 2)}, "
+            f"{100 * r['copy']['share_exact']:.1f} %" for r in sweep))
+    tests = result["mood"]["tests"].get("generated", {})
+    if tests:
+        out.append("- mood (asked, T = 1): " + "; ".join(
+            f"{name} {'yes' if not np.isnan(t['p_value']) and t['p_value'] < 0.05 else 'no'} (p = {t['p_value']:.2g})"
+            for name, t in tests.items()))
+    for b in data["baselines"]:
+        if b["measured"]:
+            r = settings[b["setting"]]
+            tests = result["classifier"][b["setting"]]
+            out.append(f"- baseline {b['name']}: {sum(r['inside_band'][p][m] for p in PARTS for m in BAND_METRICS)} of "
+                       f"{len(PARTS) * len(BAND_METRICS)} metrics inside the band, classifier accuracy "
+                       + " / ".join(f"{fmt(t['accuracy'], 3)}" for t in tests.values()) + " (LR / GB), "
+                       f"{100 * r['copy']['share_exact']:.1f} % 16-note copies")
+        else:
+            out.append(f"- baseline {b['name']}: not measured yet ({b.get('why', '')})")
+    return out
+
+
 def write_report(result, data, out_dir, seed, plot_files, elapsed):
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = data.get("generated_unix")
+    now = (datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc) if stamp else
+           datetime.datetime.now(datetime.timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     cores, cpu = machine()
     model = data["model"]
     settings = result["settings"]
@@ -814,8 +870,8 @@ def write_report(result, data, out_dir, seed, plot_files, elapsed):
         f"–{data['held_out_songs'][-1] if data['held_out_songs'] else '–'}; {len(data['held_out_skipped'])} unreadable skipped), "
         f"{len(data['real'])} non-overlapping {data['bars']}-bar windows from bar 0, through the tokenizer; copy detection "
         f"against {data['train_songs']} training songs (001–818, {data['train_skipped']} unreadable skipped)",
-        f"- time: {elapsed:.0f} s in all (load held-out {data['timing'].get('load_held_out_s', 0):.1f} s, generation "
-        f"{data['timing'].get('generate_s', 0):.1f} s, copy detection {data['timing'].get('copy_detection_s', 0):.1f} s, metrics and report the rest)",
+        f"- time: {elapsed:.0f} s in all, not counting the build (load held-out {data['timing'].get('load_held_out_s', 0):.1f} s, generation "
+        f"{data['timing'].get('generate_s', 0):.1f} s, baselines {data['timing'].get('baselines_s', 0):.1f} s, copy detection {data['timing'].get('copy_detection_s', 0):.1f} s, metrics and report the rest)",
         "",
         "## Goals (temperature 1, key lock off, mood Auto)",
         "",
@@ -900,6 +956,10 @@ def write_report(result, data, out_dir, seed, plot_files, elapsed):
             rows.append([r["name"], name, t["n"], fmt(t["accuracy"]), f"{fmt(t['ci'][0], 2)}–{fmt(t['ci'][1], 2)}",
                          f"{t['p_value']:.2g}"])
     lines.append(table(["setting", "classifier", "phrases", "accuracy", "95 % CI", "p (binomial)"], rows))
+    if i1 is not None and "logistic regression" in result["classifier"][i1]:
+        telling = result["classifier"][i1]["logistic regression"].get("telling_features", [])
+        lines += ["", "What tells T = 1 phrases from real ones (logistic regression on all of them; largest standardized "
+                  "coefficients, + = more typical of real music): " + "; ".join(f"{n} ({c:+.2f})" for n, c in telling) + "."]
 
     lines += ["", "## Copy detection", "",
               "Longest run of notes a phrase shares with any training song (001–818), transposition-invariant: "
@@ -1013,6 +1073,8 @@ def write_report(result, data, out_dir, seed, plot_files, elapsed):
         f"{sum(len(s.items) for s in result['_sets'])} generated phrases ({', '.join(r['name'] for r in settings)})",
         "",
         table(["goal", "figure", "met"], [(g, f, "yes" if ok else "**no**") for g, f, ok in goal_rows]),
+        "",
+    ] + other_figures(result, data) + [
         "",
         "Full report with every metric, temperature, the Yang & Lerch overlaps, mood and plots: `target/eval/report.md`.",
         "",
@@ -1162,9 +1224,8 @@ def main(argv=None):
     parser.add_argument("--out", default="target/eval")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (tests)")
-    parser.add_argument("--started-at", type=float, default=None, help="unix time the whole eval started (for the report)")
     args = parser.parse_args(argv)
-    started = args.started_at or time.time()
+    started = time.time()
     with open(args.data) as f:
         data = json.load(f)
     os.makedirs(args.out, exist_ok=True)
@@ -1174,7 +1235,9 @@ def main(argv=None):
     with threadpool_limits(limits=1):
         result = analyse(data, args.seed)
     plot_files = {} if args.no_plots else plots(result, data, args.out)
-    goal_rows = write_report(result, data, args.out, args.seed, plot_files, time.time() - started)
+    # The whole eval's time: generation (what xtask measured) and this report.
+    elapsed = data.get("timing", {}).get("collect_s", 0.0) + time.time() - started
+    goal_rows = write_report(result, data, args.out, args.seed, plot_files, elapsed)
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(to_json({k: v for k, v in result.items()}), f, indent=1)
     print(f"metrics and report in {time.time() - t:.1f} s: {os.path.join(args.out, 'report.md')}")
