@@ -164,10 +164,6 @@ impl Link {
             f(&mut status);
         }
     }
-
-    pub fn load(&self, atomic: &AtomicU32) -> u32 {
-        atomic.load(Ordering::Acquire)
-    }
 }
 
 impl Link {

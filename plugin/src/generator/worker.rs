@@ -329,7 +329,7 @@ impl Generator {
                     return self.fail(e);
                 }
                 self.publish(index, rev);
-                self.report_speed(started, index, order == 0);
+                self.report_speed(started, order == 0);
                 self.store_session(settings);
                 return true;
             }
@@ -393,7 +393,7 @@ impl Generator {
         }
     }
 
-    fn report_speed(&mut self, started: Instant, index: i64, under_playhead: bool) {
+    fn report_speed(&mut self, started: Instant, under_playhead: bool) {
         let seconds = started.elapsed().as_secs_f64();
         let tempo = self.link.tempo_bpm.load(Ordering::Relaxed).max(1.0);
         let bar_seconds = 4.0 * 60.0 / tempo;
@@ -406,7 +406,6 @@ impl Generator {
                 s.last_response_ms = ms;
             }
         });
-        let _ = index;
     }
 
     /// Writes the bars to the persisted session (what a project save will hold).

@@ -2,7 +2,7 @@
 //! the sampler masks with, so a generated stream always decodes.
 
 use super::phrase::{Chord, Note, Part, Phrase, TICKS_PER_BAR};
-use super::vocab::{self, ids, Key, Mood, Token, DURATIONS_TICKS};
+use super::vocab::{self, Key, Mood, Token, DURATIONS_TICKS};
 
 /// The conditioning that opens every phrase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,11 +195,6 @@ impl Decoder {
         }
     }
 
-    /// Which kind of token comes next, as the id range of its group (for cheap masking).
-    pub fn expected_pitch(&self) -> bool {
-        matches!(self.expect, Expect::Pitch | Expect::AfterNote)
-    }
-
     /// Advances over `id`. Returns an error for a token the grammar does not allow.
     pub fn push(&mut self, id: u32) -> Result<Decoded, String> {
         if !self.allows(id) {
@@ -307,9 +302,6 @@ pub fn decode_phrase(tokens: &[u32]) -> Result<(Header, Phrase), String> {
     phrase.normalize();
     Ok((header, phrase))
 }
-
-/// Id ranges, re-exported for the sampler's masks.
-pub use ids::{DURATION, PART, PITCH, POSITION, VELOCITY};
 
 #[cfg(test)]
 mod tests {
