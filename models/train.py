@@ -65,6 +65,7 @@ DEFAULTS = dict(
     log_interval=10,
     # machine
     seed=1337,
+    device="cpu",             # cpu | cuda (the plugin always runs the exported graph on ONNX Runtime)
     threads=2,
     compile=False,
     bf16=False,
@@ -89,6 +90,9 @@ def parse_settings(argv=None):
     parser.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast for training steps")
     parser.add_argument("--tiny", action="store_true", help="tiny model and batch, for smoke tests")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--device", choices=["cpu", "cuda"])
+    parser.add_argument("--dropout", type=float)
+    parser.add_argument("--eval-batch-size", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--context-length", type=int)
@@ -140,15 +144,15 @@ def make_optimizer(model, s):
 
 
 @torch.no_grad()
-def evaluate(model, windows, bar_indices, batch_size):
+def evaluate(model, windows, bar_indices, batch_size, device="cpu"):
     """Held-out bits per token over the given windows (fp32, whatever the training precision)."""
     was_training = model.training
     model.eval()
     total_nats, total_tokens = 0.0, 0
     for i in range(0, len(bar_indices), batch_size):
         inputs, targets = windows.batch(bar_indices[i:i + batch_size])
-        logits, _ = model(torch.from_numpy(inputs))
-        targets = torch.from_numpy(targets)
+        logits, _ = model(torch.from_numpy(inputs).to(device))
+        targets = torch.from_numpy(targets).to(device)
         nats = torch.nn.functional.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.view(-1),
                                                  ignore_index=data.IGNORE_INDEX, reduction="sum")
         total_nats += nats.item()
@@ -197,18 +201,22 @@ def main(argv=None):
     if args.resume:
         if not os.path.exists(last_path):
             raise SystemExit(f"--resume: no checkpoint at {last_path}")
-        checkpoint = torch.load(last_path, weights_only=True)
+        checkpoint = torch.load(last_path, weights_only=True, map_location="cpu")
         if checkpoint["vocab_hash"] != vocab.hash:
             raise SystemExit(f"{last_path} was trained on vocabulary {checkpoint['vocab_hash']}, not {vocab.hash}")
         # The run's shape is the checkpoint's; the command line may change only the budget and machine.
         for key in DEFAULTS:
-            if key not in ("minutes", "max_iters", "threads", "compile", "bf16", "out_dir", "data_dir"):
+            if key not in ("minutes", "max_iters", "threads", "device", "compile", "bf16", "out_dir", "data_dir",
+                           "eval_batch_size"):
                 s[key] = checkpoint["settings"][key]
 
     torch.manual_seed(s["seed"])
     rng = np.random.default_rng(s["seed"])
     config = model_config(s, vocab.size) if checkpoint is None else checkpoint["model_config"]
-    model = build_model(s["arch"], config)
+    device = s["device"]
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: PyTorch sees no CUDA device")
+    model = build_model(s["arch"], config).to(device)
     optimizer = make_optimizer(model, s)
     it, elapsed, tokens_seen, best_bits = 0, 0.0, 0, float("inf")
     history = {"train": [], "valid": []}
@@ -254,7 +262,7 @@ def main(argv=None):
         done = it >= s["max_iters"] or elapsed >= budget_s or (args.pause_at is not None and it >= args.pause_at)
         if it % s["eval_interval"] == 0 or done:
             if not history["valid"] or history["valid"][-1][0] != it:
-                bits, eval_tokens = evaluate(model, valid_windows, eval_indices, s["eval_batch_size"])
+                bits, eval_tokens = evaluate(model, valid_windows, eval_indices, s["eval_batch_size"], device)
                 history["valid"].append((it, bits))
                 last_valid_bits = bits
                 log(f"iter {it}: held-out {bits:.4f} bits/token ({eval_tokens:,} tokens), "
@@ -272,8 +280,9 @@ def main(argv=None):
             group["lr"] = lr
         step_start = time.time()
         inputs, targets = train_windows.batch(train_windows.random_bars(rng, s["batch_size"]))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=s["bf16"]):
-            _, loss = train_model(torch.from_numpy(inputs), torch.from_numpy(targets))
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=s["bf16"]):
+            _, loss = train_model(torch.from_numpy(inputs).to(device, non_blocking=True),
+                                  torch.from_numpy(targets).to(device, non_blocking=True))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), s["grad_clip"])
@@ -283,14 +292,16 @@ def main(argv=None):
             train_tokens_this_run += inputs.size
         it += 1
         tokens_seen += inputs.size
-        recent_losses.append(loss.item())
+        recent_losses.append(loss.detach())  # no .item() per step: on a GPU that would wait for it
         if it % s["log_interval"] == 0:
-            history["train"].append((it, float(np.mean(recent_losses))))
+            mean_loss = float(torch.stack(recent_losses).mean())
+            history["train"].append((it, mean_loss))
             recent_losses = []
+            if progress_bar:
+                progress_bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.1e}",
+                                         tok_s=f"{train_tokens_this_run / max(train_seconds, 1e-9):.0f}")
         if progress_bar:
             progress_bar.update(1)
-            progress_bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.1e}",
-                                     tok_s=f"{train_tokens_this_run / max(train_seconds, 1e-9):.0f}")
     if progress_bar:
         progress_bar.close()
 
