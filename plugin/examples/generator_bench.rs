@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p neural_trio --example generator_bench -- [--bars 32] [--json out.json]`
 
-use neural_trio::generator::composer::{generate_bar, make_header, BarRequest};
+use neural_trio::generator::composer::{generate_bar, generate_phrases, make_header, BarPlan, BarRequest, PhrasePlan};
 use neural_trio::generator::onnx::OnnxModel;
 use neural_trio::generator::sampler::{Constraints, Rng};
 use neural_trio::link::{Command, Link};
@@ -91,6 +91,32 @@ fn main() {
         let per_s = (steps * 8) as f64 / started.elapsed().as_secs_f64();
         println!("step throughput, {threads} thread(s), batch 8, past 300: {per_s:.0} tokens/s");
         report.insert(format!("tokens_per_s_{threads}t_batch8"), per_s.into());
+
+        // Variations: four takes of a 4-bar loop as one batch, and the same four one at a time.
+        if threads == 1 {
+            let plans: Vec<PhrasePlan> = (1..=4)
+                .map(|variation| PhrasePlan {
+                    bars: (0..4).map(|bar| BarPlan { forced_notes: Vec::new(), rng: Rng::for_bar(1, bar, variation) }).collect(),
+                    constraints: Constraints { top_p: 0.95, ..Constraints::default() },
+                })
+                .collect();
+            let mut batched = Vec::new();
+            let mut alone = Vec::new();
+            for _ in 0..3 {
+                let started = Instant::now();
+                generate_phrases(&mut model, header, &plans).unwrap();
+                batched.push(started.elapsed().as_secs_f64() * 1e3);
+                let started = Instant::now();
+                for plan in &plans {
+                    generate_phrases(&mut model, header, std::slice::from_ref(plan)).unwrap();
+                }
+                alone.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            let (batched, alone) = (percentile(&mut batched, 0.5), percentile(&mut alone, 0.5));
+            println!("4 variations of a 4-bar loop, 1 thread: {batched:.0} ms batched, {alone:.0} ms one at a time");
+            report.insert("variations_4x4_batched_ms".into(), batched.into());
+            report.insert("variations_4x4_sequential_ms".into(), alone.into());
+        }
     }
 
     // Regenerate → first new bar, through the real generator thread (this program plays the audio thread).

@@ -50,7 +50,12 @@ pub enum Command {
     Regenerate { part: Option<crate::music::Part> },
     /// Locked parts keep their notes when others are regenerated.
     SetLock { part: crate::music::Part, locked: bool },
-    /// Back to the phrase before the last Regenerate (and forward again).
+    /// Several candidate phrases at once (batched) for the loop, for all parts that are not locked
+    /// or only for one part; the first new one plays, the others wait to be flipped to.
+    Variations { part: Option<crate::music::Part>, count: usize },
+    /// Play candidate `index` of the last Variations (0 is the phrase they started from).
+    ShowVariation { index: usize },
+    /// Back to the phrase before the last Regenerate or Variations (and forward again).
     Undo,
     Redo,
     Shutdown,
@@ -76,6 +81,12 @@ pub struct EngineStatus {
     pub locked: [bool; 3],
     pub can_undo: bool,
     pub can_redo: bool,
+    /// Candidates of the last Variations, the starting phrase included (0 = none to flip through).
+    pub variations: usize,
+    /// The candidate playing now.
+    pub variation_shown: usize,
+    /// Wall time the last Variations took, all candidates together.
+    pub variations_ms: f64,
 }
 
 /// The generator's current bars, for the editor's piano roll and MIDI export.

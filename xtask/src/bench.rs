@@ -73,6 +73,11 @@ pub fn run(_args: &[String]) -> Result<()> {
         num(&g, "tokens_per_s_1t_batch8"),
         num(&g, "tokens_per_s_2t_batch8")
     ));
+    md.push_str(&format!(
+        "| 4 variations of a 4-bar loop, 1 thread | {:.0} ms as one batch ({:.0} ms one at a time) | | |\n",
+        num(&g, "variations_4x4_batched_ms"),
+        num(&g, "variations_4x4_sequential_ms")
+    ));
     let response = num(&g, "regenerate_to_first_bar_ms_median");
     md.push_str(&format!(
         "| regenerate → first new bar under the playhead | median {response:.0} ms, p95 {:.0} ms | ≤ 100 ms | {} |\n",

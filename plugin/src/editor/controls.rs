@@ -129,6 +129,51 @@ pub fn regenerate_all_button(ui: &mut Ui, params: &TrioParams, link: &Link) {
     }
 }
 
+/// Takes one Variations click makes.
+pub const VARIATION_COUNT: usize = 4;
+
+/// Variations take the loop again, so they need Loop mode (Hold freezes, Endless has no loop).
+fn variations_allowed(params: &TrioParams) -> bool {
+    params.mode.value() == Mode::Loop
+}
+
+/// "Variations" (several new takes of the loop at once) and the flipper through them.
+/// Laid out right to left, beside Regenerate all.
+pub fn variations_buttons(ui: &mut Ui, params: &TrioParams, status: &EngineStatus, link: &Link) {
+    if status.variations > 1 {
+        let shown = status.variation_shown.min(status.variations - 1);
+        if ui
+            .add_enabled(shown + 1 < status.variations, egui::Button::new("▶"))
+            .on_hover_text("Next take.")
+            .clicked()
+        {
+            let _ = link.commands.send(Command::ShowVariation { index: shown + 1 });
+        }
+        let label = if shown == 0 { "Before".to_string() } else { format!("Take {shown}/{}", status.variations - 1) };
+        ui.label(RichText::new(label).monospace()).on_hover_text(format!(
+            "The {} takes were made together in {:.0} ms. \"Before\" is the phrase they started from.",
+            status.variations - 1,
+            status.variations_ms
+        ));
+        if ui.add_enabled(shown > 0, egui::Button::new("◀")).on_hover_text("Previous take.").clicked() {
+            let _ = link.commands.send(Command::ShowVariation { index: shown - 1 });
+        }
+    }
+    let allowed = variations_allowed(params);
+    let response = ui.add_enabled(allowed, egui::Button::new(format!("{VARIATION_COUNT} Variations")));
+    let response = if allowed {
+        response.on_hover_text(
+            "Several new takes of the loop at once (locked parts stay). Flip through them with ◀ ▶; \
+             the one you leave playing stays. Undo brings back the phrase before.",
+        )
+    } else {
+        response.on_disabled_hover_text("Variations take the loop again: switch Mode to Loop.")
+    };
+    if response.clicked() {
+        let _ = link.commands.send(Command::Variations { part: None, count: VARIATION_COUNT });
+    }
+}
+
 /// Undo and Redo of regenerations (the generator keeps the phrases; the buttons only ask).
 pub fn history_buttons(ui: &mut Ui, status: &EngineStatus, link: &Link) {
     // Laid out right to left: Redo sits right of Undo.
@@ -141,7 +186,7 @@ pub fn history_buttons(ui: &mut Ui, status: &EngineStatus, link: &Link) {
     }
     if ui
         .add_enabled(status.can_undo, egui::Button::new("Undo"))
-        .on_hover_text("Back to the phrase before the last Regenerate.")
+        .on_hover_text("Back to the phrase before the last Regenerate or Variations.")
         .clicked()
     {
         let _ = link.commands.send(Command::Undo);
@@ -189,8 +234,6 @@ pub fn generate_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, _l
         enum_combo::<MoodChoice>(ui, "trio-mood", setter, &params.mood);
         ui.end_row();
     });
-    // Reserved: "Variations" (A/B/C takes of the same settings to compare) go here once the
-    // generator offers them. No buttons until they work. (Undo/Redo sit beside Regenerate all.)
 }
 
 fn key_lock_combo(ui: &mut Ui, setter: &ParamSetter, param: &IntParam) {
@@ -231,11 +274,11 @@ fn random_seed(current: i32) -> i32 {
     }
 }
 
-/// Parts: per part on/off, register (lowest and highest note), Regenerate this part, Lock.
+/// Parts: per part on/off, register (lowest and highest note), Regenerate or take again this part, Lock.
 pub fn parts_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, link: &Link) {
     heading(ui, "Parts");
     let allowed = regenerate_allowed(params);
-    egui::Grid::new("trio-parts").num_columns(5).spacing([12.0, 4.0]).show(ui, |ui| {
+    egui::Grid::new("trio-parts").num_columns(6).spacing([12.0, 4.0]).show(ui, |ui| {
         for part in Part::ALL {
             let p = params.part(part);
             let locked = is_locked(params, part);
@@ -271,6 +314,19 @@ pub fn parts_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, link:
             };
             if regenerate.clicked() {
                 let _ = link.commands.send(Command::Regenerate { part: Some(part) });
+            }
+            let takes_allowed = variations_allowed(params) && !locked && on;
+            let takes = ui.add_enabled(takes_allowed, egui::Button::new("Takes"));
+            let takes = if takes_allowed {
+                takes.on_hover_text(format!(
+                    "{VARIATION_COUNT} new takes of the {} at once over the other parts; flip with ◀ ▶ at the top.",
+                    part.name()
+                ))
+            } else {
+                takes.on_disabled_hover_text("Takes need Loop mode, and the part on and unlocked.")
+            };
+            if takes.clicked() {
+                let _ = link.commands.send(Command::Variations { part: Some(part), count: VARIATION_COUNT });
             }
 
             let lock_text = if locked {

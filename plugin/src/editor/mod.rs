@@ -199,6 +199,8 @@ impl NiceEguiApp for TrioApp {
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     controls::regenerate_all_button(ui, params, link);
                     ui.add_space(6.0);
+                    controls::variations_buttons(ui, params, &status, link);
+                    ui.add_space(6.0);
                     controls::history_buttons(ui, &status, link);
                 });
             });

@@ -4,7 +4,7 @@
 use super::onnx::OnnxModel;
 use super::sampler::{sample, sample_from, Constraints, Rng};
 use crate::music::tokens::{Decoded, Decoder};
-use crate::music::vocab::{ids, Key, Mood, Token};
+use crate::music::vocab::{ids, Key, Mood, Token, VOCAB_SIZE};
 use crate::music::Note;
 
 /// A bar's sampling stops at the first boundary after this many tokens.
@@ -74,10 +74,97 @@ pub fn prefix_before_tick(bar_tokens: &[u32], cut_tick: u32) -> Vec<u32> {
     prefix
 }
 
-/// Samples one bar. Returns its tokens (starting with BAR, without the next bar's BAR).
-pub fn generate_bar(model: &mut OnnxModel, request: BarRequest) -> Result<Vec<u32>, String> {
-    let BarRequest { header, history, forced_prefix, forced_notes, constraints, mut rng } = request;
-    // History that fits beside the header, this bar's prefix and room for the bar itself.
+/// One bar's sampling, one token at a time, so several bars can be sampled side by side in a batch.
+/// Kept (locked) note groups are injected where they fall, one token per step.
+struct BarSampler {
+    decoder: Decoder,
+    /// The bar so far, starting with BAR.
+    tokens: Vec<u32>,
+    notes: usize,
+    /// Kept notes still to come, last first.
+    pending: Vec<Note>,
+    /// Tokens of a kept note group still to feed.
+    queued: std::collections::VecDeque<u32>,
+    constraints: Constraints,
+    rng: Rng,
+}
+
+impl BarSampler {
+    /// `prefix` (starting with BAR) has already been fed to the model.
+    fn new(prefix: &[u32], forced_notes: &[Note], constraints: Constraints, rng: Rng) -> Result<Self, String> {
+        let mut decoder = Decoder::at_bar_start(0);
+        let mut notes = 0;
+        for &id in prefix {
+            if let Decoded::Note(_) = decoder.push(id)? {
+                notes += 1;
+            }
+        }
+        let prefix_end_tick = decoder.position.max(-1);
+        let mut pending: Vec<Note> = forced_notes.iter().filter(|n| n.start_tick as i32 > prefix_end_tick).copied().collect();
+        pending.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
+        pending.dedup_by_key(|n| (n.start_tick, n.part, n.pitch));
+        pending.reverse();
+        Ok(BarSampler { decoder, tokens: prefix.to_vec(), notes, pending, queued: Default::default(), constraints, rng })
+    }
+
+    /// The next token to feed, given the logits after the last one; None when the bar is complete.
+    fn next_token(&mut self, logits: &[f32]) -> Result<Option<u32>, String> {
+        let id = match self.queued.pop_front() {
+            Some(id) => id,
+            None => match self.choose(logits) {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        if let Decoded::Note(_) = self.decoder.push(id)? {
+            self.notes += 1;
+        }
+        self.tokens.push(id);
+        Ok(Some(id))
+    }
+
+    fn choose(&mut self, logits: &[f32]) -> Option<u32> {
+        let next_forced = self.pending.last().map(|n| (n.start_tick, n.part));
+        let full = self.tokens.len() >= MAX_TOKENS_PER_BAR || self.notes >= MAX_NOTES_PER_GENERATED_BAR;
+        if full && self.decoder.at_boundary() && next_forced.is_none() {
+            return None;
+        }
+        let id = match sample(logits, &self.decoder, &self.constraints, next_forced, &mut self.rng) {
+            Some(id) if id == Token::Bar.id() => return None,
+            Some(id) => id,
+            // Out of sampling room (e.g. a full bar) but kept notes remain: jump straight to them.
+            None => match next_forced {
+                Some((tick, _)) if self.decoder.allows(Token::Position(tick as u8).id()) => Token::Position(tick as u8).id(),
+                _ => return None,
+            },
+        };
+        // Reaching a kept note group's part: queue that group's notes as they were.
+        if let (Some(Token::Part(part)), Some((tick, forced_part))) = (Token::from_id(id), next_forced) {
+            if part == forced_part && self.decoder.position == tick as i32 {
+                while self.pending.last().is_some_and(|n| n.start_tick == tick && n.part == part) {
+                    let note = self.pending.pop().expect("checked");
+                    self.queued.push_back(Token::Pitch(note.pitch).id());
+                    self.queued.push_back(Token::Duration(crate::music::vocab::duration_index(note.duration_ticks)).id());
+                    self.queued.push_back(Token::Velocity(crate::music::vocab::velocity_bin(note.velocity)).id());
+                }
+            }
+        }
+        Some(id)
+    }
+
+    /// The bar's tokens; a bar cut off mid-note is trimmed back to its last boundary.
+    fn finish(mut self) -> Vec<u32> {
+        while !decoder_at_boundary_after(&self.tokens) {
+            self.tokens.pop();
+        }
+        self.tokens
+    }
+}
+
+/// The context for a bar: the header and as much of `history` as fits with room for the bar.
+/// Prefers a window that extends what the cache already holds (no re-prefill); when the window must
+/// slide, drops to half the budget so the next bars can extend it again.
+fn bar_context(model: &OnnxModel, header: [u32; 4], history: &[&[u32]], forced_prefix: &[u32]) -> Vec<u32> {
     let budget = model.context_length().saturating_sub(MAX_TOKENS_PER_BAR + forced_prefix.len() + header.len());
     let history_len = |first: usize| history[first..].iter().map(|b| b.len()).sum::<usize>();
     let fitting = |limit: usize| (0..=history.len()).find(|&f| history_len(f) <= limit).unwrap_or(history.len());
@@ -88,69 +175,113 @@ pub fn generate_bar(model: &mut OnnxModel, request: BarRequest) -> Result<Vec<u3
         }
         context
     };
-    // Prefer a window that extends what the cache already holds (no re-prefill); when the window
-    // must slide, drop to half the budget so the next bars can extend it again.
     let cached = model.cached_tokens.first().cloned().unwrap_or_default();
     let reusable = (fitting(budget)..=history.len())
         .find(|&f| cached.len() > header.len() && context_from(f).starts_with(&cached));
     let first = reusable.unwrap_or_else(|| fitting(budget / 2).max(fitting(budget)));
     let mut context = context_from(first);
     context.extend_from_slice(forced_prefix);
+    context
+}
 
-    let mut decoder = Decoder::at_bar_start(0);
-    let mut notes = 0;
-    for &id in forced_prefix {
-        if let Decoded::Note(_) = decoder.push(id)? {
-            notes += 1;
-        }
-    }
-    let mut tokens = forced_prefix.to_vec();
-    // Kept notes still to come, in stream order.
-    let prefix_end_tick = decoder.position.max(-1);
-    let mut pending: Vec<Note> = forced_notes.iter().filter(|n| n.start_tick as i32 > prefix_end_tick).copied().collect();
-    pending.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
-    pending.dedup_by_key(|n| (n.start_tick, n.part, n.pitch));
-    pending.reverse();
+/// Samples one bar. Returns its tokens (starting with BAR, without the next bar's BAR).
+pub fn generate_bar(model: &mut OnnxModel, request: BarRequest) -> Result<Vec<u32>, String> {
+    let BarRequest { header, history, forced_prefix, forced_notes, constraints, rng } = request;
+    let context = bar_context(model, header, history, forced_prefix);
+    let mut sampler = BarSampler::new(forced_prefix, forced_notes, constraints, rng)?;
     let mut logits = model.set_context(&context)?;
-    loop {
-        let next_forced = pending.last().map(|n| (n.start_tick, n.part));
-        let full = tokens.len() >= MAX_TOKENS_PER_BAR || notes >= MAX_NOTES_PER_GENERATED_BAR;
-        if full && decoder.at_boundary() && next_forced.is_none() {
+    while let Some(id) = sampler.next_token(&logits)? {
+        logits = model.feed(&[vec![id]])?;
+    }
+    Ok(sampler.finish())
+}
+
+/// One bar of a candidate phrase.
+pub struct BarPlan {
+    /// Notes of kept (locked) parts, ticks relative to the bar.
+    pub forced_notes: Vec<Note>,
+    pub rng: Rng,
+}
+
+/// One candidate phrase: its bars, in order, sampled under `constraints`.
+pub struct PhrasePlan {
+    pub bars: Vec<BarPlan>,
+    pub constraints: Constraints,
+}
+
+/// Samples several whole phrases at once, one per plan, as one batch: every model step advances
+/// every candidate by one token (a candidate that has finished feeds PAD, which only it would see).
+/// Candidates that run into the context length finish bar by bar on their own. Returns each
+/// candidate's bars' tokens.
+pub fn generate_phrases(model: &mut OnnxModel, header: [u32; 4], plans: &[PhrasePlan]) -> Result<Vec<Vec<Vec<u32>>>, String> {
+    let rows = plans.len();
+    let mut done: Vec<Vec<Vec<u32>>> = vec![Vec::new(); rows];
+    if rows == 0 {
+        return Ok(done);
+    }
+    let bar = Token::Bar.id();
+    let start = |plan: &PhrasePlan, index: usize| {
+        let b = &plan.bars[index];
+        BarSampler::new(&[bar], &b.forced_notes, plan.constraints, b.rng.clone())
+    };
+    let mut samplers: Vec<Option<BarSampler>> = Vec::with_capacity(rows);
+    for plan in plans {
+        samplers.push(if plan.bars.is_empty() { None } else { Some(start(plan, 0)?) });
+    }
+    let mut context = header.to_vec();
+    context.push(bar);
+    let first = model.set_context(&context)?;
+    model.fork(rows);
+    let mut logits: Vec<f32> = first.iter().copied().cycle().take(rows * VOCAB_SIZE).collect();
+    // Leave one step of room; what does not fit is finished below, bar by bar.
+    while samplers.iter().any(Option::is_some) && model.past() + 1 < model.context_length() {
+        let mut feed = Vec::with_capacity(rows);
+        for (row, plan) in plans.iter().enumerate() {
+            let row_logits = &logits[row * VOCAB_SIZE..(row + 1) * VOCAB_SIZE];
+            let token = match samplers[row].as_mut() {
+                None => Token::Pad.id(),
+                Some(sampler) => match sampler.next_token(row_logits)? {
+                    Some(id) => id,
+                    None => {
+                        done[row].push(samplers[row].take().expect("some").finish());
+                        if done[row].len() < plan.bars.len() {
+                            samplers[row] = Some(start(plan, done[row].len())?);
+                            bar
+                        } else {
+                            Token::Pad.id()
+                        }
+                    }
+                },
+            };
+            feed.push(vec![token]);
+        }
+        if samplers.iter().all(Option::is_none) {
             break;
         }
-        let mut fed = match sample(&logits, &decoder, &constraints, next_forced, &mut rng) {
-            Some(id) if id == Token::Bar.id() => break,
-            Some(id) => vec![id],
-            // Out of sampling room (e.g. a full bar) but kept notes remain: jump straight to them.
-            None => match next_forced {
-                Some((tick, _)) if decoder.allows(Token::Position(tick as u8).id()) => vec![Token::Position(tick as u8).id()],
-                _ => break,
-            },
-        };
-        // Reaching a kept note group's part: inject that group's notes as they were.
-        if let (Some(Token::Part(part)), Some((tick, forced_part))) = (Token::from_id(fed[0]), next_forced) {
-            if part == forced_part && decoder.position == tick as i32 {
-                while pending.last().is_some_and(|n| n.start_tick == tick && n.part == part) {
-                    let note = pending.pop().expect("checked");
-                    fed.push(Token::Pitch(note.pitch).id());
-                    fed.push(Token::Duration(crate::music::vocab::duration_index(note.duration_ticks)).id());
-                    fed.push(Token::Velocity(crate::music::vocab::velocity_bin(note.velocity)).id());
-                }
-            }
-        }
-        for &id in &fed {
-            if let Decoded::Note(_) = decoder.push(id)? {
-                notes += 1;
-            }
-        }
-        tokens.extend_from_slice(&fed);
-        logits = model.feed(&[fed])?;
+        logits = model.feed(&feed)?;
     }
-    // A bar cut off mid-note (nothing allowed) is trimmed back to its last boundary.
-    while !decoder_at_boundary_after(&tokens) {
-        tokens.pop();
+    // Out of context: the unfinished bars (from their start) and the rest, one bar at a time.
+    for (row, plan) in plans.iter().enumerate() {
+        if samplers[row].is_none() {
+            continue;
+        }
+        while done[row].len() < plan.bars.len() {
+            let index = done[row].len();
+            let history: Vec<&[u32]> = done[row].iter().map(Vec::as_slice).collect();
+            let b = &plan.bars[index];
+            let request = BarRequest {
+                header,
+                history: &history,
+                forced_prefix: &[bar],
+                forced_notes: &b.forced_notes,
+                constraints: plan.constraints,
+                rng: b.rng.clone(),
+            };
+            let tokens = generate_bar(model, request)?;
+            done[row].push(tokens);
+        }
     }
-    Ok(tokens)
+    Ok(done)
 }
 
 fn decoder_at_boundary_after(tokens: &[u32]) -> bool {

@@ -166,6 +166,19 @@ impl OnnxModel {
         self.cached_tokens = vec![Vec::new(); self.batch];
     }
 
+    /// Turns a batch-1 cache into `rows` identical rows, so several continuations of one context
+    /// can be sampled side by side.
+    pub fn fork(&mut self, rows: usize) {
+        if self.batch != 1 || rows <= 1 {
+            return;
+        }
+        for c in &mut self.cache {
+            *c = c.repeat(rows);
+        }
+        self.batch = rows;
+        self.cached_tokens = vec![self.cached_tokens[0].clone(); rows];
+    }
+
     /// Keeps only the first `keep` cached positions.
     pub fn truncate(&mut self, keep: usize) {
         if keep >= self.past {

@@ -8,7 +8,7 @@ use crate::music::Part;
 use crate::music::{TICKS_PER_BAR, TICKS_PER_BEAT};
 use crate::params::{Mode, TrioParams};
 use crate::persist::{PersistedSession, StoredBar, MAX_STORED_BARS};
-use composer::{bar_notes, generate_bar, make_header, prefix_before_tick, BarRequest};
+use composer::{bar_notes, generate_bar, generate_phrases, make_header, prefix_before_tick, BarPlan, BarRequest, PhrasePlan};
 use onnx::OnnxModel;
 use sampler::{Constraints, Rng};
 use settings::{GenSettings, Structure};
@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// Bars kept ready ahead of the playhead in Endless mode.
 pub const LOOKAHEAD_BARS: i64 = 2;
+/// Most candidates one Variations request makes.
+pub const MAX_VARIATIONS: usize = 8;
 /// In real time, a regeneration keeps what will already have been heard by the time it lands.
 const REGENERATE_MARGIN_MS: f64 = 60.0;
 
@@ -59,9 +61,15 @@ pub struct Generator {
     /// Phrases before each Regenerate, for undo; and the ones undone, for redo.
     undo: Vec<Snapshot>,
     redo: Vec<Snapshot>,
+    /// The last Variations' candidates (index 0: the phrase they started from), and the one playing.
+    candidates: Vec<Snapshot>,
+    candidate_shown: usize,
+    /// Highest variation number handed out, so a Regenerate never repeats a candidate's dice.
+    highest_variation: u32,
 }
 
-/// A whole phrase, as undo/redo keeps it.
+/// A whole phrase, as undo/redo and the variations keep it.
+#[derive(Clone)]
 struct Snapshot {
     bars: BTreeMap<i64, Vec<u32>>,
     header: Option<([u32; 4], HeaderInputs)>,
@@ -95,6 +103,9 @@ impl Generator {
             keep_for_variation: None,
             undo: Vec::new(),
             redo: Vec::new(),
+            candidates: Vec::new(),
+            candidate_shown: 0,
+            highest_variation: 0,
         }
     }
 
@@ -139,13 +150,8 @@ impl Generator {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Regenerate { part } => {
-                let snapshot = self.snapshot();
-                self.undo.push(snapshot);
-                if self.undo.len() > UNDO_LIMIT {
-                    self.undo.remove(0);
-                }
-                self.redo.clear();
-                self.variation = self.variation.wrapping_add(1);
+                self.push_undo();
+                self.variation = self.next_variation();
                 let keep = match part {
                     Some(only) => Part::ALL.map(|p| p != only),
                     None => [false; 3],
@@ -153,12 +159,24 @@ impl Generator {
                 self.keep_for_variation = Some((self.variation, keep));
                 self.change_seen = Some(Instant::now());
             }
+            Command::Variations { part, count } => {
+                if let Err(e) = self.make_variations(part, count.clamp(1, MAX_VARIATIONS)) {
+                    self.fail(e);
+                }
+            }
+            Command::ShowVariation { index } => {
+                if let Some(candidate) = self.candidates.get(index).cloned() {
+                    self.restore(candidate);
+                    self.candidate_shown = index;
+                }
+            }
             Command::SetLock { part, locked } => {
                 self.locked[part.index()] = locked;
                 self.store_session(GenSettings::from_params(&self.params, self.variation));
             }
             Command::Undo => {
                 if let Some(previous) = self.undo.pop() {
+                    self.candidates.clear();
                     let current = self.snapshot();
                     self.redo.push(current);
                     self.restore(previous);
@@ -166,6 +184,7 @@ impl Generator {
             }
             Command::Redo => {
                 if let Some(next) = self.redo.pop() {
+                    self.candidates.clear();
                     let current = self.snapshot();
                     self.undo.push(current);
                     self.restore(next);
@@ -173,12 +192,87 @@ impl Generator {
             }
             Command::Shutdown => {}
         }
+        self.report_history();
+    }
+
+    fn report_history(&self) {
         let (locked, can_undo, can_redo) = (self.locked, !self.undo.is_empty(), !self.redo.is_empty());
+        let (variations, shown) = (self.candidates.len(), self.candidate_shown);
         self.link.update_status(|s| {
             s.locked = locked;
             s.can_undo = can_undo;
             s.can_redo = can_redo;
+            s.variations = variations;
+            s.variation_shown = shown;
         });
+    }
+
+    /// Keeps the phrase as it is now for Undo; a new change forgets what was undone and the old
+    /// candidates.
+    fn push_undo(&mut self) {
+        let snapshot = self.snapshot();
+        self.undo.push(snapshot);
+        if self.undo.len() > UNDO_LIMIT {
+            self.undo.remove(0);
+        }
+        self.redo.clear();
+        self.candidates.clear();
+    }
+
+    fn next_variation(&mut self) -> u32 {
+        self.highest_variation = self.highest_variation.max(self.variation).wrapping_add(1);
+        self.highest_variation
+    }
+
+    /// `count` new takes of the loop, sampled as one batch, each with its own dice; kept parts
+    /// (locked, or all but `part`) stay as they are. The first new take plays.
+    fn make_variations(&mut self, part: Option<Part>, count: usize) -> Result<(), String> {
+        let started = Instant::now();
+        // Endless has no phrase to take again (the editor offers no button there); no header yet
+        // means no phrase yet.
+        let (Some(length), Some(header)) = (self.structure.and_then(|s| s.loop_length()), self.header.map(|h| h.0)) else {
+            return Ok(());
+        };
+        let settings = GenSettings::from_params(&self.params, self.variation);
+        let kept = Part::ALL.map(|p| self.locked[p.index()] || part.is_some_and(|only| only != p));
+        let constraints = constraints_for(&settings, kept);
+        let forced: Vec<Vec<crate::music::Note>> = (0..length as i64)
+            .map(|index| match self.bars.get(&index) {
+                Some(bar) => bar_notes(&bar.tokens).into_iter().filter(|n| kept[n.part.index()]).collect(),
+                None => Vec::new(),
+            })
+            .collect();
+        let variations: Vec<u32> = (0..count).map(|_| self.next_variation()).collect();
+        let plans: Vec<PhrasePlan> = variations
+            .iter()
+            .map(|&variation| PhrasePlan {
+                bars: (0..length as i64)
+                    .map(|index| BarPlan {
+                        forced_notes: forced[index as usize].clone(),
+                        rng: Rng::for_bar(settings.seed, index, variation),
+                    })
+                    .collect(),
+                constraints,
+            })
+            .collect();
+        let model = self.model.as_mut().ok_or("no model")?;
+        let phrases = generate_phrases(model, header, &plans)?;
+
+        self.push_undo();
+        let original = self.snapshot();
+        self.candidates = std::iter::once(original)
+            .chain(variations.iter().zip(phrases).map(|(&variation, bars)| Snapshot {
+                bars: bars.into_iter().enumerate().map(|(i, tokens)| (i as i64, tokens)).collect(),
+                header: self.header,
+                variation,
+            }))
+            .collect();
+        let first = self.candidates[1].clone();
+        self.restore(first);
+        self.candidate_shown = 1;
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        self.link.update_status(|s| s.variations_ms = ms);
+        Ok(())
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -221,6 +315,8 @@ impl Generator {
         }
         self.stamp = session.stamp;
         self.variation = session.variation;
+        self.highest_variation = self.highest_variation.max(session.variation);
+        self.candidates.clear();
         self.locked = session.locked;
         self.bars.clear();
         let settings = session.settings.unwrap_or_else(|| GenSettings::from_params(&self.params, self.variation));
@@ -263,6 +359,8 @@ impl Generator {
             let endless_changed = (old.mode == Mode::Endless) != (structure.mode == Mode::Endless);
             if endless_changed {
                 self.bars.clear();
+                self.candidates.clear();
+                self.report_history();
                 self.new_epoch();
             } else if let Some(length) = structure.loop_length() {
                 self.bars.retain(|&index, _| index < length as i64);
@@ -354,14 +452,7 @@ impl Generator {
         }
         history.reverse();
         let kept = self.kept_parts(settings);
-        let scale_mask = settings.key().map(|k| k.scale_mask()).unwrap_or(0x0fff);
-        let constraints = Constraints {
-            temperature: settings.temperature,
-            top_p: settings.top_p,
-            parts_allowed: Part::ALL.map(|p| settings.parts_on[p.index()] && !kept[p.index()]),
-            registers: settings.registers,
-            scale_mask,
-        };
+        let constraints = constraints_for(settings, kept);
         let forced_notes: Vec<crate::music::Note> = match self.bars.get(&index) {
             Some(old) => bar_notes(&old.tokens).into_iter().filter(|n| kept[n.part.index()]).collect(),
             None => Vec::new(),
@@ -450,5 +541,16 @@ impl Generator {
         self.link.update_status(|s| s.problem = Some(problem));
         std::thread::sleep(Duration::from_millis(50));
         false
+    }
+}
+
+/// What the controls allow a new bar, with the `kept` parts written by no one but themselves.
+fn constraints_for(settings: &GenSettings, kept: [bool; 3]) -> Constraints {
+    Constraints {
+        temperature: settings.temperature,
+        top_p: settings.top_p,
+        parts_allowed: Part::ALL.map(|p| settings.parts_on[p.index()] && !kept[p.index()]),
+        registers: settings.registers,
+        scale_mask: settings.key().map(|k| k.scale_mask()).unwrap_or(0x0fff),
     }
 }
