@@ -121,3 +121,17 @@ fn locked_part_notes_are_kept_and_others_sampled_around_them() {
         assert_eq!(kept, bass.to_vec(), "the locked bass changed");
     }
 }
+
+#[test]
+fn an_open_key_follows_the_chosen_mood_s_mode() {
+    use neural_trio::music::vocab::{Mood, Token};
+    let mut model = load(1);
+    for mood in Mood::ALL {
+        for seed in 0..12 {
+            let header = make_header(&mut model, 4, None, Some(mood), &mut Rng::new(seed)).unwrap();
+            let Some(Token::Key(key)) = Token::from_id(header[2]) else { panic!("no key token in {header:?}") };
+            assert_eq!(key.minor, mood.is_minor(), "{mood:?} drew {key:?} (seed {seed})");
+            assert_eq!(Token::from_id(header[3]), Some(Token::Mood(mood)));
+        }
+    }
+}

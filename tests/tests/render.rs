@@ -36,6 +36,12 @@ fn long_render_three_parts_midi_files() {
         assert!(n >= 8, "{} played only {n} notes in 32 bars", p.name);
     }
     assert_eq!(report.analysis.channels().into_iter().collect::<Vec<_>>(), vec![0, 1, 2], "notes on exactly three channels");
+    // Lead and bass are single lines: on their channels a note ends no later than the next begins.
+    for p in report.parts.iter().filter(|p| p.name != "arp") {
+        let notes = report.analysis.notes_on(p.channel);
+        let overlaps = notes.windows(2).filter(|w| w[0].end.is_none_or(|end| end > w[1].start)).count();
+        assert_eq!(overlaps, 0, "{}: {overlaps} notes still sounding when the next began", p.name);
+    }
     assert_in_registers("32-bar render", &report.run.events, &report.parts);
 
     // Timing: every note starts on the 1/12-beat grid (16ths and triplets) at the host's tempo.

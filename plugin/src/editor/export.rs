@@ -50,6 +50,7 @@ pub fn phrase_from_snapshot(snapshot: &PhraseSnapshot, bars: &[i64], parts: &[Pa
         }
     }
     phrase.normalize();
+    crate::music::trim_monophonic(&mut phrase.notes);
     phrase
 }
 

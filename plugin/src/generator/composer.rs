@@ -13,7 +13,8 @@ pub const MAX_TOKENS_PER_BAR: usize = 240;
 pub const MAX_NOTES_PER_GENERATED_BAR: usize = 96;
 
 /// The conditioning tokens: tempo from the host; key and mood from the controls, or drawn from the
-/// model when left open.
+/// model when left open. The key comes before the mood in the stream, so an open key under a chosen
+/// mood is drawn among the keys of the mood's mode (the labels were derived from mode and tempo).
 pub fn make_header(
     model: &mut OnnxModel,
     tempo_bin: u8,
@@ -26,7 +27,8 @@ pub fn make_header(
         Some(k) => Token::Key(k).id(),
         None => {
             let logits = model.set_context(&tokens)?;
-            let candidates = (ids::KEY..ids::MOOD).map(|id| (id, logits[id as usize])).collect();
+            let mode_fits = |id: u32| mood.is_none_or(|m| Key::from_index((id - ids::KEY) as usize).minor == m.is_minor());
+            let candidates = (ids::KEY..ids::MOOD).filter(|&id| mode_fits(id)).map(|id| (id, logits[id as usize])).collect();
             sample_from(candidates, 1.0, rng).ok_or("no key")?
         }
     };

@@ -94,10 +94,13 @@ impl Constraints {
                 Some((q, forced)) if decoder.position == q as i32 => p == forced || p < forced && self.part_may_start(p),
                 _ => self.part_may_start(p),
             },
-            // Kept parts get only their injected notes, never a sampled extra one.
-            Some(Token::Pitch(p)) => {
-                decoder.part.is_some_and(|part| self.parts_allowed[part.index()] && self.pitch_allowed(part, p))
-            }
+            // Kept parts get only their injected notes, never a sampled extra one; lead and bass
+            // one note per position.
+            Some(Token::Pitch(p)) => decoder.part.is_some_and(|part| {
+                self.parts_allowed[part.index()]
+                    && self.pitch_allowed(part, p)
+                    && !(part.is_monophonic() && decoder.group_has_note())
+            }),
             Some(Token::Eos) => false,
             _ => true,
         }
@@ -175,6 +178,20 @@ mod tests {
             let id = sample(&logits, &decoder, &constraints, None, &mut rng).unwrap();
             let Some(Token::Pitch(p)) = Token::from_id(id) else { panic!("not a pitch") };
             assert!((40..=47).contains(&p) && p != 42 && p != 44 && p != 46, "{p}");
+        }
+    }
+
+    #[test]
+    fn lead_and_bass_write_one_note_per_position_and_the_arp_chords() {
+        for (part, chords) in [(Part::Lead, false), (Part::Arp, true), (Part::Bass, false)] {
+            let mut decoder = Decoder::at_bar_start(0);
+            for token in [Token::Bar, Token::Position(0), Token::Part(part), Token::Pitch(64), Token::Duration(3), Token::Velocity(4)] {
+                decoder.push(token.id()).unwrap();
+            }
+            let constraints = Constraints::default();
+            let lower_pitch_allowed = (0..64).any(|p| constraints.allows(&decoder, Token::Pitch(p).id(), None));
+            assert_eq!(lower_pitch_allowed, chords, "{part:?}");
+            assert!(constraints.allows(&decoder, Token::Position(6).id(), None), "{part:?} may move on");
         }
     }
 

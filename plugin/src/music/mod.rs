@@ -6,4 +6,4 @@ pub mod phrase;
 pub mod tokens;
 pub mod vocab;
 
-pub use phrase::{Chord, ChordQuality, Note, Part, Phrase, TICKS_PER_BAR, TICKS_PER_BEAT};
+pub use phrase::{trim_monophonic, Chord, ChordQuality, Note, Part, Phrase, TICKS_PER_BAR, TICKS_PER_BEAT};

@@ -36,6 +36,26 @@ impl Part {
             Part::Bass => "bass",
         }
     }
+
+    /// Lead and bass are single lines (POP909's melody, and its bass trimmed at the next bass
+    /// onset): one note at a time, each ending where the next begins.
+    pub fn is_monophonic(self) -> bool {
+        matches!(self, Part::Lead | Part::Bass)
+    }
+}
+
+/// Ends each lead and bass note no later than the next onset of its part, as the plugin plays
+/// them. `notes` must be sorted by start tick.
+pub fn trim_monophonic(notes: &mut [Note]) {
+    for part in Part::ALL.into_iter().filter(|p| p.is_monophonic()) {
+        let mut next_onset = u32::MAX;
+        for note in notes.iter_mut().rev().filter(|n| n.part == part) {
+            if next_onset > note.start_tick {
+                note.duration_ticks = note.duration_ticks.min(next_onset - note.start_tick);
+                next_onset = note.start_tick;
+            }
+        }
+    }
 }
 
 /// A note on the grid. `start_tick` counts from the start of the phrase.
@@ -150,4 +170,26 @@ pub const NOTE_NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "
 /// "C4" is MIDI 60 (the Yamaha/Bitwig/Ableton-style octave numbering differs; we state ours in the UI).
 pub fn note_name(pitch: u8) -> String {
     format!("{}{}", NOTE_NAMES[(pitch % 12) as usize], pitch as i32 / 12 - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_line_parts_end_at_their_next_onset() {
+        let note = |start_tick, part, pitch, duration_ticks| Note { start_tick, part, pitch, duration_ticks, velocity: 90 };
+        let mut notes = vec![
+            note(0, Part::Lead, 72, 48),
+            note(0, Part::Arp, 60, 48),
+            note(0, Part::Bass, 36, 96),
+            note(12, Part::Arp, 64, 48),
+            note(24, Part::Lead, 74, 6),
+            note(48, Part::Bass, 38, 12),
+        ];
+        trim_monophonic(&mut notes);
+        let durations: Vec<u32> = notes.iter().map(|n| n.duration_ticks).collect();
+        // Lead 48 → 24 (next lead at 24), arp untouched, bass 96 → 48, the rest already end in time.
+        assert_eq!(durations, vec![24, 48, 48, 48, 6, 12]);
+    }
 }

@@ -140,6 +140,11 @@ impl Default for Decoder {
 }
 
 impl Decoder {
+    /// A note of the current part at this position has been written (single-line parts stop there).
+    pub fn group_has_note(&self) -> bool {
+        self.last_pitch.is_some()
+    }
+
     pub fn new() -> Self {
         Decoder {
             expect: Expect::Bos,

@@ -52,6 +52,11 @@ impl Mood {
         }
     }
 
+    /// The mode the label was derived from: sad and tense are minor, happy and calm major.
+    pub fn is_minor(self) -> bool {
+        matches!(self, Mood::Sad | Mood::Tense)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Mood::Happy => "happy",

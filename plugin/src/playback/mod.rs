@@ -163,8 +163,10 @@ impl Playback {
                     continue;
                 }
                 let Some(pitch) = fit_to_register(note.pitch, part.low, part.high) else { continue };
+                let start_beats = tick as f64 / TICKS_PER_BEAT as f64;
                 let end_beats = (tick as f64 + note.duration_ticks.max(1) as f64) / TICKS_PER_BEAT as f64;
-                self.sounding.start(note.part, part.channel, pitch, note.velocity, end_beats, offset, &mut self.events);
+                let beats = (start_beats, end_beats);
+                self.sounding.start(note.part, part.channel, pitch, note.velocity, beats, offset, &mut self.events);
             }
         }
         self.next_tick = self.next_tick.max(end_tick_exclusive);

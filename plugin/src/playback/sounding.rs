@@ -13,6 +13,8 @@ struct Sounding {
     part: Part,
     channel: u8,
     pitch: u8,
+    /// When it started: a single-line part releases only notes that began before the new one.
+    start_beats: f64,
     end_beats: f64,
 }
 
@@ -62,11 +64,30 @@ impl SoundingNotes {
         }
     }
 
-    /// Starts a note; a key already sounding on that channel is released at the same offset first.
-    pub fn start(&mut self, part: Part, channel: u8, pitch: u8, velocity: u8, end_beats: f64, offset: u32, events: &mut EventList) {
+    /// Starts a note; a key already sounding on that channel is released at the same offset first,
+    /// and so is the note before it in a single-line part (lead, bass).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        &mut self,
+        part: Part,
+        channel: u8,
+        pitch: u8,
+        velocity: u8,
+        (start_beats, end_beats): (f64, f64),
+        offset: u32,
+        events: &mut EventList,
+    ) {
         if !events.has_room_for_note_on() {
             events.dropped += 1;
             return;
+        }
+        if part.is_monophonic() {
+            for slot in self.notes.iter_mut() {
+                if slot.is_some_and(|n| n.part == part && n.start_beats < start_beats) {
+                    let n = slot.take().expect("checked");
+                    events.push(off(offset, n.channel, n.pitch));
+                }
+            }
         }
         if let Some(slot) = self.notes.iter_mut().find(|s| s.is_some_and(|n| n.channel == channel && n.pitch == pitch)) {
             *slot = None;
@@ -76,7 +97,7 @@ impl SoundingNotes {
             events.dropped += 1;
             return;
         };
-        *free = Some(Sounding { part, channel, pitch, end_beats });
+        *free = Some(Sounding { part, channel, pitch, start_beats, end_beats });
         events.push(OutEvent { offset, kind: EventKind::NoteOn, channel, pitch, velocity: velocity.clamp(1, 127) });
     }
 }

@@ -178,6 +178,7 @@ pub fn phrase(bridge: &mut Bridge, job: &Job, bars: u32) -> Result<Generated, St
         history.push(tokens);
     }
     notes.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
+    neural_trio::music::trim_monophonic(&mut notes); // as the plugin plays them
     let tokens = 4 + history.iter().map(|b| b.len()).sum::<usize>();
     Ok(Generated { job: *job, key, mood, notes, tokens, seconds: started.elapsed().as_secs_f64() })
 }

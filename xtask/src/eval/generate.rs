@@ -105,6 +105,7 @@ pub fn phrase(model: &mut OnnxModel, job: &Job, bars: u32) -> Result<Generated, 
     }
     let tokens = 4 + history.iter().map(|b| b.len()).sum::<usize>();
     notes.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
+    neural_trio::music::trim_monophonic(&mut notes); // as the plugin plays them
     Ok(Generated { job: *job, key, mood, notes, tokens, seconds: started.elapsed().as_secs_f64() })
 }
 
