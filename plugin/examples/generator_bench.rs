@@ -1,7 +1,7 @@
 //! Generator figures on this machine: model load, generation speed (multiple of real time at
 //! 128 BPM), step latency, and regenerate → first new bar. Run through `cargo xtask bench`, or:
 //!
-//! `cargo run --release -p neural_trio --example generator_bench -- [--bars 32] [--json out.json]`
+//! `cargo run --release -p neural_trio --example generator_bench -- [--bars 32] [--runs 15] [--json out.json]`
 
 use neural_trio::generator::composer::{generate_bar, generate_phrases, make_header, BarPlan, BarRequest, PhrasePlan};
 use neural_trio::generator::onnx::OnnxModel;
@@ -22,6 +22,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let bars: i64 = arg("--bars").and_then(|v| v.parse().ok()).unwrap_or(32);
+    let runs: usize = arg("--runs").and_then(|v| v.parse().ok()).unwrap_or(15);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let library = root.join("target/onnxruntime/libonnxruntime.so.1.31.1");
     let model_path = root.join("models/trio-base.onnx");
@@ -143,7 +144,7 @@ fn main() {
     std::thread::sleep(Duration::from_millis(2000));
     while link.bars.pop().is_some() {}
     let mut response = Vec::new();
-    for _ in 0..15 {
+    for _ in 0..runs.max(1) {
         let epoch = link.epoch.load(Ordering::Acquire);
         let started = Instant::now();
         link.commands.send(Command::Regenerate { part: None }).unwrap();

@@ -26,20 +26,32 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
-pub fn run(_args: &[String]) -> Result<()> {
+/// `cargo xtask bench [--quick]`. `--quick` (CI) measures the same figures over fewer bars and runs
+/// into `target/bench-quick/`, and leaves docs/RESULTS.md alone.
+pub fn run(args: &[String]) -> Result<()> {
+    let quick = args.iter().any(|a| a == "--quick");
+    if let Some(other) = args.iter().find(|a| *a != "--quick") {
+        anyhow::bail!("cargo xtask bench: unknown option {other} (only --quick)");
+    }
+    let out = if quick { "target/bench-quick" } else { "target/bench" };
     crate::bundle::bundle(&["neural_trio".into(), "--release".into()])?;
-    std::fs::create_dir_all("target/bench")?;
+    std::fs::create_dir_all(out)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let (bars, runs) = if quick { ("4", "3") } else { ("32", "15") };
+    let generator_json = format!("{out}/generator.json");
+    let plugin_json = format!("{out}/plugin.json");
     crate::run(Command::new(&cargo).args([
-        "run", "--release", "-q", "-p", "neural_trio", "--example", "generator_bench", "--", "--bars", "32", "--json",
-        "target/bench/generator.json",
+        "run", "--release", "-q", "-p", "neural_trio", "--example", "generator_bench", "--", "--bars", bars, "--runs",
+        runs, "--json", &generator_json,
     ]))?;
-    crate::run(Command::new(&cargo).args([
-        "run", "--release", "-q", "-p", "trio_tests", "--bin", "trio-bench", "--", "--plugin",
-        "target/bundled/neural_trio.clap", "--json", "target/bench/plugin.json",
-    ]))?;
-    let g = read_json("target/bench/generator.json")?;
-    let p = read_json("target/bench/plugin.json")?;
+    crate::run(
+        Command::new(&cargo)
+            .args(["run", "--release", "-q", "-p", "trio_tests", "--bin", "trio-bench", "--", "--plugin"])
+            .args(["target/bundled/neural_trio.clap", "--json", &plugin_json])
+            .args(quick.then_some("--quick")),
+    )?;
+    let g = read_json(&generator_json)?;
+    let p = read_json(&plugin_json)?;
     let num = |m: &serde_json::Map<String, Value>, k: &str| m.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
 
     let mut md = String::new();
@@ -102,13 +114,17 @@ pub fn run(_args: &[String]) -> Result<()> {
         num(&p, "resident_mb_four")
     ));
     md.push_str(&format!(
-        "| offline bounce, 64 bars Endless | {:.1}× real time | | |\n\n",
-        num(&p, "offline_bounce_64_bars_x_realtime")
+        "| offline bounce, {:.0} bars Endless | {:.1}× real time | | |\n\n",
+        num(&p, "offline_bounce_bars"),
+        num(&p, "offline_bounce_x_realtime")
     ));
     md.push_str("Reproduce: `cargo xtask bench` (figures from `plugin/examples/generator_bench.rs` and `tests/src/bin/trio-bench.rs`).\n");
-    std::fs::write("target/bench/report.md", format!("# Neural Trio benchmarks\n\n{md}"))?;
-    std::fs::write("target/bench/results-section.md", &md)?;
+    std::fs::write(format!("{out}/report.md"), format!("# Neural Trio benchmarks\n\n{md}"))?;
     println!("{md}");
+    if quick {
+        return Ok(());
+    }
+    std::fs::write("target/bench/results-section.md", &md)?;
     crate::assemble_results()
 }
 

@@ -49,7 +49,7 @@ const USAGE: &str = "usage: cargo xtask eval [--quick] [options]
   --threads N          generator threads, one model each (default: all cores)
   --model PATH         default models/trio-base.onnx
   --source DIR         POP909 folder (default ../shared/datasets/pop909/POP909)
-  --out DIR            default target/eval
+  --out DIR            default target/eval (target/eval-quick with --quick)
   --report-only        reuse <out>/phrases.json; only rerun models/eval.py
 ";
 
@@ -80,7 +80,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
         threads: cores.clamp(1, 8),
         model: PathBuf::from(crate::bundle::MODEL),
         source: default_source(),
-        out: PathBuf::from("target/eval"),
+        out: PathBuf::from(if quick { "target/eval-quick" } else { "target/eval" }),
         report_only: false,
     };
     let mut it = args.iter();
@@ -145,7 +145,7 @@ pub fn run(args: &[String]) -> Result<()> {
     )?;
     println!("eval done in {:.0} s: {}", started.elapsed().as_secs_f64(), args.out.join("report.md").display());
     // Only the default full report speaks for the project in docs/RESULTS.md.
-    if args.out == std::path::Path::new("target/eval") {
+    if !args.quick && args.out == std::path::Path::new("target/eval") {
         crate::assemble_results()?;
     }
     Ok(())

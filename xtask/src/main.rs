@@ -126,8 +126,45 @@ fn test(_args: &[String]) -> Result<()> {
     drop(display);
     counts.0 += rust.0;
     counts.1 += rust.1;
+
+    // The two measuring commands at CI size: each counts as one test that passes when it runs
+    // through and writes its report (the figures are reported, never asserted).
+    println!("== Measuring commands, quick (cargo xtask bench --quick, cargo xtask eval --quick)");
+    let quick = ["--quick".to_string()];
+    let measures: [(&str, Result<()>, &str, &str); 2] = [
+        ("bench --quick", bench::run(&quick), "target/bench-quick/report.md", "process(), 64-frame blocks"),
+        ("eval --quick", quick_eval(), "target/eval-quick/report.md", "## Turing-test proxy"),
+    ];
+    for (name, result, report, expected) in measures {
+        let report_ok = std::fs::read_to_string(report).is_ok_and(|text| text.contains(expected));
+        match result {
+            Ok(()) if report_ok => {
+                println!("measure {name}: ok ({report})");
+                counts.0 += 1;
+            }
+            Ok(()) => {
+                println!("measure {name}: FAILED ({report} lacks \"{expected}\")");
+                counts.1 += 1;
+            }
+            Err(e) => {
+                println!("measure {name}: FAILED: {e:#}");
+                counts.1 += 1;
+            }
+        }
+    }
     println!("all tests: {} passed, {} failed", counts.0, counts.1);
+    if counts.1 > 0 {
+        bail!("{} test(s) failed", counts.1);
+    }
     Ok(())
+}
+
+/// `cargo xtask eval --quick`, building the token data set first if this checkout has none.
+fn quick_eval() -> Result<()> {
+    if !Path::new("target/dataset/manifest.json").exists() {
+        dataset::run(&[])?;
+    }
+    eval::run(&["--quick".to_string()])
 }
 
 /// Runs a test command, echoing its output, and adds up the passed/failed counts its summary
