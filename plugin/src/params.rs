@@ -235,7 +235,7 @@ impl Default for TrioParams {
         TrioParams {
             temperature: FloatParam::new("Temperature", 1.0, FloatRange::Linear { min: 0.1, max: 2.0 })
                 .with_step_size(0.01),
-            top_p: FloatParam::new("Top-p", 0.95, FloatRange::Linear { min: 0.5, max: 1.0 }).with_step_size(0.01),
+            top_p: FloatParam::new("Top-p", 1.0, FloatRange::Linear { min: 0.5, max: 1.0 }).with_step_size(0.01),
             seed: IntParam::new("Seed", 1, IntRange::Linear { min: 1, max: 9999 }),
             mode: EnumParam::new("Mode", Mode::Loop),
             loop_bars: IntParam::new("Loop Length", 4, IntRange::Linear { min: 1, max: 16 }).with_unit(" bars"),

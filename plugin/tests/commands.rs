@@ -32,6 +32,7 @@ type Phrase = Vec<(i64, Vec<Note>)>;
 
 struct Running {
     link: Arc<Link>,
+    params: Arc<TrioParams>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -54,8 +55,8 @@ impl Running {
         link.tempo_bpm.store(120.0, Ordering::Relaxed);
         link.has_transport.store(true, Ordering::Relaxed);
         let params = Arc::new(TrioParams::default());
-        let thread = worker::spawn(link.clone(), params).expect("generator thread starts");
-        Running { link, thread: Some(thread) }
+        let thread = worker::spawn(link.clone(), params.clone()).expect("generator thread starts");
+        Running { link, params, thread: Some(thread) }
     }
 
     /// Waits (draining the bars as the audio thread would) until `done` holds for status and phrase.
@@ -72,6 +73,11 @@ impl Running {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// The header (tempo, key, mood tokens) the project would save.
+    fn saved_header(&self) -> Option<[u32; 4]> {
+        self.params.session.read().unwrap().header
     }
 
     fn send(&self, command: Command) {
@@ -105,6 +111,8 @@ fn part_notes(phrase: &Phrase, part: Part) -> Vec<(i64, u32, u8, u32)> {
 fn variations_keep_locked_parts_flip_exactly_and_undo() {
     let running = Running::start();
     let (_, original) = running.wait("the first phrase", |_, p| full(p));
+    let header = running.saved_header();
+    assert!(header.is_some(), "no header saved with the first phrase");
     assert!(Part::ALL.iter().any(|&part| !part_notes(&original, part).is_empty()), "the phrase is empty");
 
     running.send(Command::SetLock { part: Part::Bass, locked: true });
@@ -123,6 +131,10 @@ fn variations_keep_locked_parts_flip_exactly_and_undo() {
         takes.push(take);
     }
     assert!(takes[1] != takes[2] && takes[0] != takes[2], "the takes are not all different");
+    // Give the generator time to act on a stale header, if it thought one was.
+    std::thread::sleep(Duration::from_millis(100));
+    running.wait("settling", |_, p| p == &takes[2]);
+    assert_eq!(running.saved_header(), header, "the takes keep the phrase's key and mood");
 
     // Flipping back plays a take exactly as it was, and "Before" is the phrase they started from.
     running.send(Command::ShowVariation { index: 1 });

@@ -44,6 +44,7 @@ const USAGE: &str = "usage: cargo xtask eval [--quick] [options]
   --phrases N          phrases per temperature (default 200; key lock gets N/2, each mood N/4)
   --temperatures LIST  comma-separated (default 0.5,0.8,1.0,1.2,1.5)
   --bars N             bars per phrase and per real window (default 8)
+  --top-p P            nucleus for every setting (default 1.0, the plugin's default)
   --seed N             first phrase seed; also seeds every draw in models/eval.py (default 1)
   --held-out N         use only the first N held-out songs (default all)
   --threads N          generator threads, one model each (default: all cores)
@@ -64,6 +65,7 @@ struct Args {
     model: PathBuf,
     source: PathBuf,
     out: PathBuf,
+    top_p: f32,
     report_only: bool,
 }
 
@@ -80,6 +82,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
         threads: cores.clamp(1, 8),
         model: PathBuf::from(crate::bundle::MODEL),
         source: default_source(),
+        top_p: DEFAULT_TOP_P,
         out: PathBuf::from(if quick { "target/eval-quick" } else { "target/eval" }),
         report_only: false,
     };
@@ -103,6 +106,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
             "--model" => parsed.model = PathBuf::from(value("--model")?),
             "--source" => parsed.source = PathBuf::from(value("--source")?),
             "--out" => parsed.out = PathBuf::from(value("--out")?),
+            "--top-p" => parsed.top_p = value("--top-p")?.parse().context("--top-p takes a number")?,
             "--report-only" => parsed.report_only = true,
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -293,7 +297,7 @@ fn settings(args: &Args) -> Vec<Setting> {
             name: format!("T={t}"),
             group: "temperature",
             temperature: t,
-            top_p: DEFAULT_TOP_P,
+            top_p: args.top_p,
             key_lock: false,
             mood: None,
             phrases: args.phrases,
@@ -306,7 +310,7 @@ fn settings(args: &Args) -> Vec<Setting> {
         name: "T=1 key lock".into(),
         group: "key_lock",
         temperature: 1.0,
-        top_p: DEFAULT_TOP_P,
+        top_p: args.top_p,
         key_lock: true,
         mood: None,
         phrases: small(2),
@@ -317,7 +321,7 @@ fn settings(args: &Args) -> Vec<Setting> {
             name: format!("T=1 mood {}", mood.name()),
             group: "mood",
             temperature: 1.0,
-            top_p: DEFAULT_TOP_P,
+            top_p: args.top_p,
             key_lock: false,
             mood: Some(mood),
             phrases: small(4),
@@ -382,7 +386,7 @@ fn run_baselines(
             name: format!("{short} T=1"),
             group: "baseline",
             temperature: 1.0,
-            top_p: DEFAULT_TOP_P,
+            top_p: args.top_p,
             key_lock: false,
             mood: None,
             phrases,

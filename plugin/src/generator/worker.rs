@@ -263,7 +263,8 @@ impl Generator {
         self.candidates = std::iter::once(original)
             .chain(variations.iter().zip(phrases).map(|(&variation, bars)| Snapshot {
                 bars: bars.into_iter().enumerate().map(|(i, tokens)| (i as i64, tokens)).collect(),
-                header: self.header,
+                // The takes share the phrase's header (key, mood): it counts as made for their variation.
+                header: self.header.map(|(tokens, inputs)| (tokens, HeaderInputs { variation, ..inputs })),
                 variation,
             }))
             .collect();

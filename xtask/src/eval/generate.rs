@@ -17,7 +17,7 @@ use std::time::Instant;
 /// behind the plugin feature). Inclusive MIDI notes, lead / arp / bass.
 pub const DEFAULT_REGISTERS: [(u8, u8); 3] = [(60, 96), (45, 81), (24, 55)];
 /// The plugin's default top-p.
-pub const DEFAULT_TOP_P: f32 = 0.95;
+pub const DEFAULT_TOP_P: f32 = 1.0;
 
 /// One generation setting (a row of the report).
 #[derive(Debug, Clone)]
