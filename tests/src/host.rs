@@ -953,7 +953,7 @@ impl AudioJob {
             let transport = spec.transport.as_ref().map(make_transport);
 
             // Only the plugin's process() call is timed, not the host's buffer filling and copying.
-            let mut process_ns = 0u64;
+            let process_ns;
             let status = if self.stereo {
                 for i in 0..frames {
                     in_l[i] = test_signal(sample + i as u64, 0);
