@@ -18,13 +18,17 @@ struct Sounding {
     end_beats: f64,
 }
 
+/// Sounding notes packed at the front of a fixed array: every block walks only the few that sound,
+/// not the whole capacity.
 pub struct SoundingNotes {
-    notes: [Option<Sounding>; MAX_SOUNDING],
+    notes: [Sounding; MAX_SOUNDING],
+    len: usize,
 }
 
 impl Default for SoundingNotes {
     fn default() -> Self {
-        SoundingNotes { notes: [None; MAX_SOUNDING] }
+        let blank = Sounding { part: Part::Lead, channel: 0, pitch: 0, start_beats: 0.0, end_beats: 0.0 };
+        SoundingNotes { notes: [blank; MAX_SOUNDING], len: 0 }
     }
 }
 
@@ -34,34 +38,36 @@ fn off(offset: u32, channel: u8, pitch: u8) -> OutEvent {
 
 impl SoundingNotes {
     pub fn count(&self) -> usize {
-        self.notes.iter().filter(|n| n.is_some()).count()
+        self.len
+    }
+
+    /// Ends every note for which `release_at` gives an offset, at that offset.
+    fn release_where(&mut self, events: &mut EventList, release_at: impl Fn(&Sounding) -> Option<u32>) {
+        let mut i = 0;
+        while i < self.len {
+            let n = self.notes[i];
+            match release_at(&n) {
+                Some(offset) => {
+                    events.push(off(offset, n.channel, n.pitch));
+                    self.len -= 1;
+                    self.notes[i] = self.notes[self.len];
+                }
+                None => i += 1,
+            }
+        }
     }
 
     pub fn release_all(&mut self, offset: u32, events: &mut EventList) {
-        for slot in self.notes.iter_mut() {
-            if let Some(n) = slot.take() {
-                events.push(off(offset, n.channel, n.pitch));
-            }
-        }
+        self.release_where(events, |_| Some(offset));
     }
 
     pub fn release_part(&mut self, part: Part, offset: u32, events: &mut EventList) {
-        for slot in self.notes.iter_mut() {
-            if slot.is_some_and(|n| n.part == part) {
-                let n = slot.take().expect("checked");
-                events.push(off(offset, n.channel, n.pitch));
-            }
-        }
+        self.release_where(events, |n| (n.part == part).then_some(offset));
     }
 
     /// Ends every note whose end falls before `until_beats`, at its exact offset in the block.
     pub fn release_ending_before(&mut self, until_beats: f64, span: &BlockSpan, events: &mut EventList) {
-        for slot in self.notes.iter_mut() {
-            if slot.is_some_and(|n| n.end_beats < until_beats) {
-                let n = slot.take().expect("checked");
-                events.push(off(span.offset_of_beats(n.end_beats), n.channel, n.pitch));
-            }
-        }
+        self.release_where(events, |n| (n.end_beats < until_beats).then(|| span.offset_of_beats(n.end_beats)));
     }
 
     /// Starts a note; a key already sounding on that channel is released at the same offset first,
@@ -81,23 +87,18 @@ impl SoundingNotes {
             events.dropped += 1;
             return;
         }
-        if part.is_monophonic() {
-            for slot in self.notes.iter_mut() {
-                if slot.is_some_and(|n| n.part == part && n.start_beats < start_beats) {
-                    let n = slot.take().expect("checked");
-                    events.push(off(offset, n.channel, n.pitch));
-                }
-            }
-        }
-        if let Some(slot) = self.notes.iter_mut().find(|s| s.is_some_and(|n| n.channel == channel && n.pitch == pitch)) {
-            *slot = None;
-            events.push(off(offset, channel, pitch));
-        }
-        let Some(free) = self.notes.iter_mut().find(|s| s.is_none()) else {
+        let single_line = part.is_monophonic();
+        self.release_where(events, |n| {
+            let same_key = n.channel == channel && n.pitch == pitch;
+            let line_moves_on = single_line && n.part == part && n.start_beats < start_beats;
+            (same_key || line_moves_on).then_some(offset)
+        });
+        if self.len == MAX_SOUNDING {
             events.dropped += 1;
             return;
-        };
-        *free = Some(Sounding { part, channel, pitch, start_beats, end_beats });
+        }
+        self.notes[self.len] = Sounding { part, channel, pitch, start_beats, end_beats };
+        self.len += 1;
         events.push(OutEvent { offset, kind: EventKind::NoteOn, channel, pitch, velocity: velocity.clamp(1, 127) });
     }
 }
