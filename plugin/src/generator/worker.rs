@@ -236,12 +236,7 @@ impl Generator {
         let settings = GenSettings::from_params(&self.params, self.variation);
         let kept = Part::ALL.map(|p| self.locked[p.index()] || part.is_some_and(|only| only != p));
         let constraints = constraints_for(&settings, kept);
-        let forced: Vec<Vec<crate::music::Note>> = (0..length as i64)
-            .map(|index| match self.bars.get(&index) {
-                Some(bar) => bar_notes(&bar.tokens).into_iter().filter(|n| kept[n.part.index()]).collect(),
-                None => Vec::new(),
-            })
-            .collect();
+        let forced: Vec<Vec<crate::music::Note>> = (0..length as i64).map(|index| self.kept_notes(index, kept)).collect();
         let variations: Vec<u32> = (0..count).map(|_| self.next_variation()).collect();
         let plans: Vec<PhrasePlan> = variations
             .iter()
@@ -306,6 +301,14 @@ impl Generator {
             _ => [false; 3],
         };
         Part::ALL.map(|p| self.locked[p.index()] || spared[p.index()])
+    }
+
+    /// The notes of the `kept` parts in bar `index` as it stands: what a new take must keep.
+    fn kept_notes(&self, index: i64, kept: [bool; 3]) -> Vec<crate::music::Note> {
+        match self.bars.get(&index) {
+            Some(bar) => bar_notes(&bar.tokens).into_iter().filter(|n| kept[n.part.index()]).collect(),
+            None => Vec::new(),
+        }
     }
 
     /// Adopts a session the host just loaded (its stamp differs from ours).
@@ -454,10 +457,7 @@ impl Generator {
         history.reverse();
         let kept = self.kept_parts(settings);
         let constraints = constraints_for(settings, kept);
-        let forced_notes: Vec<crate::music::Note> = match self.bars.get(&index) {
-            Some(old) => bar_notes(&old.tokens).into_iter().filter(|n| kept[n.part.index()]).collect(),
-            None => Vec::new(),
-        };
+        let forced_notes = self.kept_notes(index, kept);
         let prefix = prefix.unwrap_or_else(|| vec![crate::music::vocab::Token::Bar.id()]);
         let request = BarRequest {
             header,
