@@ -144,7 +144,6 @@ mod plugin {
         ) -> bool {
             self.sample_rate = buffer_config.sample_rate;
             self.offline = buffer_config.process_mode == ProcessMode::Offline;
-            self.link.offline.store(self.offline, Ordering::Release);
             if self.generator.as_ref().is_none_or(|h| h.is_finished()) {
                 self.generator = crate::generator::worker::spawn(self.link.clone(), self.params.clone()).ok();
             }
@@ -166,6 +165,12 @@ mod plugin {
                 // Deliberate: proves the allocation check catches an allocation here.
                 std::hint::black_box(Box::new(self.sample_rate));
             }
+            // Audio passes through (stereo layout); subnormals are flushed on the way, as strict hosts expect.
+            for channel in buffer.as_slice() {
+                for sample in channel.iter_mut().filter(|s| s.is_subnormal()) {
+                    *sample = 0.0;
+                }
+            }
             let settings = GenSettings::from_params(&self.params, 0);
             if self.last_settings != Some(settings) {
                 self.last_settings = Some(settings);
@@ -180,6 +185,7 @@ mod plugin {
                 samples: buffer.samples() as u32,
                 sample_rate: self.sample_rate,
                 offline: self.offline,
+                loop_range_beats: transport.loop_range_beats(),
             };
             let block_settings = self.block_settings();
             let generated = self.playback.process(&self.link, &input, &block_settings);

@@ -5,7 +5,7 @@ use crate::music::Note;
 use atomic_float::AtomicF64;
 use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::Mutex;
 
 /// Notes one bar can hold; the generator stops a bar's sampling well before this.
@@ -102,21 +102,25 @@ pub struct PhraseSnapshot {
 
 pub struct Link {
     // --- audio thread → generator, editor ---
-    /// Host position at the start of the latest block, in beats.
+    /// Position at the start of the latest block, in beats (counted in samples from the host's anchor).
     pub playhead_beats: AtomicF64,
+    /// Position at the end of the latest block: the lookahead must reach past it (hosts may send
+    /// blocks several bars wide).
+    pub block_end_beats: AtomicF64,
     pub tempo_bpm: AtomicF64,
     pub playing: AtomicBool,
     /// The host gives a usable timeline (tempo and position).
     pub has_transport: AtomicBool,
-    /// `ProcessMode::Offline`: the audio thread waits for bars instead of skipping them.
+    /// Offline, or rendering faster than real time: the audio thread waits for bars instead of
+    /// skipping them, and a regeneration needs no margin for what is about to be heard.
     pub offline: AtomicBool,
     /// Bumped by the audio thread whenever a parameter that shapes generation changed.
     pub settings_rev: AtomicU32,
-    /// Bumped on every transport discontinuity (seek, loop wrap, stop, tempo jump, reset).
+    /// Bumped on every transport discontinuity (seek, loop wrap, tempo jump, reset): the audio
+    /// thread's bar table may have lost bars to other ones, so the generator sends them again.
     pub discontinuities: AtomicU32,
-    /// Phrase bar the audio thread is blocked on in Offline mode, or `i64::MIN`.
+    /// Host bar an Offline block is waiting for, or `i64::MIN`: the generator makes it next.
     pub waiting_for_bar: AtomicI64,
-    pub blocks_processed: AtomicU64,
 
     // --- generator → audio thread, editor ---
     pub bars: ArrayQueue<BarNotes>,
@@ -126,6 +130,8 @@ pub struct Link {
     pub ready: AtomicBool,
     /// The generator cannot run (no ONNX Runtime, no usable model): Offline blocks must not wait.
     pub failed: AtomicBool,
+    /// The generator found nothing to do on its last look: a bar still missing is not coming.
+    pub generator_idle: AtomicBool,
     /// Editor-facing status. Never locked by the audio thread.
     pub status: Mutex<EngineStatus>,
     /// The generated bars as the editor shows and exports them. Never locked by the audio thread.
@@ -141,6 +147,7 @@ impl Default for Link {
         let (commands, command_receiver) = crossbeam::channel::unbounded();
         Link {
             playhead_beats: AtomicF64::new(0.0),
+            block_end_beats: AtomicF64::new(0.0),
             tempo_bpm: AtomicF64::new(120.0),
             playing: AtomicBool::new(false),
             has_transport: AtomicBool::new(false),
@@ -148,11 +155,11 @@ impl Default for Link {
             settings_rev: AtomicU32::new(0),
             discontinuities: AtomicU32::new(0),
             waiting_for_bar: AtomicI64::new(i64::MIN),
-            blocks_processed: AtomicU64::new(0),
             bars: ArrayQueue::new(BAR_QUEUE_CAPACITY),
             epoch: AtomicU32::new(1),
             ready: AtomicBool::new(false),
             failed: AtomicBool::new(false),
+            generator_idle: AtomicBool::new(false),
             status: Mutex::new(EngineStatus::default()),
             phrase: Mutex::new(PhraseSnapshot::default()),
             commands,

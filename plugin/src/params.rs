@@ -3,7 +3,7 @@
 
 use crate::music::vocab::{Key, Mood};
 use crate::music::Part;
-use crate::persist::PersistedSession;
+use crate::persist::SessionStore;
 use crossbeam::atomic::AtomicCell;
 use nice_plug::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -79,15 +79,6 @@ impl MoodChoice {
     }
 }
 
-/// Default register per part, as MIDI notes (C4 = 60): where POP909's lead, arp and bass live.
-pub fn default_register(part: Part) -> (i32, i32) {
-    match part {
-        Part::Lead => (60, 96),
-        Part::Arp => (45, 81),
-        Part::Bass => (24, 55),
-    }
-}
-
 /// The controls of one part.
 #[derive(Params)]
 pub struct PartParams {
@@ -129,14 +120,14 @@ impl PartParams {
             Part::Arp => "Arp",
             Part::Bass => "Bass",
         };
-        let (low, high) = default_register(part);
+        let (low, high) = part.default_register();
         let note_range = IntRange::Linear { min: 0, max: 127 };
         PartParams {
             on: BoolParam::new(format!("{title} On"), true),
-            low: IntParam::new(format!("{title} Low"), low, note_range)
+            low: IntParam::new(format!("{title} Low"), low as i32, note_range)
                 .with_value_to_string(note_formatter())
                 .with_string_to_value(note_parser()),
-            high: IntParam::new(format!("{title} High"), high, note_range)
+            high: IntParam::new(format!("{title} High"), high as i32, note_range)
                 .with_value_to_string(note_formatter())
                 .with_string_to_value(note_parser()),
             channel: IntParam::new(format!("{title} Channel"), part.index() as i32 + 1, IntRange::Linear { min: 1, max: 16 }),
@@ -153,6 +144,34 @@ impl PartParams {
 /// Key lock values: 0 = off, 1–12 = C..B major, 13–24 = C..B minor.
 pub fn key_lock_key(value: i32) -> Option<Key> {
     (1..=24).contains(&value).then(|| Key::from_index((value - 1) as usize))
+}
+
+/// Key Lock's text: "Off", "C" … "B", "Cm" … "Bm".
+fn key_lock_name(value: i32) -> String {
+    key_lock_key(value).map(|k| k.name()).unwrap_or_else(|| "Off".into())
+}
+
+/// Reads Key Lock's own text back (case-insensitive; "min"/"minor" and "maj"/"major" accepted too),
+/// or a plain value 0–24.
+fn key_lock_value(text: &str) -> Option<i32> {
+    let text = text.trim();
+    if let Ok(value) = text.parse::<i32>() {
+        return (0..=24).contains(&value).then_some(value);
+    }
+    let lower = text.to_ascii_lowercase().replace(' ', "");
+    if lower == "off" {
+        return Some(0);
+    }
+    let (tonic, mode) = ["c#", "d#", "f#", "g#", "a#", "c", "d", "e", "f", "g", "a", "b"]
+        .iter()
+        .find_map(|name| lower.strip_prefix(name).map(|rest| (*name, rest)))?;
+    let minor = match mode {
+        "" | "maj" | "major" => false,
+        "m" | "min" | "minor" => true,
+        _ => return None,
+    };
+    let pc = crate::music::phrase::NOTE_NAMES.iter().position(|n| n.eq_ignore_ascii_case(tonic))?;
+    Some(1 + pc as i32 + if minor { 12 } else { 0 })
 }
 
 #[derive(Params)]
@@ -185,9 +204,9 @@ pub struct TrioParams {
     #[nested(id_prefix = "bass", group = "Bass")]
     pub bass: PartParams,
     /// The generated phrase, variation counter and model identity: what reopening a project restores.
-    /// Touched by the generator and editor threads and by state save/load, never by `process()`.
+    /// Written by the generator and by the host's state load, never touched by `process()`.
     #[persist = "session"]
-    pub session: Arc<RwLock<PersistedSession>>,
+    pub session: SessionStore,
     /// The editor window's size, so a project reopens its editor as the producer left it.
     #[persist = "editor-state"]
     pub editor_state: Arc<AtomicCell<EditorSize>>,
@@ -240,15 +259,30 @@ impl Default for TrioParams {
             mode: EnumParam::new("Mode", Mode::Loop),
             loop_bars: IntParam::new("Loop Length", 4, IntRange::Linear { min: 1, max: 16 }).with_unit(" bars"),
             key_lock: IntParam::new("Key Lock", 0, IntRange::Linear { min: 0, max: 24 })
-                .with_value_to_string(Arc::new(|v| key_lock_key(v).map(|k| k.name()).unwrap_or_else(|| "Off".into()))),
+                .with_value_to_string(Arc::new(key_lock_name))
+                .with_string_to_value(Arc::new(key_lock_value)),
             mood: EnumParam::new("Mood", MoodChoice::Auto),
             part_output: EnumParam::new("Part Output", PartOutput::All),
             lead: PartParams::new(Part::Lead),
             arp: PartParams::new(Part::Arp),
             bass: PartParams::new(Part::Bass),
-            session: Arc::new(RwLock::new(PersistedSession::default())),
+            session: SessionStore::default(),
             editor_state: Arc::new(AtomicCell::new(EditorSize::DEFAULT)),
             export_folder: Arc::new(RwLock::new(String::new())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_lock_reads_its_own_text() {
+        for value in 0..=24 {
+            assert_eq!(key_lock_value(&key_lock_name(value)), Some(value), "{}", key_lock_name(value));
+        }
+        assert_eq!(key_lock_value("a minor"), Some(1 + 9 + 12));
+        assert_eq!(key_lock_value("Cx"), None);
     }
 }

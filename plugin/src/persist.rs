@@ -1,28 +1,43 @@
-//! What a project saves besides parameter values: the generated bars (as tokens, so they decode to
-//! the same notes and can condition further generation), locks, the variation counter and the
-//! identity of the model that made them. Garbage is refused at deserialization, so a bad state
-//! never replaces a good one.
+//! What a project saves besides parameter values: the generated phrase, locks, the variation counter
+//! and the model that made it.
+//!
+//! A producer's project must play the same notes after any later release, whatever model ships then:
+//! - the on-disk shape has types of its own (`FileV2`), never an internal struct;
+//! - every field has a default, so a field added later reads older files;
+//! - each older format is migrated (`FileV1` → today's session), never refused; only a format from a
+//!   newer release, or garbage, is refused, with a message;
+//! - the phrase is saved as notes, which play as they are; the tokens beside them are reused to
+//!   condition further generation only when the vocabulary they were written in is today's.
 
 use crate::generator::settings::GenSettings;
-use crate::music::tokens::Decoder;
-use crate::music::vocab::VOCAB_SIZE;
+use crate::music::vocab::{vocab_hash, DURATIONS_TICKS, VOCAB_SIZE};
+use crate::music::{Note, Part, TICKS_PER_BAR};
+use nice_plug::params::persist::PersistentField;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
 
-/// Bumped when the layout changes; older layouts are refused with a message, not misread.
-pub const SESSION_FORMAT: u32 = 1;
+/// The format this build writes. Bump it when the layout changes, and add a migration.
+pub const SESSION_FORMAT: u32 = 2;
 /// At most this many stored bars (Loop mode needs 16; Endless keeps a recent window).
 pub const MAX_STORED_BARS: usize = 64;
+/// The longest note a saved bar may hold, in ticks (16 bars).
+const MAX_DURATION_TICKS: u32 = 16 * TICKS_PER_BAR;
 
-/// One bar's tokens, starting with BAR.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One saved bar: its notes (what plays) and, when they are in today's vocabulary, its tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredBar {
     /// Phrase bar index (Loop: 0..length; Endless: the host bar).
     pub index: i64,
-    pub tokens: Vec<u32>,
+    /// Ticks relative to the bar start, in the order they play.
+    pub notes: Vec<Note>,
+    /// The bar's tokens (starting with BAR) in today's vocabulary, or None when it was written in
+    /// another one: then it is re-encoded for conditioning, and still plays its saved notes.
+    pub tokens: Option<Vec<u32>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "SessionFile", into = "SessionFile")]
+/// The session as the plugin uses it.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PersistedSession {
     /// "<model_version>/<vocab hash>" of the model that generated the bars; empty if none.
     pub model_id: String,
@@ -30,82 +45,282 @@ pub struct PersistedSession {
     pub variation: u32,
     /// Locked parts keep their notes when the others are regenerated.
     pub locked: [bool; 3],
-    /// The conditioning tokens the bars were generated under (BOS TEMPO KEY MOOD), if any.
+    /// The conditioning tokens the bars were generated under (BOS TEMPO KEY MOOD), in today's
+    /// vocabulary; None when there were none or they were in another vocabulary.
     pub header: Option<[u32; 4]>,
     /// The parameter values the bars were generated under, so a reload does not regenerate them.
     pub settings: Option<GenSettings>,
     pub bars: Vec<StoredBar>,
-    /// Changes whenever the generator stores new bars; lets it tell its own writes from a host's
-    /// state load. Not meaningful across sessions.
-    pub stamp: u64,
 }
 
-/// The on-disk shape, checked before it becomes a `PersistedSession`.
+/// The saved session, shared by the generator (which writes it), the host's state save and load, and
+/// the editor. A host's load bumps `loads`, which is how the generator hears of it.
+#[derive(Default)]
+pub struct SessionStore {
+    session: RwLock<PersistedSession>,
+    loads: AtomicU64,
+}
+
+impl SessionStore {
+    pub fn read(&self) -> PersistedSession {
+        self.session.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// What the generator writes after every change; not a load.
+    pub fn store(&self, session: PersistedSession) {
+        if let Ok(mut stored) = self.session.write() {
+            *stored = session;
+        }
+    }
+
+    /// How many sessions the host has loaded so far.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Acquire)
+    }
+
+    pub fn locked(&self, part: Part) -> bool {
+        self.session.read().map(|s| s.locked[part.index()]).unwrap_or(false)
+    }
+}
+
+impl<'a> PersistentField<'a, PersistedSession> for SessionStore {
+    fn set(&self, new_value: PersistedSession) {
+        self.store(new_value);
+        self.loads.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&PersistedSession) -> R,
+    {
+        f(&self.read())
+    }
+}
+
+impl Serialize for PersistedSession {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        FileV2::from(self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PersistedSession {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        from_json(value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Reads any format this or an earlier release wrote.
+fn from_json(value: serde_json::Value) -> Result<PersistedSession, String> {
+    let format = value.get("format").and_then(|f| f.as_u64()).ok_or("the saved phrase has no format number")?;
+    let session = match format {
+        1 => serde_json::from_value::<FileV1>(value).map_err(|e| format!("saved phrase (format 1): {e}"))?.migrate()?,
+        2 => serde_json::from_value::<FileV2>(value).map_err(|e| format!("saved phrase (format 2): {e}"))?.read()?,
+        newer => {
+            return Err(format!(
+                "the saved phrase was written by a newer Neural Trio (format {newer}; this build reads formats 1 to \
+                 {SESSION_FORMAT}): update the plugin to play it"
+            ))
+        }
+    };
+    if session.bars.len() > MAX_STORED_BARS {
+        return Err(format!("saved phrase has {} bars, at most {MAX_STORED_BARS}", session.bars.len()));
+    }
+    Ok(session)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Format 2 (this build)
+// ------------------------------------------------------------------------------------------------
+
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SessionFile {
+struct FileV2 {
     format: u32,
+    #[serde(default)]
     model_id: String,
+    /// The vocabulary `header` and the bars' tokens are written in.
+    #[serde(default)]
+    vocab_hash: String,
+    #[serde(default)]
     variation: u32,
+    #[serde(default)]
     locked: [bool; 3],
+    #[serde(default)]
     header: Option<[u32; 4]>,
-    settings: Option<GenSettings>,
-    bars: Vec<StoredBar>,
-    stamp: u64,
+    #[serde(default)]
+    settings: Option<SettingsV2>,
+    #[serde(default)]
+    bars: Vec<BarV2>,
 }
 
-impl From<PersistedSession> for SessionFile {
-    fn from(s: PersistedSession) -> Self {
-        SessionFile {
-            format: SESSION_FORMAT,
-            model_id: s.model_id,
+#[derive(Serialize, Deserialize)]
+struct BarV2 {
+    index: i64,
+    #[serde(default)]
+    notes: Vec<NoteV2>,
+    #[serde(default)]
+    tokens: Vec<u32>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct NoteV2 {
+    part: Part,
+    start_tick: u32,
+    duration_ticks: u32,
+    pitch: u8,
+    velocity: u8,
+}
+
+/// The generation settings as saved. A field added later must take the value that plays as before.
+#[derive(Serialize, Deserialize)]
+#[serde(default)]
+struct SettingsV2 {
+    temperature: f32,
+    top_p: f32,
+    seed: u32,
+    variation: u32,
+    key_lock: i32,
+    mood: Option<u8>,
+    parts_on: [bool; 3],
+    registers: [(u8, u8); 3],
+}
+
+impl Default for SettingsV2 {
+    fn default() -> Self {
+        SettingsV2::from(&GenSettings::default())
+    }
+}
+
+impl From<&GenSettings> for SettingsV2 {
+    fn from(s: &GenSettings) -> Self {
+        SettingsV2 {
+            temperature: s.temperature,
+            top_p: s.top_p,
+            seed: s.seed,
             variation: s.variation,
-            locked: s.locked,
-            header: s.header,
-            settings: s.settings,
-            bars: s.bars,
-            stamp: s.stamp,
+            key_lock: s.key_lock,
+            mood: s.mood,
+            parts_on: s.parts_on,
+            registers: s.registers,
         }
     }
 }
 
-impl TryFrom<SessionFile> for PersistedSession {
-    type Error = String;
+impl From<SettingsV2> for GenSettings {
+    fn from(s: SettingsV2) -> Self {
+        GenSettings {
+            temperature: s.temperature,
+            top_p: s.top_p,
+            seed: s.seed,
+            variation: s.variation,
+            key_lock: s.key_lock,
+            mood: s.mood,
+            parts_on: s.parts_on,
+            registers: s.registers,
+        }
+    }
+}
 
-    fn try_from(f: SessionFile) -> Result<Self, String> {
-        if f.format != SESSION_FORMAT {
-            return Err(format!("saved phrase has format {}, this build reads {}", f.format, SESSION_FORMAT));
+impl From<&PersistedSession> for FileV2 {
+    fn from(s: &PersistedSession) -> Self {
+        FileV2 {
+            format: SESSION_FORMAT,
+            model_id: s.model_id.clone(),
+            vocab_hash: vocab_hash(),
+            variation: s.variation,
+            locked: s.locked,
+            header: s.header,
+            settings: s.settings.as_ref().map(SettingsV2::from),
+            bars: s
+                .bars
+                .iter()
+                .map(|bar| BarV2 {
+                    index: bar.index,
+                    notes: bar
+                        .notes
+                        .iter()
+                        .map(|n| NoteV2 {
+                            part: n.part,
+                            start_tick: n.start_tick,
+                            duration_ticks: n.duration_ticks,
+                            pitch: n.pitch,
+                            velocity: n.velocity,
+                        })
+                        .collect(),
+                    tokens: bar.tokens.clone().unwrap_or_default(),
+                })
+                .collect(),
         }
-        if f.bars.len() > MAX_STORED_BARS {
-            return Err(format!("saved phrase has {} bars, at most {MAX_STORED_BARS}", f.bars.len()));
+    }
+}
+
+impl FileV2 {
+    fn read(self) -> Result<PersistedSession, String> {
+        let same_vocabulary = self.vocab_hash == vocab_hash();
+        let mut bars = Vec::with_capacity(self.bars.len());
+        for bar in self.bars {
+            let notes: Vec<Note> = bar
+                .notes
+                .into_iter()
+                .map(|n| Note {
+                    start_tick: n.start_tick,
+                    part: n.part,
+                    pitch: n.pitch,
+                    duration_ticks: n.duration_ticks,
+                    velocity: n.velocity,
+                })
+                .collect();
+            validate_notes(&notes).map_err(|e| format!("saved bar {} is invalid: {e}", bar.index))?;
+            // Tokens that disagree with the notes are not trusted; the notes are what plays.
+            let tokens = (same_vocabulary && !bar.tokens.is_empty())
+                .then_some(bar.tokens)
+                .filter(|tokens| validate_bar_tokens(tokens).is_ok() && decoded_notes(tokens) == notes);
+            bars.push(StoredBar { index: bar.index, notes, tokens });
         }
-        if let Some(header) = f.header {
-            let mut decoder = Decoder::new();
-            for id in header {
-                decoder.push(id).map_err(|e| format!("saved phrase header is invalid: {e}"))?;
-            }
-        }
-        for bar in &f.bars {
-            validate_bar_tokens(&bar.tokens).map_err(|e| format!("saved bar {} is invalid: {e}", bar.index))?;
-        }
+        let header = self.header.filter(|_| same_vocabulary).filter(|h| header_is_valid(h));
         Ok(PersistedSession {
-            model_id: f.model_id,
-            variation: f.variation,
-            locked: f.locked,
-            header: f.header,
-            settings: f.settings,
-            bars: f.bars,
-            stamp: f.stamp,
+            model_id: self.model_id,
+            variation: self.variation,
+            locked: self.locked,
+            header,
+            settings: self.settings.map(GenSettings::from),
+            bars,
         })
     }
 }
 
-/// A bar's tokens must start with BAR and follow the grammar.
+fn validate_notes(notes: &[Note]) -> Result<(), String> {
+    if notes.len() > crate::link::MAX_NOTES_PER_BAR {
+        return Err(format!("{} notes, at most {}", notes.len(), crate::link::MAX_NOTES_PER_BAR));
+    }
+    for n in notes {
+        if n.start_tick >= TICKS_PER_BAR
+            || n.pitch > 127
+            || !(1..=127).contains(&n.velocity)
+            || !(1..=MAX_DURATION_TICKS).contains(&n.duration_ticks)
+        {
+            return Err(format!("note {n:?} is out of range"));
+        }
+    }
+    Ok(())
+}
+
+/// The notes a bar's tokens say, in playing order.
+fn decoded_notes(tokens: &[u32]) -> Vec<Note> {
+    crate::generator::composer::bar_notes(tokens)
+}
+
+fn header_is_valid(header: &[u32; 4]) -> bool {
+    let mut decoder = crate::music::tokens::Decoder::new();
+    header.iter().all(|&id| decoder.push(id).is_ok())
+}
+
+/// A bar's tokens must start with BAR and follow the grammar of today's vocabulary.
 pub fn validate_bar_tokens(tokens: &[u32]) -> Result<(), String> {
     if tokens.len() > 4096 {
         return Err("too many tokens".into());
     }
-    let mut decoder = Decoder::at_bar_start(0);
+    let mut decoder = crate::music::tokens::Decoder::at_bar_start(0);
     if tokens.first() != Some(&crate::music::vocab::Token::Bar.id()) {
         return Err("does not start with BAR".into());
     }
@@ -121,13 +336,158 @@ pub fn validate_bar_tokens(tokens: &[u32]) -> Result<(), String> {
     Ok(())
 }
 
+// ------------------------------------------------------------------------------------------------
+// Format 1 (release 0.1, trio-base-0.2): tokens only, in vocabulary 2e87dead809d1575
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileV1 {
+    #[allow(dead_code)]
+    format: u32,
+    model_id: String,
+    variation: u32,
+    locked: [bool; 3],
+    header: Option<[u32; 4]>,
+    settings: Option<SettingsV1>,
+    bars: Vec<BarV1>,
+    #[allow(dead_code)]
+    stamp: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsV1 {
+    temperature: f32,
+    top_p: f32,
+    seed: u32,
+    variation: u32,
+    key_lock: i32,
+    mood: Option<u8>,
+    parts_on: [bool; 3],
+    registers: [(u8, u8); 3],
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BarV1 {
+    index: i64,
+    tokens: Vec<u32>,
+}
+
+/// Format 1's vocabulary, frozen here so its projects decode whatever today's vocabulary is.
+mod vocab_v1 {
+    pub const HASH: &str = "2e87dead809d1575";
+    pub const SIZE: u32 = 356;
+    pub const BAR: u32 = 39;
+    pub const POSITION: u32 = 40;
+    pub const CHORD: u32 = 88;
+    pub const PART: u32 = 197;
+    pub const PITCH: u32 = 200;
+    pub const DURATION: u32 = 328;
+    pub const VELOCITY: u32 = 348;
+    pub const VELOCITY_BIN_WIDTH: u8 = 16;
+    pub const HEADER_END: u32 = 39;
+}
+
+/// A format-1 bar's notes, decoded with format 1's vocabulary.
+fn notes_v1(tokens: &[u32]) -> Result<Vec<Note>, String> {
+    use vocab_v1::*;
+    if tokens.len() > 4096 {
+        return Err("too many tokens".into());
+    }
+    if tokens.first() != Some(&BAR) {
+        return Err("does not start with BAR".into());
+    }
+    let (mut position, mut part, mut pitch, mut duration): (Option<u32>, Option<Part>, Option<u8>, Option<u32>) =
+        (None, None, None, None);
+    let mut notes = Vec::new();
+    for &id in &tokens[1..] {
+        match id {
+            id if id >= SIZE => return Err(format!("token {id} is outside the vocabulary")),
+            id if (POSITION..CHORD).contains(&id) => {
+                let tick = id - POSITION;
+                if position.is_some_and(|p| tick <= p) {
+                    return Err("positions do not rise".into());
+                }
+                (position, part) = (Some(tick), None);
+            }
+            id if (CHORD..PART).contains(&id) => {}
+            id if (PART..PITCH).contains(&id) => {
+                position.ok_or("a part before any position")?;
+                part = Part::from_index((id - PART) as usize);
+            }
+            id if (PITCH..DURATION).contains(&id) => {
+                part.ok_or("a pitch before any part")?;
+                pitch = Some((id - PITCH) as u8);
+            }
+            id if (DURATION..VELOCITY).contains(&id) => {
+                pitch.ok_or("a duration before its pitch")?;
+                duration = Some(DURATIONS_V1[(id - DURATION) as usize]);
+            }
+            id if id >= VELOCITY => {
+                let (Some(start_tick), Some(part), Some(p), Some(d)) = (position, part, pitch, duration) else {
+                    return Err("a velocity before its note".into());
+                };
+                let bin = (id - VELOCITY) as u8;
+                let velocity = (bin * VELOCITY_BIN_WIDTH + VELOCITY_BIN_WIDTH / 2).min(127);
+                notes.push(Note { start_tick, part, pitch: p, duration_ticks: d, velocity });
+                (pitch, duration) = (None, None);
+            }
+            _ => return Err(format!("token {id} does not belong inside a bar")),
+        }
+    }
+    if pitch.is_some() {
+        return Err("ends inside a note".into());
+    }
+    notes.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
+    Ok(notes)
+}
+
+/// Note lengths of format 1's vocabulary, in ticks.
+const DURATIONS_V1: [u32; 20] = [2, 3, 4, 6, 8, 9, 12, 15, 18, 24, 30, 36, 42, 48, 60, 72, 96, 120, 144, 192];
+
+impl FileV1 {
+    fn migrate(self) -> Result<PersistedSession, String> {
+        // Tokens stay usable for conditioning only while today's vocabulary is format 1's.
+        let same_vocabulary = vocab_hash() == vocab_v1::HASH && DURATIONS_TICKS == DURATIONS_V1;
+        let mut bars = Vec::with_capacity(self.bars.len());
+        for bar in self.bars {
+            let notes = notes_v1(&bar.tokens).map_err(|e| format!("saved bar {} is invalid: {e}", bar.index))?;
+            let tokens = same_vocabulary.then_some(bar.tokens);
+            bars.push(StoredBar { index: bar.index, notes, tokens });
+        }
+        if let Some(header) = self.header {
+            if header.iter().any(|&id| id >= vocab_v1::HEADER_END) {
+                return Err("saved phrase header is invalid".into());
+            }
+        }
+        Ok(PersistedSession {
+            model_id: self.model_id,
+            variation: self.variation,
+            locked: self.locked,
+            header: self.header.filter(|_| same_vocabulary),
+            settings: self.settings.map(|s| GenSettings {
+                temperature: s.temperature,
+                top_p: s.top_p,
+                seed: s.seed,
+                variation: s.variation,
+                key_lock: s.key_lock,
+                mood: s.mood,
+                parts_on: s.parts_on,
+                registers: s.registers,
+            }),
+            bars,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::music::vocab::Token;
-    use crate::music::Part;
 
-    fn bar() -> Vec<u32> {
+    fn bar_tokens() -> Vec<u32> {
         vec![
             Token::Bar.id(),
             Token::Position(0).id(),
@@ -138,35 +498,72 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn round_trips_and_serializes_identically() {
-        let session = PersistedSession {
+    fn session() -> PersistedSession {
+        let tokens = bar_tokens();
+        PersistedSession {
             model_id: "m/h".into(),
             variation: 2,
             locked: [false, true, false],
             header: None,
-            settings: None,
-            bars: vec![StoredBar { index: 0, tokens: bar() }],
-            stamp: 7,
-        };
-        let a = serde_json::to_string(&session).unwrap();
-        let b = serde_json::to_string(&session).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(serde_json::from_str::<PersistedSession>(&a).unwrap(), session);
+            settings: Some(GenSettings::default()),
+            bars: vec![StoredBar { index: 0, notes: decoded_notes(&tokens), tokens: Some(tokens) }],
+        }
     }
 
     #[test]
-    fn refuses_garbage() {
-        assert!(serde_json::from_str::<PersistedSession>("{\"format\":1}").is_err());
+    fn round_trips_and_serializes_identically() {
+        let a = serde_json::to_string(&session()).unwrap();
+        assert_eq!(a, serde_json::to_string(&session()).unwrap());
+        assert_eq!(serde_json::from_str::<PersistedSession>(&a).unwrap(), session());
+    }
+
+    #[test]
+    fn another_vocabulary_keeps_the_notes_and_drops_the_tokens() {
+        let json = serde_json::to_string(&session()).unwrap().replace(&vocab_hash(), "0000000000000000");
+        let loaded = serde_json::from_str::<PersistedSession>(&json).unwrap();
+        assert_eq!(loaded.bars[0].notes, session().bars[0].notes);
+        assert_eq!(loaded.bars[0].tokens, None);
+    }
+
+    #[test]
+    fn a_field_added_later_is_ignored_and_a_missing_one_takes_its_default() {
+        let mut value = serde_json::to_value(session()).unwrap();
+        value["settings"].as_object_mut().unwrap().remove("top_p");
+        value["settings"]["style"] = serde_json::json!("dance");
+        let loaded: PersistedSession = serde_json::from_value(value).unwrap();
+        assert_eq!(loaded.settings.unwrap().top_p, GenSettings::default().top_p);
+    }
+
+    #[test]
+    fn format_1_migrates_with_its_own_vocabulary() {
+        let tokens = bar_tokens();
+        let json = format!(
+            "{{\"format\":1,\"model_id\":\"trio-base-0.2/{}\",\"variation\":3,\"locked\":[true,false,false],\
+             \"header\":null,\"settings\":null,\"bars\":[{{\"index\":0,\"tokens\":{tokens:?}}}],\"stamp\":9}}",
+            vocab_v1::HASH
+        );
+        let loaded = serde_json::from_str::<PersistedSession>(&json).unwrap();
+        assert_eq!(loaded.variation, 3);
+        assert_eq!(loaded.bars[0].notes, vec![Note { start_tick: 0, part: Part::Bass, pitch: 36, duration_ticks: 6, velocity: 88 }]);
+        assert_eq!(loaded.bars[0].notes, decoded_notes(&tokens), "format 1's vocabulary is today's");
+    }
+
+    #[test]
+    fn refuses_garbage_and_newer_formats_with_a_message() {
         assert!(serde_json::from_str::<PersistedSession>("[1,2,3]").is_err());
-        let mut bad = bar();
+        assert!(serde_json::from_str::<PersistedSession>("{\"format\":1}").is_err());
+        let mut bad = bar_tokens();
         bad.swap(1, 2);
         let json = format!(
-            "{{\"format\":1,\"model_id\":\"\",\"variation\":0,\"locked\":[false,false,false],\"header\":null,\"settings\":null,\"bars\":[{{\"index\":0,\"tokens\":{bad:?}}}],\"stamp\":0}}"
+            "{{\"format\":1,\"model_id\":\"\",\"variation\":0,\"locked\":[false,false,false],\"header\":null,\
+             \"settings\":null,\"bars\":[{{\"index\":0,\"tokens\":{bad:?}}}],\"stamp\":0}}"
         );
         let err = serde_json::from_str::<PersistedSession>(&json).unwrap_err().to_string();
         assert!(err.contains("invalid"), "{err}");
-        let json = json.replace("\"format\":1", "\"format\":9");
-        assert!(serde_json::from_str::<PersistedSession>(&json).is_err());
+        let newer = serde_json::to_string(&session()).unwrap().replace("\"format\":2", "\"format\":9");
+        let err = serde_json::from_str::<PersistedSession>(&newer).unwrap_err().to_string();
+        assert!(err.contains("newer Neural Trio"), "{err}");
+        let out_of_range = serde_json::to_string(&session()).unwrap().replace("\"pitch\":36", "\"pitch\":200");
+        assert!(serde_json::from_str::<PersistedSession>(&out_of_range).is_err());
     }
 }

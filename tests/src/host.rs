@@ -242,6 +242,18 @@ pub struct HostOptions {
     pub initial_params: Vec<InitialParam>,
     /// Loaded with `state.load()` before activation; a refusal is an error.
     pub initial_state: Option<Vec<u8>>,
+    /// What the stereo layout feeds in.
+    pub input_signal: InputSignal,
+}
+
+/// The audio fed into the stereo layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InputSignal {
+    /// `test_signal`: two tones, never silent.
+    #[default]
+    Tones,
+    /// Subnormal floats on every other sample, the rest the tones (what a decaying reverb tail gives).
+    Subnormals,
 }
 
 impl Default for HostOptions {
@@ -253,6 +265,7 @@ impl Default for HostOptions {
             render: RenderMode::Offline,
             initial_params: Vec::new(),
             initial_state: None,
+            input_signal: InputSignal::Tones,
         }
     }
 }
@@ -780,6 +793,17 @@ impl TrioHost {
     /// thread answers main-thread callbacks. `pace`: `Some(x)` keeps the run at most `x` times
     /// faster than real time (for realtime-mode tests that need the generator to keep up).
     pub fn run(&mut self, blocks: &[BlockSpec], pace: Option<f64>) -> Result<RunResult> {
+        self.run_with_main_thread(blocks, pace, &mut |_| {})
+    }
+
+    /// Like [`TrioHost::run`], and calls `main_thread` over and over on this (main) thread while the
+    /// audio thread processes, as a host does its own work (state saves and loads) meanwhile.
+    pub fn run_with_main_thread(
+        &mut self,
+        blocks: &[BlockSpec],
+        pace: Option<f64>,
+        main_thread: &mut dyn FnMut(&mut MainThreadCalls),
+    ) -> Result<RunResult> {
         let mut processor = self.processor.take().ok_or_else(|| HostError("plugin is not active".into()))?;
         for b in blocks {
             if b.frames == 0 || b.frames > self.opts.max_block {
@@ -790,6 +814,7 @@ impl TrioHost {
         let mut job = AudioJob {
             sample_rate: self.opts.sample_rate,
             stereo: self.stereo,
+            input_signal: self.opts.input_signal,
             first_sample: self.next_sample,
             first_block: self.next_block,
             out_buffer: std::mem::take(&mut self.out_buffer),
@@ -811,6 +836,7 @@ impl TrioHost {
                 if shared_flag(&self.instance) {
                     self.instance.call_on_main_thread_callback();
                 }
+                main_thread(&mut MainThreadCalls { instance: &mut self.instance });
                 std::thread::sleep(Duration::from_millis(2));
             }
             match handle.join() {
@@ -867,10 +893,34 @@ impl IntParam {
     }
 }
 
+/// What the main thread may call while the audio thread processes.
+pub struct MainThreadCalls<'a> {
+    instance: &'a mut PluginInstance<TrioHandlers>,
+}
+
+impl MainThreadCalls<'_> {
+    /// `clap.state` save.
+    pub fn save_state(&mut self) -> Result<Vec<u8>> {
+        let handle = self.instance.plugin_handle();
+        let ext: PluginState = handle.get_extension().ok_or_else(|| HostError("plugin has no clap.state".into()))?;
+        let mut out = Vec::new();
+        ext.save(&handle, &mut out).map_err(|e| HostError(format!("state save failed: {e}")))?;
+        Ok(out)
+    }
+
+    /// `clap.state` load.
+    pub fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
+        let handle = self.instance.plugin_handle();
+        let ext: PluginState = handle.get_extension().ok_or_else(|| HostError("plugin has no clap.state".into()))?;
+        ext.load(&handle, &mut std::io::Cursor::new(bytes)).map_err(|e| HostError(format!("state load refused: {e}")))
+    }
+}
+
 /// State moved to the audio thread for one run.
 struct AudioJob {
     sample_rate: f64,
     stereo: bool,
+    input_signal: InputSignal,
     first_sample: u64,
     first_block: u64,
     out_buffer: EventBuffer,
@@ -956,8 +1006,10 @@ impl AudioJob {
             let process_ns;
             let status = if self.stereo {
                 for i in 0..frames {
-                    in_l[i] = test_signal(sample + i as u64, 0);
-                    in_r[i] = test_signal(sample + i as u64, 1);
+                    let at = sample + i as u64;
+                    let subnormal = self.input_signal == InputSignal::Subnormals && at % 2 == 0;
+                    in_l[i] = if subnormal { f32::MIN_POSITIVE / 4.0 } else { test_signal(at, 0) };
+                    in_r[i] = if subnormal { -f32::MIN_POSITIVE / 8.0 } else { test_signal(at, 1) };
                     out_l[i] = f32::NAN;
                     out_r[i] = f32::NAN;
                 }

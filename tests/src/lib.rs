@@ -24,7 +24,7 @@ pub mod render;
 pub mod timeline;
 
 pub use events::{check, Analysis, BlockRecord, Note, NoteEvent};
-pub use host::{HostOptions, InitialParam, Layout, RenderMode, RunResult, TrioHost};
+pub use host::{HostOptions, InitialParam, InputSignal, Layout, RenderMode, RunResult, TrioHost};
 pub use timeline::{BlockSpec, ParamChange, Timeline, TransportState};
 
 use std::path::{Path, PathBuf};

@@ -46,6 +46,8 @@ pub struct Timeline {
     pub loop_range: Option<(f64, f64)>,
     /// No transport at all in the following blocks.
     pub no_transport: bool,
+    /// Report the beat position rounded to 1/n beat, as Ardour does (n = 1920).
+    pub round_beats_to: Option<f64>,
     blocks: Vec<BlockSpec>,
     pending: Vec<ParamChange>,
     pending_reset: bool,
@@ -63,6 +65,7 @@ impl Timeline {
             playing: true,
             loop_range: None,
             no_transport: false,
+            round_beats_to: None,
             blocks: Vec::new(),
             pending: Vec::new(),
             pending_reset: false,
@@ -99,33 +102,46 @@ impl Timeline {
         (!self.no_transport).then_some(TransportState {
             playing: self.playing,
             tempo: self.tempo,
-            beats: self.beats,
+            beats: match self.round_beats_to {
+                Some(n) => (self.beats * n).round() / n,
+                None => self.beats,
+            },
             seconds: self.seconds,
             loop_range: self.loop_range,
             tsig: (4, 4),
         })
     }
 
-    /// Adds one block at the current position and advances (if playing); returns its index.
+    /// Adds one block at the current position and advances (if playing); returns its index. Like
+    /// real hosts, a block that would cross the loop end is cut there, and the next starts at the
+    /// loop start.
     pub fn push_block(&mut self) -> usize {
         let index = self.blocks.len();
+        let beats_per_sample = self.tempo / 60.0 / self.sample_rate;
+        let mut frames = self.block;
+        let mut wraps = false;
+        if let Some((_, end)) = self.loop_range.filter(|&(start, end)| end > start && self.playing) {
+            if self.beats < end {
+                let to_end = ((end - self.beats) / beats_per_sample - 1e-6).ceil().max(1.0) as u32;
+                if to_end <= frames {
+                    frames = to_end;
+                    wraps = true;
+                }
+            }
+        }
         self.blocks.push(BlockSpec {
-            frames: self.block,
+            frames,
             transport: self.current_transport(),
             params: std::mem::take(&mut self.pending),
             reset_before: std::mem::take(&mut self.pending_reset),
         });
         if self.playing && !self.no_transport {
-            let dt = self.block as f64 / self.sample_rate;
+            let dt = frames as f64 / self.sample_rate;
             self.seconds += dt;
             self.beats += dt * self.tempo / 60.0;
-            if let Some((start, end)) = self.loop_range {
-                if self.beats >= end && end > start {
-                    // Wrap at the block boundary: the next block starts back inside the loop.
-                    let over = self.beats - end;
-                    self.beats = start + over;
-                    self.seconds -= (end - start) * 60.0 / self.tempo;
-                }
+            if let (true, Some((start, end))) = (wraps, self.loop_range) {
+                self.beats = start;
+                self.seconds -= (end - start) * 60.0 / self.tempo;
             }
         } else if self.no_transport {
             self.seconds += self.block as f64 / self.sample_rate;
@@ -138,11 +154,29 @@ impl Timeline {
     pub fn play_beats(&mut self, beats: f64) -> std::ops::Range<usize> {
         let first = self.blocks.len();
         self.playing = true;
-        let per_block = self.block as f64 / self.sample_rate * self.tempo / 60.0;
-        let n = (beats / per_block - 1e-9).ceil().max(0.0) as usize;
-        for _ in 0..n {
+        let per_sample = self.tempo / 60.0 / self.sample_rate;
+        let mut left = beats;
+        while left > 1e-9 {
+            let before = self.blocks.len();
             self.push_block();
+            left -= self.blocks[before].frames as f64 * per_sample;
         }
+        first..self.blocks.len()
+    }
+
+    /// Plays exactly `beats` (to the nearest sample): the last block is cut short where the range
+    /// ends, as a host's export range ends. Returns the range of block indices added.
+    pub fn play_beats_exactly(&mut self, beats: f64) -> std::ops::Range<usize> {
+        let first = self.blocks.len();
+        self.playing = true;
+        let mut samples_left = (beats * 60.0 / self.tempo * self.sample_rate).round() as u64;
+        let block = self.block;
+        while samples_left > 0 {
+            self.block = block.min(samples_left.min(u32::MAX as u64) as u32);
+            let index = self.push_block();
+            samples_left -= self.blocks[index].frames as u64;
+        }
+        self.block = block;
         first..self.blocks.len()
     }
 

@@ -26,7 +26,7 @@ mod generate;
 use crate::dataset::{default_source, is_valid_song, FIRST_VALID_SONG};
 use crate::pop909::{load_song, Song};
 use anyhow::{bail, Context, Result};
-use generate::{Job, Setting, DEFAULT_REGISTERS, DEFAULT_TOP_P};
+use generate::{Job, Setting, DEFAULT_TOP_P};
 use neural_trio::generator::sampler::Rng;
 use neural_trio::music::tokens::{decode_phrase, encode_phrase};
 use neural_trio::music::vocab::{Key, Mood, TEMPO_BIN_EDGES_BPM};
@@ -610,7 +610,7 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
         "ticks_per_bar": TICKS_PER_BAR,
         "ticks_per_beat": neural_trio::music::TICKS_PER_BEAT,
         "parts": generate::part_names(),
-        "registers": DEFAULT_REGISTERS.map(|(lo, hi)| [lo, hi]),
+        "registers": neural_trio::music::Part::ALL.map(|part| { let (lo, hi) = part.default_register(); [lo, hi] }),
         "tempo_bin_edges_bpm": TEMPO_BIN_EDGES_BPM,
         "keys": (0..24).map(|i| Key::from_index(i).name()).collect::<Vec<_>>(),
         "model": model_info,

@@ -95,17 +95,13 @@ fn slider<'a, P: Param>(param: &'a P, setter: &'a ParamSetter<'a>) -> ParamSlide
     ParamSlider::for_param(param, setter).with_width(SLIDER_WIDTH)
 }
 
-/// Whether a part keeps its notes on Regenerate, as the persisted session holds it (so it survives
-/// reopening the project and the editor). The generator stores it there on every SetLock; the
-/// editor writes it there too, so the button shows the new state before the generator gets to it.
+/// Whether a part keeps its notes on Regenerate, as the saved session holds it (so it survives
+/// reopening the project and the editor). Only the generator writes it, on every SetLock.
 pub fn is_locked(params: &TrioParams, part: Part) -> bool {
-    params.session.read().map(|s| s.locked[part.index()]).unwrap_or(false)
+    params.session.locked(part)
 }
 
-fn set_locked(params: &TrioParams, link: &Link, part: Part, locked: bool) {
-    if let Ok(mut session) = params.session.write() {
-        session.locked[part.index()] = locked;
-    }
+fn set_locked(link: &Link, part: Part, locked: bool) {
     let _ = link.commands.send(Command::SetLock { part, locked });
 }
 
@@ -339,7 +335,7 @@ pub fn parts_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, link:
                 .on_hover_text("A locked part keeps its notes when the others are regenerated.")
                 .clicked()
             {
-                set_locked(params, link, part, !locked);
+                set_locked(link, part, !locked);
             }
             ui.end_row();
         }

@@ -7,7 +7,7 @@ use crate::generator::worker::LOOKAHEAD_BARS;
 use crate::link::{Link, PhraseSnapshot};
 use crate::music::phrase::note_name;
 use crate::music::{Note, Part, TICKS_PER_BAR, TICKS_PER_BEAT};
-use crate::params::{default_register, Mode, TrioParams};
+use crate::params::{Mode, TrioParams};
 use egui::{pos2, vec2, Align2, Color32, CursorIcon, FontId, Id, Rect, Sense, Stroke, StrokeKind, Ui};
 use nice_plug::prelude::ParamSetter;
 use std::sync::atomic::Ordering;
@@ -254,11 +254,11 @@ pub fn piano_roll(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, snapsh
         }
         let p = params.part(part);
         if band_response.double_clicked() {
-            let (dl, dh) = default_register(part);
+            let (dl, dh) = part.default_register();
             setter.begin_set_parameter(&p.low);
             setter.begin_set_parameter(&p.high);
-            setter.set_parameter(&p.low, dl);
-            setter.set_parameter(&p.high, dh);
+            setter.set_parameter(&p.low, dl as i32);
+            setter.set_parameter(&p.high, dh as i32);
             setter.end_set_parameter(&p.low);
             setter.end_set_parameter(&p.high);
         }

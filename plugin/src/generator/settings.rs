@@ -1,9 +1,8 @@
 //! The parameter values that shape generation. A bar made under other values is stale.
 
 use crate::music::vocab::{Key, Mood};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Generation settings as the generator uses them; the saved form is `persist::SettingsV2`.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GenSettings {
     pub temperature: f32,
     pub top_p: f32,
@@ -16,6 +15,22 @@ pub struct GenSettings {
     pub mood: Option<u8>,
     pub parts_on: [bool; 3],
     pub registers: [(u8, u8); 3],
+}
+
+impl Default for GenSettings {
+    /// The values a new instance's parameters have.
+    fn default() -> Self {
+        GenSettings {
+            temperature: 1.0,
+            top_p: 1.0,
+            seed: 1,
+            variation: 0,
+            key_lock: 0,
+            mood: None,
+            parts_on: [true; 3],
+            registers: crate::music::Part::ALL.map(crate::music::Part::default_register),
+        }
+    }
 }
 
 impl GenSettings {

@@ -25,9 +25,34 @@ pub const MAX_VARIATIONS: usize = 8;
 /// In real time, a regeneration keeps what will already have been heard by the time it lands.
 const REGENERATE_MARGIN_MS: f64 = 60.0;
 
+/// One bar: what plays, and the tokens that condition what follows.
+#[derive(Clone)]
+struct BarContent {
+    tokens: Vec<u32>,
+    /// Decoded from `tokens`, or as saved by a project made under another vocabulary.
+    notes: Vec<crate::music::Note>,
+}
+
+impl BarContent {
+    fn from_tokens(tokens: Vec<u32>) -> Self {
+        let notes = bar_notes(&tokens);
+        BarContent { tokens, notes }
+    }
+
+    /// A saved bar: its notes play as saved; its tokens are re-encoded when they were in another vocabulary.
+    fn from_stored(bar: StoredBar) -> Self {
+        let tokens = bar.tokens.unwrap_or_else(|| {
+            let mut tokens = Vec::new();
+            crate::music::tokens::encode_bar(&bar.notes, &[], &mut tokens);
+            tokens
+        });
+        BarContent { tokens, notes: bar.notes }
+    }
+}
+
 /// One generated bar and the parameter values it was made under.
 struct GeneratedBar {
-    tokens: Vec<u32>,
+    content: BarContent,
     settings: GenSettings,
     /// The audio thread's settings revision it was last published under.
     published_rev: Option<u32>,
@@ -52,8 +77,8 @@ pub struct Generator {
     structure: Option<Structure>,
     variation: u32,
     locked: [bool; 3],
-    /// Stamp of the session we last wrote or adopted.
-    stamp: u64,
+    /// The host's state loads seen so far (`SessionStore::loads`).
+    loads_seen: u64,
     /// When the current parameter change was first seen, for the response-time figure.
     change_seen: Option<Instant>,
     /// Parts a Regenerate keeps (beside the locked ones), valid while `variation` is the one it made.
@@ -66,12 +91,14 @@ pub struct Generator {
     candidate_shown: usize,
     /// Highest variation number handed out, so a Regenerate never repeats a candidate's dice.
     highest_variation: u32,
+    /// The audio thread's discontinuity count we last answered.
+    discontinuities: u32,
 }
 
 /// A whole phrase, as undo/redo and the variations keep it.
 #[derive(Clone)]
 struct Snapshot {
-    bars: BTreeMap<i64, Vec<u32>>,
+    bars: BTreeMap<i64, BarContent>,
     header: Option<([u32; 4], HeaderInputs)>,
     variation: u32,
 }
@@ -98,7 +125,7 @@ impl Generator {
             structure: None,
             variation: 0,
             locked: [false; 3],
-            stamp: 0,
+            loads_seen: 0,
             change_seen: None,
             keep_for_variation: None,
             undo: Vec::new(),
@@ -106,6 +133,7 @@ impl Generator {
             candidates: Vec::new(),
             candidate_shown: 0,
             highest_variation: 0,
+            discontinuities: 0,
         }
     }
 
@@ -137,6 +165,7 @@ impl Generator {
                 Err(crossbeam::channel::TryRecvError::Empty) => {}
             }
             let worked = if self.model.is_some() { self.step() } else { false };
+            self.link.generator_idle.store(!worked, Ordering::Release);
             if !worked {
                 match self.link.command_receiver.recv_timeout(Duration::from_millis(2)) {
                     Ok(Command::Shutdown) | Err(crossbeam::channel::RecvTimeoutError::Disconnected) => return,
@@ -257,7 +286,7 @@ impl Generator {
         let original = self.snapshot();
         self.candidates = std::iter::once(original)
             .chain(variations.iter().zip(phrases).map(|(&variation, bars)| Snapshot {
-                bars: bars.into_iter().enumerate().map(|(i, tokens)| (i as i64, tokens)).collect(),
+                bars: bars.into_iter().enumerate().map(|(i, tokens)| (i as i64, BarContent::from_tokens(tokens))).collect(),
                 // The takes share the phrase's header (key, mood): it counts as made for their variation.
                 header: self.header.map(|(tokens, inputs)| (tokens, HeaderInputs { variation, ..inputs })),
                 variation,
@@ -273,7 +302,7 @@ impl Generator {
 
     fn snapshot(&self) -> Snapshot {
         Snapshot {
-            bars: self.bars.iter().map(|(&i, b)| (i, b.tokens.clone())).collect(),
+            bars: self.bars.iter().map(|(&i, b)| (i, b.content.clone())).collect(),
             header: self.header,
             variation: self.variation,
         }
@@ -288,7 +317,7 @@ impl Generator {
         self.bars = snapshot
             .bars
             .into_iter()
-            .map(|(i, tokens)| (i, GeneratedBar { tokens, settings, published_rev: None }))
+            .map(|(i, content)| (i, GeneratedBar { content, settings, published_rev: None }))
             .collect();
         self.new_epoch();
         self.store_session(settings);
@@ -306,18 +335,19 @@ impl Generator {
     /// The notes of the `kept` parts in bar `index` as it stands: what a new take must keep.
     fn kept_notes(&self, index: i64, kept: [bool; 3]) -> Vec<crate::music::Note> {
         match self.bars.get(&index) {
-            Some(bar) => bar_notes(&bar.tokens).into_iter().filter(|n| kept[n.part.index()]).collect(),
+            Some(bar) => bar.content.notes.iter().copied().filter(|n| kept[n.part.index()]).collect(),
             None => Vec::new(),
         }
     }
 
-    /// Adopts a session the host just loaded (its stamp differs from ours).
+    /// Adopts a session the host just loaded.
     fn adopt_loaded_session(&mut self) {
-        let Ok(session) = self.params.session.read().map(|s| s.clone()) else { return };
-        if session.stamp == self.stamp {
+        let loads = self.params.session.loads();
+        if loads == self.loads_seen {
             return;
         }
-        self.stamp = session.stamp;
+        self.loads_seen = loads;
+        let session = self.params.session.read();
         self.variation = session.variation;
         self.highest_variation = self.highest_variation.max(session.variation);
         self.candidates.clear();
@@ -325,7 +355,7 @@ impl Generator {
         self.bars.clear();
         let settings = session.settings.unwrap_or_else(|| GenSettings::from_params(&self.params, self.variation));
         for bar in session.bars {
-            self.bars.insert(bar.index, GeneratedBar { tokens: bar.tokens, settings, published_rev: None });
+            self.bars.insert(bar.index, GeneratedBar { content: BarContent::from_stored(bar), settings, published_rev: None });
         }
         if let Some(header) = session.header {
             let inputs = self.header_inputs(&settings);
@@ -355,6 +385,11 @@ impl Generator {
     /// One unit of work; false when there was nothing to do.
     fn step(&mut self) -> bool {
         self.adopt_loaded_session();
+        if !self.link.has_transport.load(Ordering::Acquire) {
+            // The phrase is conditioned on the host's tempo: wait until a block has told us what it is,
+            // or the same project would render differently depending on how soon the host processes.
+            return false;
+        }
         let rev = self.link.settings_rev.load(Ordering::Acquire);
         let settings = GenSettings::from_params(&self.params, self.variation);
         let structure = Structure::from_params(&self.params);
@@ -389,9 +424,23 @@ impl Generator {
 
         let playhead_beats = self.link.playhead_beats.load(Ordering::Relaxed).max(0.0);
         let host_bar = (playhead_beats / 4.0).floor() as i64;
+        let discontinuities = self.link.discontinuities.load(Ordering::Acquire);
+        if discontinuities != self.discontinuities {
+            self.discontinuities = discontinuities;
+            if structure.mode == Mode::Endless {
+                // After a jump the audio thread's table may hold other bars in these bars' slots.
+                self.bars.values_mut().for_each(|bar| bar.published_rev = None);
+            }
+        }
         let targets: Vec<i64> = match structure.loop_length() {
             Some(length) => (0..length as i64).map(|i| structure.phrase_bar(host_bar + i)).collect(),
-            None => (host_bar..=host_bar + LOOKAHEAD_BARS).collect(),
+            None => {
+                // Far enough for the widest block the host sends, and for the bar an offline block awaits.
+                let block_end_bar = (self.link.block_end_beats.load(Ordering::Relaxed) / 4.0).floor() as i64;
+                let awaited_bar = self.link.waiting_for_bar.load(Ordering::Acquire);
+                let last = (host_bar + LOOKAHEAD_BARS).max(block_end_bar + 1).max(awaited_bar);
+                (host_bar..=last.min(host_bar + MAX_STORED_BARS as i64 / 2)).collect()
+            }
         };
         if structure.mode == Mode::Endless {
             self.bars.retain(|&index, _| index >= host_bar - MAX_STORED_BARS as i64 / 2);
@@ -417,7 +466,7 @@ impl Generator {
                     if self.change_seen.is_none() {
                         self.change_seen = Some(Instant::now());
                     }
-                    Some(Some(prefix_before_tick(&bar.tokens, cut)))
+                    Some(Some(prefix_before_tick(&bar.content.tokens, cut)))
                 }
                 Some(bar) if bar.published_rev != Some(rev) => {
                     self.publish(index, rev);
@@ -450,7 +499,7 @@ impl Generator {
         let mut history: Vec<&[u32]> = Vec::new();
         for i in history_range.rev() {
             match self.bars.get(&i) {
-                Some(bar) => history.push(&bar.tokens),
+                Some(bar) => history.push(&bar.content.tokens),
                 None => break,
             }
         }
@@ -469,15 +518,14 @@ impl Generator {
         };
         let model = self.model.as_mut().ok_or("no model")?;
         let tokens = generate_bar(model, request)?;
-        self.bars.insert(index, GeneratedBar { tokens, settings: *settings, published_rev: None });
+        self.bars.insert(index, GeneratedBar { content: BarContent::from_tokens(tokens), settings: *settings, published_rev: None });
         Ok(())
     }
 
     fn publish(&mut self, index: i64, rev: u32) {
         let epoch = self.link.epoch.load(Ordering::Acquire);
         let Some(bar) = self.bars.get_mut(&index) else { return };
-        let notes = bar_notes(&bar.tokens);
-        if self.link.bars.push(BarNotes::new(epoch, rev, index, &notes)).is_ok() {
+        if self.link.bars.push(BarNotes::new(epoch, rev, index, &bar.content.notes)).is_ok() {
             bar.published_rev = Some(rev);
         } else {
             // The audio thread is not draining (not processing): try again shortly.
@@ -508,9 +556,12 @@ impl Generator {
             .bars
             .iter()
             .filter(|(&i, _)| i >= first)
-            .map(|(&index, bar)| StoredBar { index, tokens: bar.tokens.clone() })
+            .map(|(&index, bar)| StoredBar {
+                index,
+                notes: bar.content.notes.clone(),
+                tokens: Some(bar.content.tokens.clone()),
+            })
             .collect();
-        self.stamp = self.stamp.wrapping_add(1).max(1);
         let session = PersistedSession {
             model_id,
             variation: self.variation,
@@ -518,17 +569,14 @@ impl Generator {
             header: self.header.map(|h| h.0),
             settings: Some(settings),
             bars,
-            stamp: self.stamp,
         };
-        if let Ok(mut stored) = self.params.session.write() {
-            *stored = session;
-        }
+        self.params.session.store(session);
         self.share_phrase();
     }
 
     /// Hands the editor a copy of the bars.
     fn share_phrase(&self) {
-        let bars = self.bars.iter().map(|(&i, bar)| (i, bar_notes(&bar.tokens))).collect();
+        let bars = self.bars.iter().map(|(&i, bar)| (i, bar.content.notes.clone())).collect();
         let loop_bars = self.structure.and_then(|s| s.loop_length());
         if let Ok(mut phrase) = self.link.phrase.lock() {
             phrase.bars = bars;

@@ -37,6 +37,15 @@ impl Part {
         }
     }
 
+    /// Default register as MIDI notes, inclusive (C4 = 60): where POP909's lead, arp and bass live.
+    pub fn default_register(self) -> (u8, u8) {
+        match self {
+            Part::Lead => (60, 96),
+            Part::Arp => (45, 81),
+            Part::Bass => (24, 55),
+        }
+    }
+
     /// Lead and bass are single lines (POP909's melody, and its bass trimmed at the next bass
     /// onset): one note at a time, each ending where the next begins.
     pub fn is_monophonic(self) -> bool {

@@ -3,6 +3,7 @@
 
 pub mod bars;
 pub mod events;
+pub mod pace;
 pub mod sounding;
 pub mod timeline;
 
@@ -15,10 +16,17 @@ use events::EventList;
 use sounding::SoundingNotes;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use timeline::{BlockSpan, Timeline};
+use pace::RenderPace;
+use timeline::{HostPosition, Timeline};
 
-/// How long one Offline block may wait for the generator before it gives up on a bar.
+/// The most one Offline block may wait for the generator, a last resort: the wait normally ends when
+/// the bar arrives or the generator has nothing left to do.
 pub const OFFLINE_WAIT_LIMIT: Duration = Duration::from_secs(20);
+/// How often a waiting block looks for its bar.
+const WAIT_POLL: Duration = Duration::from_micros(200);
+/// Polls (of `WAIT_POLL`) the generator may be seen idle before a wait gives up: 40 ms, far longer
+/// than its 2 ms idle sleep.
+const IDLE_POLLS_BEFORE_GIVING_UP: u32 = 200;
 
 /// Everything about a part that playback needs this block.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,7 +56,10 @@ pub struct BlockInput {
     pub pos_beats: Option<f64>,
     pub samples: u32,
     pub sample_rate: f32,
+    /// The host says it renders offline.
     pub offline: bool,
+    /// The host's active loop, in beats.
+    pub loop_range_beats: Option<(f64, f64)>,
 }
 
 /// Folds a pitch into [low, high] by octaves; None when no octave of it fits.
@@ -67,9 +78,9 @@ pub struct Playback {
     bars: BarTable,
     sounding: SoundingNotes,
     timeline: Timeline,
+    pace: RenderPace,
     events: EventList,
-    /// First absolute grid tick not yet played; remembered so rounded host positions neither
-    /// repeat nor skip a tick.
+    /// First absolute grid tick not yet played, so each tick is played once per pass.
     next_tick: i64,
     /// Last block's part settings, to release a part the moment it is switched off.
     last_parts: Option<[PartSettings; 3]>,
@@ -81,10 +92,19 @@ impl Default for Playback {
             bars: BarTable::default(),
             sounding: SoundingNotes::default(),
             timeline: Timeline::default(),
+            pace: RenderPace::default(),
             events: EventList::default(),
             next_tick: 0,
             last_parts: None,
         }
+    }
+}
+
+/// The phrase bar a host bar plays: Loop and Hold repeat `loop_bars`, Endless plays host bars.
+pub fn phrase_bar(host_bar: i64, loop_bars: Option<u32>) -> i64 {
+    match loop_bars {
+        Some(length) => host_bar.rem_euclid(length.max(1) as i64),
+        None => host_bar,
     }
 }
 
@@ -94,7 +114,7 @@ impl Playback {
         self.timeline.reset();
     }
 
-    /// Produces this block's events, sorted by time, in `self.events()`.
+    /// Produces this block's events, sorted by time.
     pub fn process(&mut self, link: &Link, input: &BlockInput, settings: &BlockSettings) -> &[OutEvent] {
         self.events.clear();
         let epoch = link.epoch.load(Ordering::Acquire);
@@ -111,97 +131,115 @@ impl Playback {
         }
         self.last_parts = Some(settings.parts);
 
-        let span = match (input.tempo_bpm, input.pos_beats) {
-            (Some(tempo), Some(pos)) if tempo > 0.0 && input.sample_rate > 0.0 => {
+        let position = match (input.tempo_bpm, input.pos_beats) {
+            (Some(tempo), Some(pos)) if tempo > 0.0 && input.sample_rate > 0.0 && pos.is_finite() => {
                 link.has_transport.store(true, Ordering::Relaxed);
                 link.tempo_bpm.store(tempo, Ordering::Relaxed);
-                link.playhead_beats.store(pos, Ordering::Relaxed);
-                Some(BlockSpan::new(pos, tempo, input.samples, input.sample_rate))
+                Some(HostPosition {
+                    beats: pos,
+                    tempo_bpm: tempo,
+                    samples: input.samples,
+                    sample_rate: input.sample_rate,
+                    loop_range_beats: input.loop_range_beats,
+                })
             }
             _ => {
                 link.has_transport.store(false, Ordering::Relaxed);
                 None
             }
         };
-        link.playing.store(input.playing && span.is_some(), Ordering::Relaxed);
+        link.playing.store(input.playing && position.is_some(), Ordering::Relaxed);
 
-        let Some(span) = span.filter(|_| input.playing) else {
+        let Some(position) = position.filter(|_| input.playing) else {
             // Stopped, or no timeline to follow: silence, nothing left sounding.
             self.sounding.release_all(0, &mut self.events);
             self.timeline.reset();
+            self.pace.restart();
             return self.events.sorted();
         };
 
-        if !self.timeline.continues(&span) {
+        let (span, continues) = self.timeline.place(&position);
+        if !continues {
             self.sounding.release_all(0, &mut self.events);
-            self.next_tick = (span.start_beats * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
+            self.next_tick = (span.start_beats() * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
             link.discontinuities.fetch_add(1, Ordering::AcqRel);
         }
-        self.timeline.advance(&span);
+        link.playhead_beats.store(span.start_beats(), Ordering::Relaxed);
+        link.block_end_beats.store(span.end_beats(), Ordering::Relaxed);
 
-        let end_tick_exclusive = (span.end_beats() * TICKS_PER_BEAT as f64 - 1e-9).ceil() as i64;
-        let mut epoch = epoch;
-        if input.offline && self.next_tick < end_tick_exclusive {
-            epoch = self.wait_for_bars(link, settings, self.next_tick, end_tick_exclusive);
+        let block_seconds = input.samples as f64 / input.sample_rate as f64;
+        let offline = input.offline || self.pace.observe(Instant::now(), block_seconds);
+        link.offline.store(offline, Ordering::Relaxed);
+
+        // The ticks this block plays: those whose sample falls inside it. A loop's end belongs to the
+        // next pass (a host wraps there), however the host rounds its loop points.
+        let loop_end_tick = input
+            .loop_range_beats
+            .filter(|&(start, end)| end > start && span.start_beats() < end)
+            .map(|(_, end)| (end * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64)
+            .unwrap_or(i64::MAX);
+        let tick_beats = |tick: i64| tick as f64 / TICKS_PER_BEAT as f64;
+        let first_tick = self.next_tick.max(0);
+        let mut end_tick = first_tick;
+        while end_tick < loop_end_tick && span.offset_of_beats(tick_beats(end_tick)).is_some() {
+            end_tick += 1;
         }
 
-        // Note-offs that fall inside this block come first, so a retriggered key is released before it restarts.
-        self.sounding.release_ending_before(span.end_beats(), &span, &mut self.events);
+        let mut epoch = epoch;
+        if offline && first_tick < end_tick {
+            epoch = self.wait_for_bars(link, settings, first_tick, end_tick);
+        }
 
-        for tick in self.next_tick.max(0)..end_tick_exclusive {
+        for tick in first_tick..end_tick {
             let bar = tick.div_euclid(TICKS_PER_BAR as i64);
             let tick_in_bar = tick.rem_euclid(TICKS_PER_BAR as i64) as u32;
-            let phrase_bar = match settings.loop_bars {
-                Some(length) => bar.rem_euclid(length.max(1) as i64),
-                None => bar,
-            };
-            let Some(slot) = self.bars.get(phrase_bar, epoch) else { continue };
-            let offset = span.offset_of_beats(tick as f64 / TICKS_PER_BEAT as f64);
+            let Some(slot) = self.bars.get(phrase_bar(bar, settings.loop_bars), epoch) else { continue };
+            let Some(offset) = span.offset_of_beats(tick_beats(tick)) else { continue };
+            // Notes that end by now end first: a wide block is played in time order.
+            self.sounding.release_ending_by(&span, offset, &mut self.events);
             for note in slot.notes().iter().filter(|n| n.start_tick == tick_in_bar) {
                 let part = settings.parts[note.part.index()];
                 if !part.on || !part.routed {
                     continue;
                 }
                 let Some(pitch) = fit_to_register(note.pitch, part.low, part.high) else { continue };
-                let start_beats = tick as f64 / TICKS_PER_BEAT as f64;
-                let end_beats = (tick as f64 + note.duration_ticks.max(1) as f64) / TICKS_PER_BEAT as f64;
-                let beats = (start_beats, end_beats);
+                let beats = (tick_beats(tick), tick_beats(tick + note.duration_ticks.max(1) as i64));
                 self.sounding.start(note.part, part.channel, pitch, note.velocity, beats, offset, &mut self.events);
             }
         }
-        self.next_tick = self.next_tick.max(end_tick_exclusive);
-        link.blocks_processed.fetch_add(1, Ordering::Relaxed);
+        self.sounding.release_ending_in(&span, &mut self.events);
+        self.next_tick = self.next_tick.max(end_tick);
         self.events.sorted()
     }
 
-    /// Offline only: blocks (bounded) until every bar this block touches is published under the
-    /// current settings, so a bounce never drops or delays a note. Returns the epoch to play from
-    /// (the generator may start a new one while we wait, e.g. when it adopts a loaded project).
+    /// Offline (or faster than real time) only: waits until every bar this block touches is
+    /// published under the current settings, so a bounce never drops or delays a note. It waits only
+    /// while that bar is coming: the generator is told which bar is awaited, and the wait ends when
+    /// the generator has nothing more to do or has failed. Returns the epoch to play from (the
+    /// generator may start a new one while we wait, e.g. when it adopts a loaded project).
     fn wait_for_bars(&mut self, link: &Link, settings: &BlockSettings, from_tick: i64, to_tick: i64) -> u32 {
         let mut epoch = link.epoch.load(Ordering::Acquire);
-        if link.status_has_problem() {
-            return epoch;
-        }
         let started = Instant::now();
         let first_bar = from_tick.max(0).div_euclid(TICKS_PER_BAR as i64);
         let last_bar = (to_tick - 1).max(0).div_euclid(TICKS_PER_BAR as i64);
         for bar in first_bar..=last_bar {
-            let phrase_bar = match settings.loop_bars {
-                Some(length) => bar.rem_euclid(length.max(1) as i64),
-                None => bar,
-            };
+            let index = phrase_bar(bar, settings.loop_bars);
+            let mut idle_polls = 0;
             loop {
                 let rev = link.settings_rev.load(Ordering::Acquire);
                 epoch = link.epoch.load(Ordering::Acquire);
                 self.bars.drain(link, epoch);
-                if self.bars.get_current(phrase_bar, epoch, rev).is_some() {
+                if self.bars.get_current(index, epoch, rev).is_some() || link.status_has_problem() {
                     break;
                 }
-                if started.elapsed() > OFFLINE_WAIT_LIMIT || link.status_has_problem() {
+                // The generator idles between requests for a few ms at most: idle for longer while
+                // we wait means the bar is not coming (it cannot be made), so stop waiting.
+                idle_polls = if link.generator_idle.load(Ordering::Acquire) { idle_polls + 1 } else { 0 };
+                if idle_polls > IDLE_POLLS_BEFORE_GIVING_UP || started.elapsed() > OFFLINE_WAIT_LIMIT {
                     break;
                 }
-                link.waiting_for_bar.store(phrase_bar, Ordering::Release);
-                std::thread::sleep(Duration::from_micros(200));
+                link.waiting_for_bar.store(bar, Ordering::Release);
+                std::thread::sleep(WAIT_POLL);
             }
         }
         link.waiting_for_bar.store(i64::MIN, Ordering::Release);

@@ -65,9 +65,14 @@ impl SoundingNotes {
         self.release_where(events, |n| (n.part == part).then_some(offset));
     }
 
-    /// Ends every note whose end falls before `until_beats`, at its exact offset in the block.
-    pub fn release_ending_before(&mut self, until_beats: f64, span: &BlockSpan, events: &mut EventList) {
-        self.release_where(events, |n| (n.end_beats < until_beats).then(|| span.offset_of_beats(n.end_beats)));
+    /// Ends every note whose end falls inside this block (or before it), at its exact offset.
+    pub fn release_ending_in(&mut self, span: &BlockSpan, events: &mut EventList) {
+        self.release_where(events, |n| span.offset_of_beats(n.end_beats));
+    }
+
+    /// Ends every note whose end falls at or before `offset` in this block, at its exact offset.
+    pub fn release_ending_by(&mut self, span: &BlockSpan, offset: u32, events: &mut EventList) {
+        self.release_where(events, |n| span.offset_of_beats(n.end_beats).filter(|&end| end <= offset));
     }
 
     /// Starts a note; a key already sounding on that channel is released at the same offset first,

@@ -13,9 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// The plugin's default registers (`params::default_register`, which xtask cannot import: it lives
-/// behind the plugin feature). Inclusive MIDI notes, lead / arp / bass.
-pub const DEFAULT_REGISTERS: [(u8, u8); 3] = [(60, 96), (45, 81), (24, 55)];
 /// The plugin's default top-p.
 pub const DEFAULT_TOP_P: f32 = 1.0;
 
@@ -65,7 +62,7 @@ pub fn constraints(job: &Job) -> Constraints {
         temperature: job.temperature,
         top_p: job.top_p,
         parts_allowed: [true; 3],
-        registers: DEFAULT_REGISTERS,
+        registers: Part::ALL.map(Part::default_register),
         scale_mask: job.key.map(|k| k.scale_mask()).unwrap_or(0x0fff),
     }
 }
