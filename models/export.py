@@ -9,7 +9,7 @@ Run from the workspace root (/work/main); `cargo xtask export -- ARGS` runs exac
     models/.venv/bin/python models/export.py --quantize       # also models/trio-base-int8.onnx, with its KL from fp32
     models/.venv/bin/python models/export.py --bench          # also one-token step latency (batch 1, 1 thread)
 
-The graph (see DESIGN.md, "Model contract"):
+The graph (see models/README.md, "Architecture"; plugin/tests/model_contract.rs checks it from Rust):
     inputs   input_ids int64 [batch, new], pos_offset int64 [1],
              past_key_i, past_value_i float32 [batch, n_kv_head, past, head_dim] for each layer i
     outputs  logits float32 [batch, new, vocab], present_key_i, present_value_i (past + new long)
@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import data  # noqa: E402
-from model import TransformerConfig, TrioTransformer  # noqa: E402
+import data
+from model import TransformerConfig, TrioTransformer
 
 DEFAULT_TRAINING_DATA = "POP909 training split, songs 001-818, 12 transpositions"
 DEFAULT_LICENCE = "MIT (POP909 dataset)"

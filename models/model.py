@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from data import IGNORE_INDEX
 
@@ -158,7 +158,7 @@ class TrioTransformer(nn.Module):
         self.apply(self._init_weights)
         # GPT-2's scaled init of the projections that write into the residual stream.
         for name, p in self.named_parameters():
-            if name.endswith("out_proj.weight") or name.endswith("down.weight"):
+            if name.endswith(("out_proj.weight", "down.weight")):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     def _init_weights(self, module):

@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import data  # noqa: E402
+import data
 
 
 def select_songs(tokens, vocab, max_tokens, seed):
@@ -161,7 +161,7 @@ def main(argv=None):
     metrics = dict(
         arch="ngram", smoothing="interpolated Kneser-Ney", order=args.order,
         train_songs=train_songs, train_songs_available=total_songs,
-        train_tokens=int(len(train_tokens)), train_tokens_available=int(len(train_all)),
+        train_tokens=len(train_tokens), train_tokens_available=len(train_all),
         discounts={k: t["discount"] for k, t in model.tables.items()},
         best_valid_bits_per_token=bits, final_valid_bits_per_token=bits,
         eval=dict(windows=len(eval_indices), tokens=eval_tokens, context_length=args.context_length,

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # so `import data` works from the root
-import data  # noqa: E402
-from model import build_model  # noqa: E402
+import data
+from model import build_model
 
 # --- settings (the important ones have command-line overrides) ---------------------------------
 DEFAULTS = dict(

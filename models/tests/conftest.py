@@ -8,7 +8,7 @@ import pytest
 MODELS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, MODELS_DIR)
 
-import data  # noqa: E402
+import data
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
+import itertools
 import json
 
 import numpy as np
 
 import data
 
-# What may follow each token group in a song (the grammar from DESIGN.md / plugin tokens.rs).
+# What may follow each token group in a song (the grammar: models/README.md, "Vocabulary"; plugin tokens.rs).
 FOLLOWS = {
     "bos": {"tempo"}, "tempo": {"key"}, "key": {"mood"}, "mood": {"bar", "eos"},
     "bar": {"bar", "position", "eos"}, "position": {"chord", "part"},
@@ -26,7 +27,7 @@ def test_vocab_json_is_read_and_consistent(vocab):
     # The groups tile [0, size) without gaps or overlaps ...
     ranges = sorted(vocab.groups.values())
     assert ranges[0][0] == 0 and ranges[-1][1] == vocab.size
-    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
     # ... and name the tokens they hold.
     prefixes = {"pad": "PAD", "bos": "BOS", "eos": "EOS", "bar": "BAR", "tempo": "TEMPO_", "key": "KEY_",
                 "mood": "MOOD_", "position": "POS_", "chord": "CHORD_", "part": "PART_", "pitch": "PITCH_",
@@ -44,7 +45,7 @@ def test_synthetic_songs_are_grammatical(vocab):
         groups = [group_of(vocab, t) for t in song]
         assert groups[:5] == ["bos", "tempo", "key", "mood", "bar"] and groups[-1] == "eos"
         assert groups.count("bos") == 1 and groups.count("eos") == 1 and groups.count("bar") == 6
-        for a, b in zip(groups, groups[1:]):
+        for a, b in itertools.pairwise(groups):
             assert b in FOLLOWS[a], f"{a} -> {b}"
         # Positions rise within a bar; pitches fall within a part's chord.
         last_pos, last_pitch = -1, 1 << 30

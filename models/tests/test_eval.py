@@ -1,4 +1,5 @@
-"""The evaluation metrics (models/eval.py) on tiny hand-made phrases, and one end-to-end report."""
+"""The evaluation (models/eval.py and the eval_*.py beside it) on tiny hand-made phrases, and one end-to-end
+report."""
 
 import json
 import math
@@ -7,6 +8,9 @@ import numpy as np
 import pytest
 
 import eval as ev
+import eval_metrics as em
+import eval_serve
+import eval_stats as es
 
 C_MAJOR_SCALE = [60, 62, 64, 65, 67, 69, 71, 72]
 LEAD, ARP, BASS = 0, 1, 2
@@ -22,59 +26,59 @@ def scale_phrase(pitches, part=LEAD, step=6):
 
 
 def test_scale_consistency():
-    assert ev.scale_consistency(C_MAJOR_SCALE) == 1.0
-    assert ev.scale_consistency([p + 3 for p in C_MAJOR_SCALE]) == 1.0  # E-flat major
+    assert em.scale_consistency(C_MAJOR_SCALE) == 1.0
+    assert em.scale_consistency([p + 3 for p in C_MAJOR_SCALE]) == 1.0  # E-flat major
     # Chromatic: the best major scale holds 7 of 12 pitch classes.
-    assert ev.scale_consistency(range(60, 72)) == pytest.approx(7 / 12)
-    assert math.isnan(ev.scale_consistency([]))
+    assert em.scale_consistency(range(60, 72)) == pytest.approx(7 / 12)
+    assert math.isnan(em.scale_consistency([]))
 
 
 def test_pitch_class_entropy():
-    assert ev.pitch_class_entropy(range(60, 72)) == pytest.approx(math.log2(12))
-    assert ev.pitch_class_entropy([60, 72, 48]) == pytest.approx(0.0)
-    assert ev.pitch_class_entropy([60, 62]) == pytest.approx(1.0)
+    assert em.pitch_class_entropy(range(60, 72)) == pytest.approx(math.log2(12))
+    assert em.pitch_class_entropy([60, 72, 48]) == pytest.approx(0.0)
+    assert em.pitch_class_entropy([60, 62]) == pytest.approx(1.0)
 
 
 def test_groove_consistency():
     bar = [0, 12, 24, 36]
     same = [t + b * 48 for b in range(4) for t in bar]
-    assert ev.groove_consistency(same, 4) == 1.0
+    assert em.groove_consistency(same, 4) == 1.0
     # Bar 2 adds two onsets: two consecutive-bar pairs differ in 2 of 48 slots.
     changed = same + [48 + 6, 48 + 18]
-    assert ev.groove_consistency(changed, 4) == pytest.approx(1 - (2 / 48 + 2 / 48 + 0) / 3)
-    assert math.isnan(ev.groove_consistency(same, 1))
+    assert em.groove_consistency(changed, 4) == pytest.approx(1 - (2 / 48 + 2 / 48 + 0) / 3)
+    assert math.isnan(em.groove_consistency(same, 1))
 
 
 def test_empty_beats_polyphony_density_range():
     # Two bars: a C-major triad held for bar 0, nothing in bar 1.
     triad = phrase((0, ARP, 72, 48), (0, ARP, 67, 48), (0, ARP, 64, 48))
     starts, pitches, durations = triad[:, 0], triad[:, 2], triad[:, 3]
-    assert ev.empty_beat_rate(starts, durations, 2) == 0.5
-    assert ev.polyphony(starts, durations, 2, pitches) == 3.0
+    assert em.empty_beat_rate(starts, durations, 2) == 0.5
+    assert em.polyphony(starts, durations, 2, pitches) == 3.0
     # The same pitch struck again while it sounds is one sounding pitch (a piano roll, as MusPy).
-    assert ev.polyphony([0, 6], [12, 12], 1, [60, 60]) == 1.0
-    assert ev.polyphony([0, 6], [12, 12], 1, [60, 64]) == pytest.approx((6 + 2 * 6 + 6) / 18)
-    assert ev.note_density(starts, 2) == 1.5
-    assert ev.pitch_range(pitches) == 8
+    assert em.polyphony([0, 6], [12, 12], 1, [60, 60]) == 1.0
+    assert em.polyphony([0, 6], [12, 12], 1, [60, 64]) == pytest.approx((6 + 2 * 6 + 6) / 18)
+    assert em.note_density(starts, 2) == 1.5
+    assert em.pitch_range(pitches) == 8
     # A note ringing past the end is cut there; a staccato note still fills its beat.
-    assert ev.empty_beat_rate([84], [96], 2) == pytest.approx(1 - 1 / 8)
-    assert ev.empty_beat_rate([0], [2], 1) == 0.75
-    assert math.isnan(ev.polyphony([], [], 2))
+    assert em.empty_beat_rate([84], [96], 2) == pytest.approx(1 - 1 / 8)
+    assert em.empty_beat_rate([0], [2], 1) == 0.75
+    assert math.isnan(em.polyphony([], [], 2))
 
 
 def test_key_and_register():
-    assert ev.in_key_rate(C_MAJOR_SCALE, 0) == 1.0  # C major
-    assert ev.in_key_rate(C_MAJOR_SCALE, 12 + 9) == 1.0  # A minor, the same notes
-    assert ev.in_key_rate([61, 63, 66], 0) == 0.0
-    assert ev.in_key_rate([60, 61], 0) == 0.5
-    assert ev.register_compliance([59, 60, 96, 97], (60, 96)) == 0.5
+    assert em.in_key_rate(C_MAJOR_SCALE, 0) == 1.0  # C major
+    assert em.in_key_rate(C_MAJOR_SCALE, 12 + 9) == 1.0  # A minor, the same notes
+    assert em.in_key_rate([61, 63, 66], 0) == 0.0
+    assert em.in_key_rate([60, 61], 0) == 0.5
+    assert em.register_compliance([59, 60, 96, 97], (60, 96)) == 0.5
 
 
 def test_part_metrics_separate_parts():
     notes = np.vstack([scale_phrase(C_MAJOR_SCALE, LEAD), scale_phrase([36, 37, 38], BASS)])
-    lead = ev.part_metrics(notes, LEAD, 1, 0, (60, 96))
-    bass = ev.part_metrics(notes, BASS, 1, 0, (24, 55))
-    arp = ev.part_metrics(notes, ARP, 1, 0, (45, 81))
+    lead = em.part_metrics(notes, LEAD, 1, 0, (60, 96))
+    bass = em.part_metrics(notes, BASS, 1, 0, (24, 55))
+    arp = em.part_metrics(notes, ARP, 1, 0, (45, 81))
     assert lead["scale_consistency"] == 1.0 and lead["note_density"] == 8
     assert bass["pitch_range"] == 2 and bass["register_compliance"] == 1.0
     assert arp["note_density"] == 0 and arp["empty_beat_rate"] == 1.0 and math.isnan(arp["scale_consistency"])
@@ -82,26 +86,26 @@ def test_part_metrics_separate_parts():
 
 def test_mode_correlations():
     # Long tonic and fifth, the major third: major. The same with a minor third: minor.
-    major_r, minor_r = ev.mode_correlations([60, 64, 67, 62, 65, 69, 71], [8, 4, 6, 1, 1, 1, 1])
+    major_r, minor_r = em.mode_correlations([60, 64, 67, 62, 65, 69, 71], [8, 4, 6, 1, 1, 1, 1])
     assert major_r > minor_r
-    major_r, minor_r = ev.mode_correlations([57, 60, 64, 59, 62, 65, 67], [8, 4, 6, 1, 1, 1, 1])
+    major_r, minor_r = em.mode_correlations([57, 60, 64, 59, 62, 65, 67], [8, 4, 6, 1, 1, 1, 1])
     assert minor_r > major_r
 
 
 def test_overlap_area():
     rng = np.random.default_rng(0)
     a = rng.normal(0, 1, 400)
-    same, _ = ev.kde_overlap(a, rng.normal(0, 1, 400))
-    apart, kl = ev.kde_overlap(a, rng.normal(20, 1, 400))
+    same, _ = es.kde_overlap(a, rng.normal(0, 1, 400))
+    apart, kl = es.kde_overlap(a, rng.normal(20, 1, 400))
     assert same > 0.85 and apart < 0.01 and kl > 1
 
 
 def test_grouped_bootstrap_band():
     values = np.array([1.0, 1.0, 3.0, 3.0, 2.0, 2.0, np.nan])
     groups = np.array([1, 1, 2, 2, 3, 3, 3])
-    lo, hi = ev.grouped_bootstrap(values, groups, seed=0)
+    lo, hi = es.grouped_bootstrap(values, groups, seed=0)
     assert 1.0 <= lo <= 2.0 <= hi <= 3.0
-    lo, hi = ev.grouped_bootstrap(np.full(6, 0.5), np.arange(6), seed=0)
+    lo, hi = es.grouped_bootstrap(np.full(6, 0.5), np.arange(6), seed=0)
     assert lo == pytest.approx(0.5) and hi == pytest.approx(0.5)
 
 
@@ -109,8 +113,8 @@ def test_two_sample_test_tells_apart_only_what_differs():
     rng = np.random.default_rng(1)
     real = rng.normal(0, 1, (60, 4))
     groups = np.repeat(np.arange(20), 3)
-    far = ev.two_sample_test(real, groups, rng.normal(3, 1, (60, 4)), np.arange(60), seed=0)
-    near = ev.two_sample_test(real, groups, rng.normal(0, 1, (60, 4)), np.arange(60), seed=0)
+    far = es.two_sample_test(real, groups, rng.normal(3, 1, (60, 4)), np.arange(60), seed=0)
+    near = es.two_sample_test(real, groups, rng.normal(0, 1, (60, 4)), np.arange(60), seed=0)
     for name in far:
         assert far[name]["accuracy"] > 0.9 and far[name]["p_value"] < 1e-6
         assert near[name]["accuracy"] < 0.7 and near[name]["p_value"] > 1e-3
@@ -132,12 +136,12 @@ def test_report_end_to_end(tmp_path):
         return sorted(notes)
 
     copy = {"exact": [3, 4, 5], "pitch": [5, 6, 7]}
-    real = [{"song": 819 + i // 2, "start_bar": 2 * (i % 2), "key": 0, "mood": ev.MOODS[i % 4], "tempo_bin": 4,
+    real = [{"song": 819 + i // 2, "start_bar": 2 * (i % 2), "key": 0, "mood": em.MOODS[i % 4], "tempo_bin": 4,
              "effective_bpm": 120.0, "half_time": False, "notes": random_phrase(0), "copy": copy} for i in range(12)]
     settings = [{"name": "T=1", "group": "temperature", "temperature": 1.0, "top_p": 0.95, "key_lock": False, "mood": None, "phrases": 6},
                 {"name": "T=1 key lock", "group": "key_lock", "temperature": 1.0, "top_p": 0.95, "key_lock": True, "mood": None, "phrases": 6}]
     settings += [{"name": f"T=1 mood {m}", "group": "mood", "temperature": 1.0, "top_p": 0.95, "key_lock": False, "mood": m, "phrases": 3}
-                 for m in ev.MOODS]
+                 for m in em.MOODS]
     generated = []
     for s, setting in enumerate(settings):
         for i in range(setting["phrases"]):
@@ -145,7 +149,7 @@ def test_report_end_to_end(tmp_path):
                               "mood": setting["mood"] or "happy", "mood_asked": setting["mood"], "notes": random_phrase(1),
                               "tokens": 100, "seconds": 0.1, "copy": {"exact": [17, 2, 2], "pitch": [17, 3, 3]} if i == 0 else copy})
     data = {"format": 1, "command": "cargo xtask eval --test", "quick": True, "seed": 1, "bars": 2, "threads": 1,
-            "ticks_per_bar": 48, "ticks_per_beat": 12, "parts": list(ev.PARTS), "registers": [[60, 96], [45, 81], [24, 55]],
+            "ticks_per_bar": 48, "ticks_per_beat": 12, "parts": list(em.PARTS), "registers": [[60, 96], [45, 81], [24, 55]],
             "model": {"path": "m.onnx", "version": "test", "vocab_hash": "0", "context_length": 64, "n_layer": 1,
                       "training_data": "", "licence": ""},
             "held_out_songs": [819, 820, 821, 822, 823, 824], "held_out_skipped": [], "train_songs": 3, "train_skipped": 0,
@@ -158,6 +162,7 @@ def test_report_end_to_end(tmp_path):
     section = (tmp_path / "results-section.md").read_text()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert "## Goals" in report and "not measured yet" in report
+    assert "top-p 0.95," in report  # the nucleus the phrases.json settings name
     assert "`cargo xtask eval --test`" in section and "nproc" in section
     # One of six T=1 phrases has a 17-note copied run.
     t1 = metrics["settings"][0]
@@ -166,7 +171,7 @@ def test_report_end_to_end(tmp_path):
 
 
 def test_ngram_logits_are_a_distribution(synthetic_dir):
-    source = ev.NgramLogits(order=3, data_dir=synthetic_dir, max_train_tokens=0, seed=0)
+    source = eval_serve.NgramLogits(order=3, data_dir=synthetic_dir, max_train_tokens=0, seed=0)
     logits = source.logits(np.array([1, 3, 11, 35, 39], dtype=np.int64))
     assert logits.shape == (source.size,)
     assert np.exp(logits).sum() == pytest.approx(1.0, abs=1e-6)
@@ -174,13 +179,14 @@ def test_ngram_logits_are_a_distribution(synthetic_dir):
 
 def test_lstm_logits_keep_state_across_calls(tmp_path, vocab):
     import torch
+
     from model import build_model
 
     config = dict(vocab_size=vocab.size, n_layer=1, hidden=16, context_length=64)
     model = build_model("lstm", config)
     path = tmp_path / "lstm.pt"
     torch.save(dict(arch="lstm", model_config=config, model=model.state_dict(), vocab_hash=vocab.hash), path)
-    source = ev.LstmLogits(str(path))
+    source = eval_serve.LstmLogits(str(path))
     source.logits([1, 5, 20])
     extended = source.logits([1, 5, 20, 40])  # fed incrementally
     with torch.no_grad():

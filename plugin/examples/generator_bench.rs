@@ -1,10 +1,13 @@
 //! Generator figures on this machine: model load, generation speed (multiple of real time at
 //! 128 BPM), step latency, and regenerate → first new bar. Run through `cargo xtask bench`, or:
 //!
-//! `cargo run --release -p neural_trio --example generator_bench -- [--bars 32] [--runs 15] [--json out.json]`
+//! `cargo run --release -p neural_trio --example generator_bench -- [--bars 32] [--runs 15] [--json out.json]
+//!  [--provider cpu|cuda] [--model PATH] [--library PATH]` (`--provider cuda` with the `--gpu` bundle's
+//! library, `target/onnxruntime-gpu/libonnxruntime.so.1.31.1`, measures the CUDA provider).
 
 use neural_trio::generator::composer::{generate_bar, generate_phrases, make_header, BarPlan, BarRequest, PhrasePlan};
-use neural_trio::generator::onnx::OnnxModel;
+use neural_trio::generator::model::TokenModel;
+use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
 use neural_trio::link::{Command, Link};
 use neural_trio::params::TrioParams;
@@ -24,21 +27,28 @@ fn main() {
     let bars: i64 = arg("--bars").and_then(|v| v.parse().ok()).unwrap_or(32);
     let runs: usize = arg("--runs").and_then(|v| v.parse().ok()).unwrap_or(15);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let library = root.join("target/onnxruntime/libonnxruntime.so.1.31.1");
-    let model_path = root.join("models/trio-base.onnx");
+    let library = arg("--library")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/onnxruntime").join(neural_trio::generator::resources::ORT_LIBRARY));
+    let model_path = arg("--model").map(PathBuf::from).unwrap_or_else(|| root.join("models/trio-base.onnx"));
+    let provider = match arg("--provider").as_deref() {
+        Some("cuda") => Provider::Cuda,
+        _ => Provider::Cpu,
+    };
+    println!("provider: {}", provider.name());
     let tempo_bpm = 128.0;
     let bar_seconds = 4.0 * 60.0 / tempo_bpm;
     let mut report = serde_json::Map::new();
 
     // Model load: the first includes loading ONNX Runtime itself.
     let started = Instant::now();
-    let first = OnnxModel::load(&library, &model_path, 1).expect("model loads");
+    let first = OnnxModel::load(&library, &model_path, 1, provider).expect("model loads");
     let first_ms = started.elapsed().as_secs_f64() * 1e3;
     drop(first);
     let mut loads = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        let m = OnnxModel::load(&library, &model_path, 1).unwrap();
+        let m = OnnxModel::load(&library, &model_path, 1, provider).unwrap();
         loads.push(started.elapsed().as_secs_f64() * 1e3);
         drop(m);
     }
@@ -48,7 +58,7 @@ fn main() {
     report.insert("model_load_ms".into(), load_ms.into());
 
     for threads in [1usize, 2] {
-        let mut model = OnnxModel::load(&library, &model_path, threads).unwrap();
+        let mut model = OnnxModel::load(&library, &model_path, threads, provider).unwrap();
         let mut rng = Rng::new(1);
         let header = make_header(&mut model, 4, None, None, &mut rng).unwrap();
         let mut history: Vec<Vec<u32>> = Vec::new();
@@ -62,6 +72,7 @@ fn main() {
                     header,
                     history: &refs,
                     forced_prefix: &[neural_trio::music::vocab::Token::Bar.id()],
+                    resume_tick: 0,
                     forced_notes: &[],
                     constraints: Constraints { top_p: 0.95, ..Constraints::default() },
                     rng: Rng::for_bar(1, bar, 0),
@@ -97,7 +108,9 @@ fn main() {
         if threads == 1 {
             let plans: Vec<PhrasePlan> = (1..=4)
                 .map(|variation| PhrasePlan {
-                    bars: (0..4).map(|bar| BarPlan { forced_notes: Vec::new(), rng: Rng::for_bar(1, bar, variation) }).collect(),
+                    bars: (0..4)
+                        .map(|bar| BarPlan { forced_notes: Vec::new(), rng: Rng::for_bar(1, bar, variation) })
+                        .collect(),
                     constraints: Constraints { top_p: 0.95, ..Constraints::default() },
                 })
                 .collect();
@@ -156,7 +169,10 @@ fn main() {
     }
     let median = percentile(&mut response, 0.5);
     let p95 = percentile(&mut response, 0.95);
-    println!("regenerate -> first new bar under the playhead: median {median:.0} ms, p95 {p95:.0} ms ({} runs)", response.len());
+    println!(
+        "regenerate -> first new bar under the playhead: median {median:.0} ms, p95 {p95:.0} ms ({} runs)",
+        response.len()
+    );
     report.insert("regenerate_to_first_bar_ms_median".into(), median.into());
     report.insert("regenerate_to_first_bar_ms_p95".into(), p95.into());
     let _ = link.commands.send(Command::Shutdown);

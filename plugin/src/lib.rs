@@ -218,14 +218,17 @@ mod plugin {
                 key,
                 velocity: event.velocity as f32 / 127.0,
             },
-            EventKind::NoteOff => NoteEvent::NoteOff { timing: event.offset, voice_id: VoiceID::Wildcard, channel, key, velocity: 0.0 },
+            EventKind::NoteOff => {
+                NoteEvent::NoteOff { timing: event.offset, voice_id: VoiceID::Wildcard, channel, key, velocity: 0.0 }
+            }
         };
         let _ = context.try_send_event(note);
     }
 
     impl ClapPlugin for NeuralTrio {
         const CLAP_ID: &'static str = "com.neural-trio.neural-trio";
-        const CLAP_DESCRIPTION: Option<&'static str> = Some("Neural lead, arp and bass, streamed in time with the host");
+        const CLAP_DESCRIPTION: Option<&'static str> =
+            Some("Neural lead, arp and bass, streamed in time with the host");
         const CLAP_MANUAL_URL: Option<&'static str> = None;
         const CLAP_SUPPORT_URL: Option<&'static str> = None;
         const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::NoteEffect, ClapFeature::Utility];

@@ -47,14 +47,24 @@ impl BarNotes {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// New material for all parts, or for one part while the others stay.
-    Regenerate { part: Option<crate::music::Part> },
+    Regenerate {
+        part: Option<crate::music::Part>,
+    },
     /// Locked parts keep their notes when others are regenerated.
-    SetLock { part: crate::music::Part, locked: bool },
+    SetLock {
+        part: crate::music::Part,
+        locked: bool,
+    },
     /// Several candidate phrases at once (batched) for the loop, for all parts that are not locked
     /// or only for one part; the first new one plays, the others wait to be flipped to.
-    Variations { part: Option<crate::music::Part>, count: usize },
+    Variations {
+        part: Option<crate::music::Part>,
+        count: usize,
+    },
     /// Play candidate `index` of the last Variations (0 is the phrase they started from).
-    ShowVariation { index: usize },
+    ShowVariation {
+        index: usize,
+    },
     /// Back to the phrase before the last Regenerate or Variations (and forward again).
     Undo,
     Redo,
@@ -66,8 +76,10 @@ pub enum Command {
 pub struct EngineStatus {
     /// Model name and version, once loaded.
     pub model: Option<String>,
-    /// "CPU" or "CUDA".
+    /// "CPU", "CUDA", or which runs what ("CPU for bars, CUDA for Variations").
     pub provider: Option<String>,
+    /// About the Compute choice: why the GPU is not used, what Auto measured, a recovery.
+    pub compute_note: Option<String>,
     /// The problem that keeps the plugin silent, in plain words.
     pub problem: Option<String>,
     /// Bars ready ahead of the playhead.

@@ -52,6 +52,31 @@ impl PartOutput {
     }
 }
 
+/// Where the model runs (not automatable: it reopens the model).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compute {
+    /// The faster of CPU and GPU for each kind of work, as measured on this machine.
+    #[id = "auto"]
+    Auto,
+    #[id = "cpu"]
+    #[name = "CPU"]
+    Cpu,
+    #[id = "gpu"]
+    #[name = "GPU"]
+    Gpu,
+}
+
+impl Compute {
+    pub fn choice(self) -> crate::generator::compute::ComputeChoice {
+        use crate::generator::compute::ComputeChoice;
+        match self {
+            Compute::Auto => ComputeChoice::Auto,
+            Compute::Cpu => ComputeChoice::Cpu,
+            Compute::Gpu => ComputeChoice::Gpu,
+        }
+    }
+}
+
 /// Mood conditioning; `Auto` lets the model pick.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MoodChoice {
@@ -100,7 +125,10 @@ fn note_formatter() -> Arc<dyn Fn(i32) -> String + Send + Sync> {
     Arc::new(|v| crate::music::phrase::note_name(v.clamp(0, 127) as u8))
 }
 
-fn note_parser() -> Arc<dyn Fn(&str) -> Option<i32> + Send + Sync> {
+/// How nice-plug takes a parameter's text parser.
+type TextParser = Arc<dyn Fn(&str) -> Option<i32> + Send + Sync>;
+
+fn note_parser() -> TextParser {
     Arc::new(|s| {
         let s = s.trim();
         if let Ok(v) = s.parse::<i32>() {
@@ -130,7 +158,11 @@ impl PartParams {
             high: IntParam::new(format!("{title} High"), high as i32, note_range)
                 .with_value_to_string(note_formatter())
                 .with_string_to_value(note_parser()),
-            channel: IntParam::new(format!("{title} Channel"), part.index() as i32 + 1, IntRange::Linear { min: 1, max: 16 }),
+            channel: IntParam::new(
+                format!("{title} Channel"),
+                part.index() as i32 + 1,
+                IntRange::Linear { min: 1, max: 16 },
+            ),
         }
     }
 
@@ -197,6 +229,9 @@ pub struct TrioParams {
     pub mood: EnumParam<MoodChoice>,
     #[id = "part_output"]
     pub part_output: EnumParam<PartOutput>,
+    /// Where the model runs: Auto, CPU or GPU (CUDA, with the `--gpu` bundle).
+    #[id = "compute"]
+    pub compute: EnumParam<Compute>,
     #[nested(id_prefix = "lead", group = "Lead")]
     pub lead: PartParams,
     #[nested(id_prefix = "arp", group = "Arp")]
@@ -263,6 +298,7 @@ impl Default for TrioParams {
                 .with_string_to_value(Arc::new(key_lock_value)),
             mood: EnumParam::new("Mood", MoodChoice::Auto),
             part_output: EnumParam::new("Part Output", PartOutput::All),
+            compute: EnumParam::new("Compute", Compute::Auto).non_automatable(),
             lead: PartParams::new(Part::Lead),
             arp: PartParams::new(Part::Arp),
             bass: PartParams::new(Part::Bass),

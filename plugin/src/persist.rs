@@ -277,7 +277,7 @@ impl FileV2 {
                 .filter(|tokens| validate_bar_tokens(tokens).is_ok() && decoded_notes(tokens) == notes);
             bars.push(StoredBar { index: bar.index, notes, tokens });
         }
-        let header = self.header.filter(|_| same_vocabulary).filter(|h| header_is_valid(h));
+        let header = self.header.filter(|_| same_vocabulary).filter(header_is_valid);
         Ok(PersistedSession {
             model_id: self.model_id,
             variation: self.variation,
@@ -544,7 +544,10 @@ mod tests {
         );
         let loaded = serde_json::from_str::<PersistedSession>(&json).unwrap();
         assert_eq!(loaded.variation, 3);
-        assert_eq!(loaded.bars[0].notes, vec![Note { start_tick: 0, part: Part::Bass, pitch: 36, duration_ticks: 6, velocity: 88 }]);
+        assert_eq!(
+            loaded.bars[0].notes,
+            vec![Note { start_tick: 0, part: Part::Bass, pitch: 36, duration_ticks: 6, velocity: 88 }]
+        );
         assert_eq!(loaded.bars[0].notes, decoded_notes(&tokens), "format 1's vocabulary is today's");
     }
 

@@ -13,6 +13,9 @@ pub enum Dialect {
     Midi,
 }
 
+/// What two renders are compared by: (block within run, offset, channel, key, velocity, on).
+pub type Signature = (usize, u32, i16, i16, u64, bool);
+
 /// One output note on/off event.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NoteEvent {
@@ -34,7 +37,7 @@ pub struct NoteEvent {
 
 impl NoteEvent {
     /// What two renders are compared by: (block within run, offset, channel, key, velocity, on).
-    pub fn signature(&self) -> (usize, u32, i16, i16, u64, bool) {
+    pub fn signature(&self) -> Signature {
         (self.run_block, self.offset, self.channel, self.key, self.velocity.to_bits(), self.on)
     }
 }
@@ -223,9 +226,9 @@ pub fn released_at_block_start(events: &[NoteEvent], block: u64) -> (Vec<String>
                 if e.on { "a note-on" } else { "a note-off" },
                 e.offset
             )),
-            None => problems.push(format!(
-                "ch{ch} key {key}: sounding before block {block}, not released in that block"
-            )),
+            None => {
+                problems.push(format!("ch{ch} key {key}: sounding before block {block}, not released in that block"))
+            }
         }
     }
     (problems, before.len())

@@ -5,9 +5,7 @@
 
 use crate::events::{BlockRecord, Dialect, NoteEvent};
 use crate::timeline::{BlockSpec, ParamChange, TransportState};
-use clack_extensions::audio_ports::{
-    AudioPortRescanFlags, HostAudioPorts, HostAudioPortsImpl, PluginAudioPorts,
-};
+use clack_extensions::audio_ports::{AudioPortRescanFlags, HostAudioPorts, HostAudioPortsImpl, PluginAudioPorts};
 use clack_extensions::audio_ports_config::{
     AudioPortsConfigBuffer, HostAudioPortsConfig, HostAudioPortsConfigImpl, PluginAudioPortsConfig,
 };
@@ -18,8 +16,8 @@ use clack_extensions::note_ports::{
     HostNotePorts, HostNotePortsImpl, NoteDialects, NotePortRescanFlags, PluginNotePorts,
 };
 use clack_extensions::params::{
-    HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer,
-    ParamInfoFlags, ParamRescanFlags, PluginParams,
+    HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer, ParamInfoFlags,
+    ParamRescanFlags, PluginParams,
 };
 use clack_extensions::render::{PluginRender, RenderMode as ClapRenderMode};
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
@@ -383,16 +381,12 @@ pub fn load_entry(bundle: &Path) -> Result<PluginEntry> {
         return err(format!("bundle {} does not exist", bundle.display()));
     }
     // SAFETY: loading a plugin library runs its initialisers; that is what a host does.
-    unsafe { PluginEntry::load(bundle) }
-        .map_err(|e| HostError(format!("loading {} failed: {e:?}", bundle.display())))
+    unsafe { PluginEntry::load(bundle) }.map_err(|e| HostError(format!("loading {} failed: {e:?}", bundle.display())))
 }
 
 fn plugin_ids(entry: &PluginEntry) -> Vec<String> {
     let Some(factory) = entry.get_plugin_factory() else { return Vec::new() };
-    factory
-        .plugin_descriptors()
-        .filter_map(|d| d.id().map(|id| id.to_string_lossy().into_owned()))
-        .collect()
+    factory.plugin_descriptors().filter_map(|d| d.id().map(|id| id.to_string_lossy().into_owned())).collect()
 }
 
 impl TrioHost {
@@ -500,13 +494,8 @@ impl TrioHost {
             min_frames_count: 1,
             max_frames_count: self.opts.max_block,
         };
-        let stopped = self
-            .instance
-            .activate(|_, _| (), config)
-            .map_err(|e| HostError(format!("activate: {e:?}")))?;
-        let started = stopped
-            .start_processing()
-            .map_err(|e| HostError(format!("start_processing: {e:?}")))?;
+        let stopped = self.instance.activate(|_, _| (), config).map_err(|e| HostError(format!("activate: {e:?}")))?;
+        let started = stopped.start_processing().map_err(|e| HostError(format!("start_processing: {e:?}")))?;
         self.processor = Some(started);
         self.service_main_thread();
         Ok(())
@@ -543,12 +532,12 @@ impl TrioHost {
 
     /// The audio-ports configurations the plugin offers.
     pub fn audio_port_configs(&mut self) -> Vec<PortConfig> {
-        let mut handle = self.instance.plugin_handle();
+        let handle = self.instance.plugin_handle();
         let Some(ext) = handle.get_extension::<PluginAudioPortsConfig>() else { return Vec::new() };
         let mut out = Vec::new();
         let mut buf = AudioPortsConfigBuffer::new();
         for i in 0..ext.count(&handle) {
-            if let Some(c) = ext.get(&mut handle, i, &mut buf) {
+            if let Some(c) = ext.get(&handle, i, &mut buf) {
                 out.push(PortConfig {
                     id: c.id.get(),
                     name: String::from_utf8_lossy(c.name).into_owned(),
@@ -632,9 +621,10 @@ impl TrioHost {
         &self.params
     }
 
-    /// A parameter by its display name.
+    /// A parameter by its display name ("Loop Length"; any case, `_` for a space: "loop_length").
     pub fn param(&self, name: &str) -> Result<&ParamDesc> {
-        self.params.iter().find(|p| p.name == name).ok_or_else(|| {
+        let loose = |p: &&ParamDesc| p.name.eq_ignore_ascii_case(&name.replace('_', " "));
+        self.params.iter().find(|p| p.name == name).or_else(|| self.params.iter().find(loose)).ok_or_else(|| {
             let names: Vec<&str> = self.params.iter().filter(|p| !p.hidden).map(|p| p.name.as_str()).collect();
             HostError(format!("no parameter named {name:?}; visible parameters: {names:?}"))
         })
@@ -645,8 +635,7 @@ impl TrioHost {
         let id = self.param(name)?.id;
         let handle = self.instance.plugin_handle();
         let ext: PluginParams = handle.get_extension().ok_or_else(|| HostError("no params ext".into()))?;
-        ext.get_value(&handle, ClapId::new(id))
-            .ok_or_else(|| HostError(format!("params.get_value({name}) failed")))
+        ext.get_value(&handle, ClapId::new(id)).ok_or_else(|| HostError(format!("params.get_value({name}) failed")))
     }
 
     /// The plugin's text for a CLAP value of a parameter.
@@ -705,11 +694,8 @@ impl TrioHost {
             input.push(&ParamValueEvent::new(0, ClapId::new(*id), Pckn::match_all(), *value));
         }
         let mut output = EventBuffer::new();
-        let ext: PluginParams = self
-            .instance
-            .plugin_handle()
-            .get_extension()
-            .ok_or_else(|| HostError("no params ext".into()))?;
+        let ext: PluginParams =
+            self.instance.plugin_handle().get_extension().ok_or_else(|| HostError("no params ext".into()))?;
         let Some(mut inactive) = self.instance.inactive_plugin_handle() else {
             return err("flush_params_inactive needs an inactive plugin");
         };
@@ -748,9 +734,7 @@ impl TrioHost {
 
     /// Answers pending `request_callback`s with `on_main_thread` (a host's main loop does this).
     pub fn service_main_thread(&mut self) {
-        let requested = self
-            .instance
-            .access_shared_handler(|s| s.callback_requested.swap(false, Ordering::SeqCst));
+        let requested = self.instance.access_shared_handler(|s| s.callback_requested.swap(false, Ordering::SeqCst));
         if requested {
             self.instance.call_on_main_thread_callback();
         }
@@ -758,14 +742,12 @@ impl TrioHost {
 
     /// Whether the plugin asked for a restart (e.g. latency change) since the last call.
     pub fn take_restart_request(&mut self) -> bool {
-        self.instance
-            .access_shared_handler(|s| s.restart_requested.swap(false, Ordering::SeqCst))
+        self.instance.access_shared_handler(|s| s.restart_requested.swap(false, Ordering::SeqCst))
     }
 
     /// Messages the plugin sent through the host's log extension.
     pub fn plugin_log(&self) -> Vec<(String, String)> {
-        self.instance
-            .access_shared_handler(|s| s.log.lock().map(|l| l.clone()).unwrap_or_default())
+        self.instance.access_shared_handler(|s| s.log.lock().map(|l| l.clone()).unwrap_or_default())
     }
 
     /// How often the main-thread handlers were called: (param rescans, state dirty, latency).
@@ -1007,7 +989,7 @@ impl AudioJob {
             let status = if self.stereo {
                 for i in 0..frames {
                     let at = sample + i as u64;
-                    let subnormal = self.input_signal == InputSignal::Subnormals && at % 2 == 0;
+                    let subnormal = self.input_signal == InputSignal::Subnormals && at.is_multiple_of(2);
                     in_l[i] = if subnormal { f32::MIN_POSITIVE / 4.0 } else { test_signal(at, 0) };
                     in_r[i] = if subnormal { -f32::MIN_POSITIVE / 8.0 } else { test_signal(at, 1) };
                     out_l[i] = f32::NAN;
@@ -1090,20 +1072,12 @@ impl AudioJob {
                         let status = d[0] & 0xF0;
                         let ch = (d[0] & 0x0F) as i16;
                         match status {
-                            0x90 if d[2] > 0 => result.events.push(mk(
-                                ch,
-                                d[1] as i16,
-                                d[2] as f64 / 127.0,
-                                true,
-                                Dialect::Midi,
-                            )),
-                            0x80 | 0x90 => result.events.push(mk(
-                                ch,
-                                d[1] as i16,
-                                d[2] as f64 / 127.0,
-                                false,
-                                Dialect::Midi,
-                            )),
+                            0x90 if d[2] > 0 => {
+                                result.events.push(mk(ch, d[1] as i16, d[2] as f64 / 127.0, true, Dialect::Midi))
+                            }
+                            0x80 | 0x90 => {
+                                result.events.push(mk(ch, d[1] as i16, d[2] as f64 / 127.0, false, Dialect::Midi))
+                            }
                             _ => result.other_events.push(format!("midi {d:02x?} at block {block_index}+{time}")),
                         }
                     }

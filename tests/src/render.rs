@@ -29,6 +29,8 @@ pub struct RenderOptions {
     pub out: Option<PathBuf>,
     /// Do not count a render without any note as a failure.
     pub allow_silence: bool,
+    /// (parameter name, text) pairs set before playing, parsed by the plugin as a typed value is.
+    pub params: Vec<(String, String)>,
 }
 
 impl Default for RenderOptions {
@@ -44,6 +46,7 @@ impl Default for RenderOptions {
             pace: None,
             out: None,
             allow_silence: false,
+            params: Vec::new(),
         }
     }
 }
@@ -79,6 +82,18 @@ pub fn read_parts(host: &mut TrioHost) -> Result<Vec<PartInfo>, HostError> {
         let high = high.plain(host.param_value(&format!("{p} High"))?);
         let channel = ch.plain(host.param_value(&format!("{p} Channel"))?) as i16 - 1;
         parts.push(PartInfo { name: p.to_lowercase(), enabled: on, channel, low, high });
+    }
+    // "Part Output" may send one part alone, on channel 1; the others do not leave the plugin.
+    let output = host.param_value("Part Output")?;
+    let only = host.value_to_text("Part Output", output)?;
+    if let Some(only) = only.strip_suffix(" Only") {
+        for part in &mut parts {
+            if part.name.eq_ignore_ascii_case(only) {
+                part.channel = 0;
+            } else {
+                (part.channel, part.enabled) = (-1, false);
+            }
+        }
     }
     Ok(parts)
 }
@@ -160,7 +175,8 @@ impl RenderReport {
 /// Renders `bars` bars from bar 0, then one stopped block (which must release everything), checks
 /// the invariants and writes the MIDI files when `out` is set.
 pub fn render(opts: &RenderOptions) -> Result<RenderReport, HostError> {
-    let mut initial_params = Vec::new();
+    let mut initial_params: Vec<InitialParam> =
+        opts.params.iter().map(|(name, value)| InitialParam::Text(name.clone(), value.clone())).collect();
     if let Some(seed) = opts.seed {
         initial_params.push(InitialParam::Text("Seed".into(), seed.to_string()));
     }
@@ -333,7 +349,10 @@ pub fn write_midi_files(report: &RenderReport, out: &Path) -> std::io::Result<Ve
 pub type MidiNote = (u8, u8, u64, u64);
 
 /// Reads a MIDI file back: its format, track names and the notes per track.
-pub fn read_midi(path: &Path) -> Result<(Format, Vec<(String, Vec<MidiNote>)>), String> {
+/// A file's tracks: name and notes.
+pub type MidiTracks = Vec<(String, Vec<MidiNote>)>;
+
+pub fn read_midi(path: &Path) -> Result<(Format, MidiTracks), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let smf = Smf::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut tracks = Vec::new();
@@ -356,7 +375,10 @@ pub fn read_midi(path: &Path) -> Result<(Format, Vec<(String, Vec<MidiNote>)>), 
                             if let Some(start) = open.remove(&(ch, key.as_int())) {
                                 notes.push((ch, key.as_int(), start, tick));
                             } else {
-                                return Err(format!("{}: note-off without note-on (ch {ch} key {key})", path.display()));
+                                return Err(format!(
+                                    "{}: note-off without note-on (ch {ch} key {key})",
+                                    path.display()
+                                ));
                             }
                         }
                         _ => {}

@@ -260,7 +260,10 @@ mod tests {
         tl.play_beats(1.0);
         let wrapped = tl.blocks().windows(2).any(|w| w[1].transport.unwrap().beats < w[0].transport.unwrap().beats);
         assert!(wrapped);
-        assert!(tl.blocks().iter().all(|b| b.transport.unwrap().beats < 10.5 + 1e-9 || b.transport.unwrap().beats < 10.0));
+        assert!(tl
+            .blocks()
+            .iter()
+            .all(|b| b.transport.unwrap().beats < 10.5 + 1e-9 || b.transport.unwrap().beats < 10.0));
         let n = tl.blocks().len();
         tl.blocks_without_transport(2);
         assert!(tl.blocks()[n].transport.is_none());

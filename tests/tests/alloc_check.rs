@@ -36,6 +36,7 @@ fn describe(out: &Output) -> String {
 
 /// Offline (notes flow through process(), with the bounded wait) and realtime: no allocation.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn process_does_not_allocate() {
     let bundle = trio_tests::require_alloc_clap();
     let offline = trio_render(&bundle, &["--bars", "4", "--offline"], false);
@@ -49,6 +50,7 @@ fn process_does_not_allocate() {
 
 /// Negative control: the deliberate allocation must kill the child with a signal (abort).
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn negative_control_allocation_aborts() {
     let bundle = trio_tests::require_alloc_clap();
     let out = trio_render(&bundle, &["--bars", "1", "--realtime", "--allow-silence"], true);

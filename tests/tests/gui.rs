@@ -72,6 +72,7 @@ fn new_host(state: Option<Vec<u8>>) -> TrioHost {
 }
 
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn editor_shows_the_parts_and_playhead_reopens_and_keeps_its_size() {
     let display = X11Display::connect().unwrap_or_else(|e| panic!("{e}"));
     let mut host = new_host(None);

@@ -20,8 +20,11 @@ fn events(r: &RunResult) -> Vec<Event> {
 
 fn instance(render: RenderMode, max_block: u32, params: Vec<InitialParam>) -> TrioHost {
     let bundle = trio_tests::require_trio_clap();
-    TrioHost::new(&bundle, HostOptions { sample_rate: SR, max_block, render, initial_params: params, ..HostOptions::default() })
-        .unwrap_or_else(|e| panic!("hosting {}: {e}", bundle.display()))
+    TrioHost::new(
+        &bundle,
+        HostOptions { sample_rate: SR, max_block, render, initial_params: params, ..HostOptions::default() },
+    )
+    .unwrap_or_else(|e| panic!("hosting {}: {e}", bundle.display()))
 }
 
 fn endless() -> Vec<InitialParam> {
@@ -32,7 +35,13 @@ fn endless() -> Vec<InitialParam> {
 fn assert_same(what: &str, a: &[Event], b: &[Event]) {
     if a != b {
         let first = a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
-        panic!("{what}: {} vs {} events, first difference at {first}: {:?} vs {:?}", a.len(), b.len(), a.get(first), b.get(first));
+        panic!(
+            "{what}: {} vs {} events, first difference at {first}: {:?} vs {:?}",
+            a.len(),
+            b.len(),
+            a.get(first),
+            b.get(first)
+        );
     }
 }
 
@@ -65,6 +74,7 @@ fn render(params: Vec<InitialParam>, block: u32, bars: f64, round: bool) -> RunR
 /// A host that rounds its beat position to 1/1920 beat changes nothing, and a bounce at 64 frames
 /// equals one at 2048 sample for sample.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn rounded_positions_and_block_sizes_change_nothing() {
     let exact = events(&render(endless(), 256, 6.0, false));
     assert!(exact.iter().filter(|e| e.3).count() > 20, "too few notes to compare");
@@ -76,6 +86,7 @@ fn rounded_positions_and_block_sizes_change_nothing() {
 /// The host loops bars 1–4 (rounding its positions): every pass plays the same notes, each exactly
 /// once (no downbeat sent before the loop end and again after it), at every block size.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn loop_wraps_play_each_note_once_per_pass_at_any_block_size() {
     const PASS_SAMPLES: u64 = 16 * 22_500; // 16 beats at 128 BPM, 48 kHz
     let mut reference: Option<Vec<Event>> = None;
@@ -112,6 +123,7 @@ fn loop_wraps_play_each_note_once_per_pass_at_any_block_size() {
 /// Endless: bar 70, then bar 6 (which shares a slot of the audio thread's 64-bar table with bar 70),
 /// then bar 70 again. Every bar played has notes, offline and in real time, and no block waits long.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn far_seeks_and_back_lose_no_bar() {
     for (mode, pace) in [(RenderMode::Offline, None), (RenderMode::Realtime, Some(1.0))] {
         let bpm = 174.0;
@@ -125,7 +137,10 @@ fn far_seeks_and_back_lose_no_bar() {
             // In real time a jump may miss the first notes while the bar is sent again: judge whole bars.
             let found = bars_with_notes(&r);
             for b in bar..bar + bars {
-                assert!(found.contains(&b), "{mode:?}: bar {b} has no notes after seeking to bar {bar} (bars with notes: {found:?})");
+                assert!(
+                    found.contains(&b),
+                    "{mode:?}: bar {b} has no notes after seeking to bar {bar} (bars with notes: {found:?})"
+                );
             }
             slowest = slowest.max(slowest_process(&r));
         }
@@ -137,6 +152,7 @@ fn far_seeks_and_back_lose_no_bar() {
 /// reaches, so nothing is missing and no block waits out a time limit; the notes equal a 256-frame
 /// render's.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn blocks_several_bars_wide_miss_nothing() {
     let four_bars = 4 * 4 * 22_500;
     let wide = render(endless(), four_bars, 12.0, false);
@@ -151,6 +167,7 @@ fn blocks_several_bars_wide_miss_nothing() {
 /// "offline"): the plugin sees it runs faster than real time and waits for its bars, so the export
 /// has notes in every bar and equals the offline bounce and a real-time play.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn faster_than_real_time_export_equals_offline_and_real_time_play() {
     let bpm = 174.0;
     let bars = 8.0;
@@ -179,6 +196,7 @@ fn faster_than_real_time_export_equals_offline_and_real_time_play() {
 /// The host saves and loads state from its main thread while the audio thread renders offline: no
 /// block stalls, and the notes are those of an undisturbed render.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn state_calls_from_another_thread_neither_stall_nor_tear() {
     let params = || vec![text("Seed", "5"), text("Loop Length", "4")];
     let undisturbed = render(params(), 256, 12.0, false);
@@ -209,6 +227,7 @@ fn state_calls_from_another_thread_neither_stall_nor_tear() {
 
 /// Every parameter's displayed text parses back to its value (clap-validator's param-conversions).
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn every_parameter_reads_its_own_text() {
     let mut h = offline_host();
     let params = h.params().to_vec();
@@ -221,7 +240,8 @@ fn every_parameter_reads_its_own_text() {
         };
         for value in values {
             let text = h.value_to_text(&p.name, value).unwrap_or_else(|e| panic!("{e}"));
-            let back = h.text_to_value(&p.name, &text).unwrap_or_else(|e| panic!("{}: {text:?} does not parse: {e}", p.name));
+            let back =
+                h.text_to_value(&p.name, &text).unwrap_or_else(|e| panic!("{}: {text:?} does not parse: {e}", p.name));
             let again = h.value_to_text(&p.name, back).unwrap();
             assert_eq!(again, text, "{}: {value} → {text:?} → {back} → {again:?}", p.name);
             if p.stepped {
@@ -236,6 +256,7 @@ fn every_parameter_reads_its_own_text() {
 
 /// Audio passes through the stereo layout unchanged, except that subnormals are flushed to zero.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn pass_through_flushes_subnormals() {
     let bundle = trio_tests::require_trio_clap();
     let mut h = TrioHost::new(

@@ -43,7 +43,12 @@ fn check_silent_bundle(bundle: &Path, what: &str) {
         let r = run(&mut h, &tl.take());
         let secs = started.elapsed().as_secs_f64();
         println!("{what}, {mode:?}: 8 bars in {secs:.2} s");
-        assert!(r.events.is_empty(), "{what}, {mode:?}: {} note events without a model, first {:?}", r.events.len(), r.events.first());
+        assert!(
+            r.events.is_empty(),
+            "{what}, {mode:?}: {} note events without a model, first {:?}",
+            r.events.len(),
+            r.events.first()
+        );
         assert!(r.process_errors.is_empty(), "{what}, {mode:?}: process() errors at {:?}", r.process_errors);
         // 8 bars are 15 s of audio; an offline bounce must not wait for a model that will never come.
         assert!(secs < 15.0, "{what}, {mode:?}: 8 bars took {secs:.1} s (waiting for a missing model?)");
@@ -54,15 +59,14 @@ fn check_silent_bundle(bundle: &Path, what: &str) {
         assert!(state == again, "{what}: two saves differ");
         h.load_state(&state).unwrap_or_else(|e| panic!("{what}, {mode:?}: loading its own state: {e}"));
         drop(h);
-        let fresh = TrioHost::new(
-            bundle,
-            HostOptions { render: mode, initial_state: Some(state), ..HostOptions::default() },
-        );
+        let fresh =
+            TrioHost::new(bundle, HostOptions { render: mode, initial_state: Some(state), ..HostOptions::default() });
         assert!(fresh.is_ok(), "{what}: a fresh instance refused the state: {:?}", fresh.err());
     }
 }
 
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn without_resource_folder() {
     let dir = TempDir::new("trio-nores").unwrap();
     let bundle = copy_bundle(dir.path(), false);
@@ -70,6 +74,7 @@ fn without_resource_folder() {
 }
 
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn without_model_file() {
     let dir = TempDir::new("trio-nomodel").unwrap();
     let bundle = copy_bundle(dir.path(), true);

@@ -10,6 +10,7 @@ use trio_tests::{RenderMode, TempDir};
 /// 32 bars at 128 BPM: three parts on channels 1–3, every note inside its register, balanced and
 /// sorted, on the beat grid, and the MIDI files trio-render writes read back with the same notes.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn long_render_three_parts_midi_files() {
     let dir = TempDir::new("trio-long").unwrap();
     let opts = RenderOptions {
@@ -35,7 +36,11 @@ fn long_render_three_parts_midi_files() {
         let n = report.analysis.notes_on(p.channel).len();
         assert!(n >= 8, "{} played only {n} notes in 32 bars", p.name);
     }
-    assert_eq!(report.analysis.channels().into_iter().collect::<Vec<_>>(), vec![0, 1, 2], "notes on exactly three channels");
+    assert_eq!(
+        report.analysis.channels().into_iter().collect::<Vec<_>>(),
+        vec![0, 1, 2],
+        "notes on exactly three channels"
+    );
     // Lead and bass are single lines: on their channels a note ends no later than the next begins.
     for p in report.parts.iter().filter(|p| p.name != "arp") {
         let notes = report.analysis.notes_on(p.channel);
@@ -78,6 +83,7 @@ fn long_render_three_parts_midi_files() {
 
 /// The trio-render binary as `cargo xtask demo` calls it (shorter), exit code 0 and the four files.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn trio_render_cli() {
     let bundle = trio_tests::require_trio_clap();
     let dir = TempDir::new("trio-cli").unwrap();
@@ -101,7 +107,7 @@ fn trio_render_cli() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
-fn render_signature(seed: &str, bars: f64) -> (Vec<(usize, u32, i16, i16, u64, bool)>, usize) {
+fn render_signature(seed: &str, bars: f64) -> (Vec<trio_tests::events::Signature>, usize) {
     let mut h = host(RenderMode::Offline, vec![text("Seed", seed)]);
     let mut tl = timeline();
     tl.play_bars(bars);
@@ -114,6 +120,7 @@ fn render_signature(seed: &str, bars: f64) -> (Vec<(usize, u32, i16, i16, u64, b
 /// Offline, two fresh instances with the same seed and parameters give identical event lists; a
 /// different seed gives different notes.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn deterministic_offline_render() {
     let (a, notes) = render_signature("77", 8.0);
     assert!(notes > 0, "no notes with seed 77");
@@ -135,6 +142,7 @@ fn deterministic_offline_render() {
 /// `Part Output` = Bass Only: only the bass, all on channel 1, and the same bass line the trio has
 /// (one instance per part must give stems that fit together).
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn part_output_bass_only() {
     let seed = "31";
     let mut all = host(RenderMode::Offline, vec![text("Seed", seed)]);
@@ -170,7 +178,8 @@ fn part_output_bass_only() {
         .filter(|e| e.channel == parts[2].channel)
         .map(|e| (e.run_block, e.offset, e.key, e.velocity.to_bits(), e.on))
         .collect();
-    let bass_alone: Vec<_> = r_only.events.iter().map(|e| (e.run_block, e.offset, e.key, e.velocity.to_bits(), e.on)).collect();
+    let bass_alone: Vec<_> =
+        r_only.events.iter().map(|e| (e.run_block, e.offset, e.key, e.velocity.to_bits(), e.on)).collect();
     assert!(!bass_alone.is_empty(), "Bass Only rendered no notes");
     assert_eq!(
         bass_alone,
@@ -184,6 +193,7 @@ fn part_output_bass_only() {
 /// Realtime mode (no waiting for the generator), paced at 8x real time: the generator keeps up
 /// after its start-up and the output is clean.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn realtime_paced_render() {
     let mut h = host(RenderMode::Realtime, Vec::new());
     let parts = default_parts(&mut h);
@@ -200,11 +210,8 @@ fn realtime_paced_render() {
         .iter()
         .filter(|e| e.on && (second_half.start as u64..second_half.end as u64).contains(&e.block))
         .count();
-    let early = r
-        .events
-        .iter()
-        .filter(|e| e.on && (first_half.start as u64..first_half.end as u64).contains(&e.block))
-        .count();
+    let early =
+        r.events.iter().filter(|e| e.on && (first_half.start as u64..first_half.end as u64).contains(&e.block)).count();
     println!("note-ons: bars 0-8: {early}, bars 8-16: {late}");
     assert!(late > 0, "realtime mode at 8x real time: no notes in bars 8-16 (generator never caught up)");
     let _ = check(&r.events, &r.blocks);
@@ -213,6 +220,7 @@ fn realtime_paced_render() {
 /// `Key Lock`: 1–12 = C..B major, 13–24 = C..B minor (natural); every note-on of every part is in
 /// the scale.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn key_lock_forces_the_scale() {
     // (Key Lock value, tonic, minor)
     for (value, tonic, minor) in [(3, 2, false), (17, 4, true)] {
@@ -226,7 +234,11 @@ fn key_lock_forces_the_scale() {
         let r = run(&mut h, &tl.take());
         let a = assert_clean(&format!("key lock {value}"), &r, true);
         assert!(!a.notes.is_empty(), "key lock {value}: no notes");
-        let outside: Vec<_> = a.notes.iter().filter(|n| !scale.contains(&(n.key % 12))).map(|n| (n.channel + 1, n.key)).collect();
-        assert!(outside.is_empty(), "key lock {value} (scale {scale:?}): notes outside the scale (channel, key): {outside:?}");
+        let outside: Vec<_> =
+            a.notes.iter().filter(|n| !scale.contains(&(n.key % 12))).map(|n| (n.channel + 1, n.key)).collect();
+        assert!(
+            outside.is_empty(),
+            "key lock {value} (scale {scale:?}): notes outside the scale (channel, key): {outside:?}"
+        );
     }
 }

@@ -32,7 +32,14 @@ fn lines(r: &trio_tests::RunResult) -> Vec<String> {
     r.events
         .iter()
         .map(|e| {
-            format!("{} {} {} {} {}", e.time, e.channel, e.key, if e.on { "on" } else { "off" }, (e.velocity * 127.0).round())
+            format!(
+                "{} {} {} {} {}",
+                e.time,
+                e.channel,
+                e.key,
+                if e.on { "on" } else { "off" },
+                (e.velocity * 127.0).round()
+            )
         })
         .collect()
 }
@@ -47,6 +54,7 @@ fn play(h: &mut TrioHost, bars: f64) -> trio_tests::RunResult {
 }
 
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn a_project_saved_by_release_0_1_plays_its_exact_notes() {
     let state = std::fs::read(fixture("state-format1.bin")).expect("fixture state");
     let expected: Vec<String> = std::fs::read_to_string(fixture("state-format1-notes.txt"))
@@ -97,9 +105,11 @@ fn changed_params() -> Vec<InitialParam> {
 }
 
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn a_project_saved_by_this_build_with_every_parameter_changed_reloads_exactly() {
     let mut a = host(RenderMode::Offline, changed_params());
-    let defaults: Vec<(String, f64)> = a.params().iter().filter(|p| !p.hidden).map(|p| (p.name.clone(), p.default)).collect();
+    let defaults: Vec<(String, f64)> =
+        a.params().iter().filter(|p| !p.hidden).map(|p| (p.name.clone(), p.default)).collect();
     for (name, default) in &defaults {
         if name != "Arp On" {
             assert_ne!(a.param_value(name).unwrap(), *default, "{name} is still at its default");
@@ -116,6 +126,7 @@ fn a_project_saved_by_this_build_with_every_parameter_changed_reloads_exactly() 
 }
 
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn a_project_from_a_newer_release_is_refused_and_the_plugin_plays_on() {
     let state = std::fs::read(fixture("state-format1.bin")).expect("fixture state");
     let text = String::from_utf8_lossy(&state[8..]).replace("\\\"format\\\":1", "\\\"format\\\":99");

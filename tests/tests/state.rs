@@ -26,7 +26,7 @@ fn blocks(bars: f64) -> Vec<BlockSpec> {
     tl.take()
 }
 
-type Sig = Vec<(usize, u32, i16, i16, u64, bool)>;
+type Sig = Vec<trio_tests::events::Signature>;
 
 fn signature(r: &trio_tests::RunResult) -> Sig {
     r.events.iter().map(|e| e.signature()).collect()
@@ -63,6 +63,7 @@ fn reference() -> (Vec<u8>, Sig, Vec<f64>) {
 /// Save twice → identical bytes; load into a fresh instance (before activation, as hosts do when
 /// opening a project) → same parameter values and the same notes from bar 0.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn state_round_trip_fresh_instance() {
     let (state, sig, values) = reference();
     let bundle = trio_tests::require_trio_clap();
@@ -82,7 +83,8 @@ fn state_round_trip_fresh_instance() {
     }
     let r = run(&mut b, &blocks(8.0));
     assert_clean("reloaded render", &r, true);
-    let what = format!("reloaded instance plays different notes (its offline render took {:.1} s)", r.wall.as_secs_f64());
+    let what =
+        format!("reloaded instance plays different notes (its offline render took {:.1} s)", r.wall.as_secs_f64());
     assert_same(&what, &sig, &signature(&r));
     let again = b.save_state().unwrap();
     assert!(again == state, "saving the reloaded instance gives different bytes ({} vs {})", again.len(), state.len());
@@ -90,6 +92,7 @@ fn state_round_trip_fresh_instance() {
 
 /// The same state loaded into an instance that is already active (a host loading a preset).
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn state_round_trip_active_instance() {
     let (state, sig, values) = reference();
     let mut c = offline_host();
@@ -140,6 +143,7 @@ fn settled_state(h: &mut TrioHost) -> Vec<u8> {
 
 /// Garbage is refused (load returns false), nothing of it is applied, and the instance still plays.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn garbage_state_is_refused() {
     let mut h = offline_host();
     let r = run(&mut h, &blocks(4.0));
@@ -169,7 +173,12 @@ fn garbage_state_is_refused() {
             accepted.push(*what);
         }
         let now = h.save_state().unwrap();
-        assert!(now == good, "after loading {what}, the saved state changed (was {} bytes, now {})", good.len(), now.len());
+        assert!(
+            now == good,
+            "after loading {what}, the saved state changed (was {} bytes, now {})",
+            good.len(),
+            now.len()
+        );
     }
     assert!(accepted.is_empty(), "garbage state accepted (load returned true): {accepted:?}");
 
@@ -186,6 +195,7 @@ fn garbage_state_is_refused() {
 /// good one (the plugin's persist.rs promises that), the parameters in the state are applied, and
 /// the instance keeps playing.
 #[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
 fn corrupt_session_does_not_replace_good_one() {
     let mut h = host(RenderMode::Offline, vec![text("Seed", "11")]);
     let r = run(&mut h, &blocks(4.0));
@@ -197,7 +207,8 @@ fn corrupt_session_does_not_replace_good_one() {
     let fields = json.get("fields").and_then(|f| f.as_object()).expect("state has a fields object");
     let session_key = "session".to_string();
     assert!(fields.contains_key(&session_key), "state has the persisted session field: {:?}", fields.keys());
-    let session: serde_json::Value = serde_json::from_str(fields[&session_key].as_str().expect("field is a JSON string")).unwrap();
+    let session: serde_json::Value =
+        serde_json::from_str(fields[&session_key].as_str().expect("field is a JSON string")).unwrap();
 
     let mut corrupt_versions = Vec::new();
     corrupt_versions.push(("not JSON".to_string(), "}{ not json".to_string()));

@@ -41,8 +41,20 @@ pub fn run(args: &[String]) -> Result<()> {
     let generator_json = format!("{out}/generator.json");
     let plugin_json = format!("{out}/plugin.json");
     crate::run(Command::new(&cargo).args([
-        "run", "--release", "-q", "-p", "neural_trio", "--example", "generator_bench", "--", "--bars", bars, "--runs",
-        runs, "--json", &generator_json,
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "neural_trio",
+        "--example",
+        "generator_bench",
+        "--",
+        "--bars",
+        bars,
+        "--runs",
+        runs,
+        "--json",
+        &generator_json,
     ]))?;
     crate::run(
         Command::new(&cargo)
@@ -59,8 +71,10 @@ pub fn run(args: &[String]) -> Result<()> {
     md.push_str(&format!("{}\n\n", crate::machine_line()));
     md.push_str("| figure | value | goal | |\n|---|---|---|---|\n");
     for block in [64, 256, 512, 1024] {
-        let (median, p99) = (num(&p, &format!("process_{block}_median_us")), num(&p, &format!("process_{block}_p99_us")));
-        let (ms, ps) = (num(&p, &format!("process_{block}_median_share")), num(&p, &format!("process_{block}_p99_share")));
+        let (median, p99) =
+            (num(&p, &format!("process_{block}_median_us")), num(&p, &format!("process_{block}_p99_us")));
+        let (ms, ps) =
+            (num(&p, &format!("process_{block}_median_share")), num(&p, &format!("process_{block}_p99_share")));
         md.push_str(&format!(
             "| process(), {block}-frame blocks, three parts streaming | median {median:.1} µs ({:.3} %), p99 {p99:.1} µs ({:.3} %) | ≤ 0.5 % of the block | {} |\n",
             ms * 100.0,

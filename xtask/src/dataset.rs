@@ -65,7 +65,9 @@ fn parse_args(args: &[String]) -> Result<Args> {
                 println!("usage: cargo xtask dataset [--source DIR] [--out DIR] [--limit N]");
                 std::process::exit(0);
             }
-            other => bail!("unknown argument '{other}' (usage: cargo xtask dataset [--source DIR] [--out DIR] [--limit N])"),
+            other => {
+                bail!("unknown argument '{other}' (usage: cargo xtask dataset [--source DIR] [--out DIR] [--limit N])")
+            }
         }
     }
     Ok(parsed)

@@ -4,7 +4,7 @@
 //!
 //! 1. **Generated phrases** through the plugin's own engine and sampler ([`generate`]): for every
 //!    setting (a temperature sweep with key lock off and mood Auto; key lock on; each mood), phrases
-//!    of `--bars` bars with top-p 0.95, the default registers and all parts on. Phrase `i` of every
+//!    of `--bars` bars with top-p 1.0, the default registers and all parts on. Phrase `i` of every
 //!    setting uses seed `--seed + i` and the tempo bin (and, under key lock, the key) of a held-out
 //!    song drawn for `i`, so settings differ only in what they set.
 //! 2. **Real phrases**: the held-out POP909 songs (819–909) read by `pop909::load_song`, cut into
@@ -405,7 +405,7 @@ fn run_baselines(
                 temperature: setting.temperature,
                 top_p: setting.top_p,
             };
-            match baseline::phrase(&mut bridge, &job, args.bars) {
+            match generate::phrase(&mut bridge, &job, args.bars) {
                 Ok(g) => made.push(g),
                 Err(e) => {
                     failure = Some(e);
@@ -437,7 +437,7 @@ fn run_baselines(
 fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json::Value> {
     let mut timing = serde_json::Map::new();
     let t = Instant::now();
-    let library = crate::bundle::fetch_onnxruntime()?;
+    let library = crate::bundle::fetch_onnxruntime(crate::bundle::Runtime::Cpu)?.remove(0);
     if !args.model.exists() {
         bail!(
             "{} is missing: train and export a model first (cargo xtask train; cargo xtask export)",
@@ -533,8 +533,13 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
 
     let model_info = {
         // One more load, to record what the model says about itself.
-        let model = neural_trio::generator::onnx::OnnxModel::load(&library, &args.model, 1)
-            .map_err(|e| anyhow::anyhow!("model: {e}"))?;
+        let model = neural_trio::generator::onnx::OnnxModel::load(
+            &library,
+            &args.model,
+            1,
+            neural_trio::generator::onnx::Provider::Cpu,
+        )
+        .map_err(|e| anyhow::anyhow!("model: {e}"))?;
         json!({
             "path": args.model.display().to_string(),
             "version": model.info.version,

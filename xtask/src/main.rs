@@ -16,7 +16,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 
   demo                 bundle, then render 16 bars at 128 BPM through the .clap into target/demo/
   test                 every test: Rust units, Python model tests, headless-host plugin tests
-  bundle neural_trio [--release]   build target/bundled/neural_trio.{clap,vst3} with ONNX Runtime and the model
+  bundle neural_trio [--release] [--gpu]
+                       build target/bundled/neural_trio.{clap,vst3} with ONNX Runtime and the model
+                       (--gpu: the onnxruntime-gpu build with its CUDA provider, about 300 MB)
   install              copy the bundles to ~/.clap and ~/.vst3
   onnxruntime          fetch libonnxruntime from the onnxruntime PyPI wheel into target/onnxruntime/
   bench                performance figures through the built plugin: target/bench/report.md, docs/RESULTS.md
@@ -37,7 +39,7 @@ fn main() -> Result<()> {
     match command.as_str() {
         "bundle" => bundle::bundle(&rest),
         "install" => bundle::install(),
-        "onnxruntime" => bundle::fetch_onnxruntime().map(|_| ()),
+        "onnxruntime" => bundle::fetch_onnxruntime(bundle::Runtime::Cpu).map(|_| ()),
         "vocab" => write_vocab(),
         "dataset" => dataset::run(&rest),
         "venv" => python::ensure_venv().map(|_| ()),
@@ -112,13 +114,49 @@ fn test(_args: &[String]) -> Result<()> {
     bundle_release()?;
     build_alloc_check_bundle()?;
     let python = python::ensure_venv()?;
+    // Habits made mechanical: each check counts as one test.
+    println!("== Checks: cargo fmt --check, cargo clippy -D warnings, ruff check models/");
+    let mut counts = (0, 0);
+    let checks: [(&str, Command); 3] = [
+        ("cargo fmt --check", {
+            let mut c = cargo();
+            c.args(["fmt", "--all", "--check"]);
+            c
+        }),
+        ("cargo clippy -D warnings", {
+            let mut c = cargo();
+            c.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+            c
+        }),
+        ("ruff check models/", {
+            let mut c = Command::new(&python);
+            c.args(["-m", "ruff", "check", "models/"]);
+            c
+        }),
+    ];
+    for (name, mut command) in checks {
+        match run(&mut command) {
+            Ok(()) => {
+                println!("check {name}: ok");
+                counts.0 += 1;
+            }
+            Err(e) => {
+                println!("check {name}: FAILED: {e:#}");
+                counts.1 += 1;
+            }
+        }
+    }
     println!("== Python model tests");
-    let mut counts = run_counting(Command::new(&python).args(["-m", "pytest", "-q", "models/tests"]))?;
+    let pytest = run_counting(Command::new(&python).args(["-m", "pytest", "-q", "models/tests"]))?;
+    counts.0 += pytest.0;
+    counts.1 += pytest.1;
     let display = display::virtual_display()?;
     println!("== Rust unit and headless-host tests (editor on DISPLAY {})", display.display);
     let rust = run_counting(
         cargo()
-            .args(["test", "--release", "--workspace"])
+            // The end-to-end tests are #[ignore]d for a plain `cargo test` (they need the bundle and
+            // ONNX Runtime, which this command has just built): run them too.
+            .args(["test", "--release", "--workspace", "--", "--include-ignored"])
             .env("DISPLAY", &display.display)
             .env("TRIO_CLAP", RELEASE_BUNDLE)
             .env("TRIO_ALLOC_CLAP", Path::new(ALLOC_CHECK_DIR).join("neural_trio.clap")),
@@ -177,10 +215,14 @@ fn quick_eval() -> Result<()> {
 /// lines report (cargo's "test result: … N passed; M failed", pytest's "N passed, M failed").
 fn run_counting(command: &mut Command) -> Result<(u64, u64)> {
     use std::io::BufRead;
-    let mut child = command.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("could not start {command:?}"))?;
+    let mut child =
+        command.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("could not start {command:?}"))?;
     let mut counts = (0, 0);
     let number_before = |line: &str, word: &str| -> u64 {
-        line.split([';', ',']).filter_map(|part| part.trim().strip_suffix(word)).filter_map(|n| n.trim().rsplit(' ').next()?.parse::<u64>().ok()).sum()
+        line.split([';', ','])
+            .filter_map(|part| part.trim().strip_suffix(word))
+            .filter_map(|n| n.trim().rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
     };
     for line in std::io::BufReader::new(child.stdout.take().expect("piped")).lines() {
         let line = line?;
@@ -202,10 +244,18 @@ fn run_counting(command: &mut Command) -> Result<(u64, u64)> {
 pub fn machine_line() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let date = Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     format!("Measured {date} on {cpu}, {cores} cores.")
 }
 

@@ -114,9 +114,7 @@ pub struct GridNote {
 pub fn load_song(dir: &Path) -> Result<Song, String> {
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let id: u32 = name.parse().map_err(|_| format!("folder name '{name}' is not a song number"))?;
-    let read = |file: &str| {
-        std::fs::read_to_string(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"))
-    };
+    let read = |file: &str| std::fs::read_to_string(dir.join(file)).map_err(|e| format!("cannot read {file}: {e}"));
 
     let beats = parse_beats(&read("beat_midi.txt")?)?;
     let key = majority_key(&read("key_audio.txt")?)?;
@@ -775,9 +773,7 @@ pub fn read_midi_tracks(bytes: &[u8]) -> Result<HashMap<String, Vec<RawNote>>, S
                 TrackEventKind::Midi { channel, message } => {
                     let (key, on, vel) = match message {
                         MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => (key.as_int(), true, vel.as_int()),
-                        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
-                            (key.as_int(), false, 0)
-                        }
+                        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => (key.as_int(), false, 0),
                         _ => continue,
                     };
                     let slot = &mut open[channel.as_int() as usize * 128 + key as usize];
@@ -874,7 +870,7 @@ mod tests {
         assert_eq!(quantize_tick(7.6), 8); // 0.4 < 1.4 / 2
         assert_eq!(quantize_tick(47.8), 48);
         assert_eq!(quantize_tick(-1.0), 0); // just before the origin rounds onto it
-        // Every result lies on one of the two grids.
+                                            // Every result lies on one of the two grids.
         for i in 0..2000 {
             let q = quantize_tick(i as f64 * 0.037);
             assert!(q % 3 == 0 || q % 2 == 0);
@@ -891,10 +887,15 @@ mod tests {
     #[test]
     fn piano_splits_into_bass_and_arp() {
         let piano = [
-            gn(0, 48, 36), gn(0, 12, 60), gn(0, 12, 64), gn(0, 48, 36), // duplicate bass key
-            gn(6, 6, 67),                                                // a lone high note: arp
-            gn(12, 30, 43), gn(12, 6, 55),                               // lowest below G3: bass
-            gn(24, 6, 55), gn(24, 6, 59),                                // lowest is G3: all arp
+            gn(0, 48, 36),
+            gn(0, 12, 60),
+            gn(0, 12, 64),
+            gn(0, 48, 36), // duplicate bass key
+            gn(6, 6, 67),  // a lone high note: arp
+            gn(12, 30, 43),
+            gn(12, 6, 55), // lowest below G3: bass
+            gn(24, 6, 55),
+            gn(24, 6, 59), // lowest is G3: all arp
             gn(36, 12, 38),
         ];
         let (bass, arp) = split_piano(&piano);
@@ -906,7 +907,7 @@ mod tests {
         let trimmed = trim_bass(&bass);
         let lengths: Vec<u32> = trimmed.iter().map(|&(_, l)| l).collect();
         assert_eq!(lengths, [12, 24, 12]); // 48→12 (gap 12), 30→24 (gap 24, 30 does not fit), last kept
-        // A gap of 17 ticks: nearest vocabulary length 18 would overrun, so 15.
+                                           // A gap of 17 ticks: nearest vocabulary length 18 would overrun, so 15.
         let trimmed = trim_bass(&[gn(0, 40, 40), gn(17, 6, 40)]);
         assert_eq!(trimmed[0].1, 15);
     }
@@ -929,7 +930,7 @@ mod tests {
         assert_eq!(ticks(1.2), 6); // an annotated 16th is a grid 8th
         assert_eq!(ticks(1.0 + 4.0 * 0.8), 96); // an annotated bar is two grid bars
         assert_eq!(ticks(1.0 + 20.0 * 0.8), 20 * 24); // extrapolated past the last beat
-        // Before the first beat the first interval extrapolates.
+                                                      // Before the first beat the first interval extrapolates.
         assert!((beats.beat_at(0.6) + 0.5).abs() < 1e-9);
         // With a note half an annotated beat before the first downbeat, a pickup bar opens the grid.
         let grid = BeatGrid::new(&beats, 2.0, -0.5).unwrap();
@@ -950,7 +951,7 @@ mod tests {
         assert_eq!(quantize_tick(grid.onset_ticks(6.0).unwrap()), 48);
         assert_eq!(quantize_tick(grid.onset_ticks(10.0).unwrap()), 96);
         assert_eq!(quantize_tick(grid.grid_ticks_clamped(5.0)), 48); // ends stop at the cut
-        // Half-time keeps the 2-beat bar whole: it is one 4/4 grid bar.
+                                                                     // Half-time keeps the 2-beat bar whole: it is one 4/4 grid bar.
         let grid = BeatGrid::new(&beats, 2.0, 0.0).unwrap();
         assert_eq!(grid.beats_cut, 0);
         assert_eq!(quantize_tick(grid.onset_ticks(5.0).unwrap()), 96 + 24);
@@ -987,12 +988,15 @@ mod tests {
         ];
         let melody = vec![
             ev(0, TrackEventKind::Meta(MetaMessage::TrackName(b"MELODY"))),
-            ev(480, note(72, 90)),  // beat 1: 0.5 s
-            ev(960, note(72, 0)),   // beat 3: 1.0 + 1.0 s
+            ev(480, note(72, 90)), // beat 1: 0.5 s
+            ev(960, note(72, 0)),  // beat 3: 1.0 + 1.0 s
             ev(0, note(74, 100)),
             ev(0, TrackEventKind::Meta(MetaMessage::EndOfTrack)), // never released
         ];
-        let smf = Smf { header: Header::new(Format::Parallel, Timing::Metrical(u15::new(480))), tracks: vec![tempo_track, melody] };
+        let smf = Smf {
+            header: Header::new(Format::Parallel, Timing::Metrical(u15::new(480))),
+            tracks: vec![tempo_track, melody],
+        };
         let mut bytes = Vec::new();
         smf.write_std(&mut bytes).unwrap();
         let tracks = read_midi_tracks(&bytes).unwrap();

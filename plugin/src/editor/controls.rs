@@ -7,7 +7,7 @@ use super::{part_label, part_tint, part_title};
 use crate::link::{Command, EngineStatus, Link};
 use crate::music::vocab::Key;
 use crate::music::Part;
-use crate::params::{key_lock_key, Mode, MoodChoice, PartOutput, TrioParams};
+use crate::params::{key_lock_key, Compute, Mode, MoodChoice, PartOutput, TrioParams};
 use egui::{Color32, DragValue, RichText, Ui};
 use nice_plug::prelude::*;
 use nice_plug_egui::widgets::ParamSlider;
@@ -138,10 +138,7 @@ fn variations_allowed(params: &TrioParams) -> bool {
 pub fn variations_buttons(ui: &mut Ui, params: &TrioParams, status: &EngineStatus, link: &Link) {
     if status.variations > 1 {
         let shown = status.variation_shown.min(status.variations - 1);
-        if ui
-            .add_enabled(shown + 1 < status.variations, egui::Button::new("▶"))
-            .on_hover_text("Next take.")
-            .clicked()
+        if ui.add_enabled(shown + 1 < status.variations, egui::Button::new("▶")).on_hover_text("Next take.").clicked()
         {
             let _ = link.commands.send(Command::ShowVariation { index: shown + 1 });
         }
@@ -228,6 +225,13 @@ pub fn generate_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, _l
 
         ui.label("Mood");
         enum_combo::<MoodChoice>(ui, "trio-mood", setter, &params.mood);
+        ui.end_row();
+
+        ui.label("Compute").on_hover_text(
+            "Where the model runs. Auto: the faster of CPU and GPU for each kind of work, measured on this \
+             machine. GPU needs the GPU bundle, an NVIDIA driver, CUDA 13 and cuDNN 9.",
+        );
+        enum_combo::<Compute>(ui, "trio-compute", setter, &params.compute);
         ui.end_row();
     });
 }

@@ -105,9 +105,7 @@ enum Grab {
     /// The top end: the highest note.
     High,
     /// The whole band; `offset` is the pointer's pitch minus the band's low note at grab time.
-    Both {
-        offset: i32,
-    },
+    Both { offset: i32 },
 }
 
 /// The pitch range on screen, widened to hold every register and note.

@@ -32,6 +32,10 @@ pub fn status_parts(status: &EngineStatus, has_transport: bool, ready: bool) -> 
         };
         parts.push((Level::Fine, words));
     }
+    if let Some(note) = &status.compute_note {
+        let trouble = note.contains("failed") || note.starts_with("GPU asked");
+        parts.push((if trouble { Level::Warning } else { Level::Fine }, note.clone()));
+    }
     if ready && status.speed_x_realtime > 0.0 {
         let level = if status.speed_x_realtime < 1.0 { Level::Warning } else { Level::Fine };
         parts.push((level, format!("writes {:.1}× faster than real time", status.speed_x_realtime)));
@@ -87,6 +91,13 @@ mod tests {
             text,
             vec!["Model trio-base 1", "on the CPU", "writes 12.3× faster than real time", "3 bars ready ahead"]
         );
+
+        let no_gpu = EngineStatus {
+            provider: Some("CPU".into()),
+            compute_note: Some("GPU asked for, but this ONNX Runtime has no CUDA provider: running on the CPU".into()),
+            ..Default::default()
+        };
+        assert!(status_parts(&no_gpu, true, true).iter().any(|p| p.0 == Level::Warning && p.1.contains("no CUDA")));
 
         let broken = EngineStatus { problem: Some("ONNX Runtime library not found".into()), ..Default::default() };
         let parts = status_parts(&broken, false, false);

@@ -1,7 +1,7 @@
 //! Composing one bar at a time with the model: context assembly, forced prefixes and the sampling
 //! loop. Shared by the generator thread and `cargo xtask eval`.
 
-use super::onnx::OnnxModel;
+use super::model::TokenModel;
 use super::sampler::{sample, sample_from, Constraints, Rng};
 use crate::music::tokens::{Decoded, Decoder};
 use crate::music::vocab::{ids, Key, Mood, Token, VOCAB_SIZE};
@@ -16,7 +16,7 @@ pub const MAX_NOTES_PER_GENERATED_BAR: usize = 96;
 /// model when left open. The key comes before the mood in the stream, so an open key under a chosen
 /// mood is drawn among the keys of the mood's mode (the labels were derived from mode and tempo).
 pub fn make_header(
-    model: &mut OnnxModel,
+    model: &mut dyn TokenModel,
     tempo_bin: u8,
     key: Option<Key>,
     mood: Option<Mood>,
@@ -27,8 +27,10 @@ pub fn make_header(
         Some(k) => Token::Key(k).id(),
         None => {
             let logits = model.set_context(&tokens)?;
-            let mode_fits = |id: u32| mood.is_none_or(|m| Key::from_index((id - ids::KEY) as usize).minor == m.is_minor());
-            let candidates = (ids::KEY..ids::MOOD).filter(|&id| mode_fits(id)).map(|id| (id, logits[id as usize])).collect();
+            let mode_fits =
+                |id: u32| mood.is_none_or(|m| Key::from_index((id - ids::KEY) as usize).minor == m.is_minor());
+            let candidates =
+                (ids::KEY..ids::MOOD).filter(|&id| mode_fits(id)).map(|id| (id, logits[id as usize])).collect();
             sample_from(candidates, 1.0, rng).ok_or("no key")?
         }
     };
@@ -51,6 +53,9 @@ pub struct BarRequest<'a> {
     pub history: &'a [&'a [u32]],
     /// Tokens of this bar to keep (starting with BAR): what was already heard before a regeneration.
     pub forced_prefix: &'a [u32],
+    /// The first tick the new tokens may place a note at (the playhead when the prefix was cut), so
+    /// the part of the bar already heard stays as it was for the next pass too.
+    pub resume_tick: u32,
     /// Notes of kept (locked) parts after the prefix, ticks relative to the bar: the bar is sampled
     /// around them, and the model hears them where they fall.
     pub forced_notes: &'a [Note],
@@ -89,6 +94,8 @@ struct BarSampler {
     queued: std::collections::VecDeque<u32>,
     constraints: Constraints,
     rng: Rng,
+    /// No new position before this tick.
+    resume_tick: i32,
 }
 
 impl BarSampler {
@@ -102,11 +109,21 @@ impl BarSampler {
             }
         }
         let prefix_end_tick = decoder.position.max(-1);
-        let mut pending: Vec<Note> = forced_notes.iter().filter(|n| n.start_tick as i32 > prefix_end_tick).copied().collect();
+        let mut pending: Vec<Note> =
+            forced_notes.iter().filter(|n| n.start_tick as i32 > prefix_end_tick).copied().collect();
         pending.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
         pending.dedup_by_key(|n| (n.start_tick, n.part, n.pitch));
         pending.reverse();
-        Ok(BarSampler { decoder, tokens: prefix.to_vec(), notes, pending, queued: Default::default(), constraints, rng })
+        Ok(BarSampler {
+            decoder,
+            tokens: prefix.to_vec(),
+            notes,
+            pending,
+            queued: Default::default(),
+            constraints,
+            rng,
+            resume_tick: 0,
+        })
     }
 
     /// The next token to feed, given the logits after the last one; None when the bar is complete.
@@ -131,12 +148,30 @@ impl BarSampler {
         if full && self.decoder.at_boundary() && next_forced.is_none() {
             return None;
         }
+        // Still inside the part already heard: only a position from the resume tick on (or the bar's
+        // end) may follow, so nothing is added where the playhead has been.
+        let resumed;
+        let logits = if self.decoder.position < self.resume_tick {
+            let may_follow = |id: u32| match Token::from_id(id) {
+                Some(Token::Bar) => true,
+                Some(Token::Position(tick)) => tick as i32 >= self.resume_tick,
+                _ => false,
+            };
+            resumed = (0..logits.len() as u32)
+                .map(|id| if may_follow(id) { logits[id as usize] } else { f32::NEG_INFINITY })
+                .collect::<Vec<f32>>();
+            &resumed[..]
+        } else {
+            logits
+        };
         let id = match sample(logits, &self.decoder, &self.constraints, next_forced, &mut self.rng) {
             Some(id) if id == Token::Bar.id() => return None,
             Some(id) => id,
             // Out of sampling room (e.g. a full bar) but kept notes remain: jump straight to them.
             None => match next_forced {
-                Some((tick, _)) if self.decoder.allows(Token::Position(tick as u8).id()) => Token::Position(tick as u8).id(),
+                Some((tick, _)) if self.decoder.allows(Token::Position(tick as u8).id()) => {
+                    Token::Position(tick as u8).id()
+                }
                 _ => return None,
             },
         };
@@ -146,7 +181,8 @@ impl BarSampler {
                 while self.pending.last().is_some_and(|n| n.start_tick == tick && n.part == part) {
                     let note = self.pending.pop().expect("checked");
                     self.queued.push_back(Token::Pitch(note.pitch).id());
-                    self.queued.push_back(Token::Duration(crate::music::vocab::duration_index(note.duration_ticks)).id());
+                    self.queued
+                        .push_back(Token::Duration(crate::music::vocab::duration_index(note.duration_ticks)).id());
                     self.queued.push_back(Token::Velocity(crate::music::vocab::velocity_bin(note.velocity)).id());
                 }
             }
@@ -166,7 +202,7 @@ impl BarSampler {
 /// The context for a bar: the header and as much of `history` as fits with room for the bar.
 /// Prefers a window that extends what the cache already holds (no re-prefill); when the window must
 /// slide, drops to half the budget so the next bars can extend it again.
-fn bar_context(model: &OnnxModel, header: [u32; 4], history: &[&[u32]], forced_prefix: &[u32]) -> Vec<u32> {
+fn bar_context(model: &dyn TokenModel, header: [u32; 4], history: &[&[u32]], forced_prefix: &[u32]) -> Vec<u32> {
     let budget = model.context_length().saturating_sub(MAX_TOKENS_PER_BAR + forced_prefix.len() + header.len());
     let history_len = |first: usize| history[first..].iter().map(|b| b.len()).sum::<usize>();
     let fitting = |limit: usize| (0..=history.len()).find(|&f| history_len(f) <= limit).unwrap_or(history.len());
@@ -177,7 +213,7 @@ fn bar_context(model: &OnnxModel, header: [u32; 4], history: &[&[u32]], forced_p
         }
         context
     };
-    let cached = model.cached_tokens.first().cloned().unwrap_or_default();
+    let cached = model.context().to_vec();
     let reusable = (fitting(budget)..=history.len())
         .find(|&f| cached.len() > header.len() && context_from(f).starts_with(&cached));
     let first = reusable.unwrap_or_else(|| fitting(budget / 2).max(fitting(budget)));
@@ -187,10 +223,11 @@ fn bar_context(model: &OnnxModel, header: [u32; 4], history: &[&[u32]], forced_p
 }
 
 /// Samples one bar. Returns its tokens (starting with BAR, without the next bar's BAR).
-pub fn generate_bar(model: &mut OnnxModel, request: BarRequest) -> Result<Vec<u32>, String> {
-    let BarRequest { header, history, forced_prefix, forced_notes, constraints, rng } = request;
+pub fn generate_bar(model: &mut dyn TokenModel, request: BarRequest) -> Result<Vec<u32>, String> {
+    let BarRequest { header, history, forced_prefix, resume_tick, forced_notes, constraints, rng } = request;
     let context = bar_context(model, header, history, forced_prefix);
     let mut sampler = BarSampler::new(forced_prefix, forced_notes, constraints, rng)?;
+    sampler.resume_tick = resume_tick as i32;
     let mut logits = model.set_context(&context)?;
     while let Some(id) = sampler.next_token(&logits)? {
         logits = model.feed(&[vec![id]])?;
@@ -215,7 +252,11 @@ pub struct PhrasePlan {
 /// every candidate by one token (a candidate that has finished feeds PAD, which only it would see).
 /// Candidates that run into the context length finish bar by bar on their own. Returns each
 /// candidate's bars' tokens.
-pub fn generate_phrases(model: &mut OnnxModel, header: [u32; 4], plans: &[PhrasePlan]) -> Result<Vec<Vec<Vec<u32>>>, String> {
+pub fn generate_phrases(
+    model: &mut dyn TokenModel,
+    header: [u32; 4],
+    plans: &[PhrasePlan],
+) -> Result<Vec<Vec<Vec<u32>>>, String> {
     let rows = plans.len();
     let mut done: Vec<Vec<Vec<u32>>> = vec![Vec::new(); rows];
     if rows == 0 {
@@ -236,7 +277,7 @@ pub fn generate_phrases(model: &mut OnnxModel, header: [u32; 4], plans: &[Phrase
     model.fork(rows);
     let mut logits: Vec<f32> = first.iter().copied().cycle().take(rows * VOCAB_SIZE).collect();
     // Leave one step of room; what does not fit is finished below, bar by bar.
-    while samplers.iter().any(Option::is_some) && model.past() + 1 < model.context_length() {
+    while samplers.iter().any(Option::is_some) && model.context().len() + 1 < model.context_length() {
         let mut feed = Vec::with_capacity(rows);
         for (row, plan) in plans.iter().enumerate() {
             let row_logits = &logits[row * VOCAB_SIZE..(row + 1) * VOCAB_SIZE];
@@ -275,6 +316,7 @@ pub fn generate_phrases(model: &mut OnnxModel, header: [u32; 4], plans: &[Phrase
                 header,
                 history: &history,
                 forced_prefix: &[bar],
+                resume_tick: 0,
                 forced_notes: &b.forced_notes,
                 constraints: plan.constraints,
                 rng: b.rng.clone(),
@@ -304,4 +346,121 @@ pub fn bar_notes(tokens: &[u32]) -> Vec<Note> {
     }
     notes.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generator::model::fake::FakeModel;
+    use crate::music::vocab::Key;
+    use crate::music::{Part, TICKS_PER_BAR};
+
+    fn header() -> [u32; 4] {
+        [
+            Token::Bos.id(),
+            Token::Tempo(4).id(),
+            Token::Key(Key { tonic: 9, minor: true }).id(),
+            Token::Mood(Mood::Sad).id(),
+        ]
+    }
+
+    fn bar(model: &mut FakeModel, forced_notes: &[Note], constraints: Constraints, seed: u32) -> Vec<u32> {
+        let request = BarRequest {
+            header: header(),
+            history: &[],
+            forced_prefix: &[Token::Bar.id()],
+            resume_tick: 0,
+            forced_notes,
+            constraints,
+            rng: Rng::for_bar(seed, 0, 0),
+        };
+        generate_bar(model, request).expect("a bar")
+    }
+
+    #[test]
+    fn bars_follow_the_grammar_and_repeat_for_the_same_seed() {
+        let mut model = FakeModel::new();
+        let mut notes = 0;
+        for seed in 1..20 {
+            let tokens = bar(&mut model, &[], Constraints::default(), seed);
+            assert!(decoder_at_boundary_after(&tokens), "seed {seed}: bar ends mid-note: {tokens:?}");
+            assert_eq!(tokens[0], Token::Bar.id());
+            assert_eq!(tokens, bar(&mut FakeModel::new(), &[], Constraints::default(), seed), "seed {seed}");
+            notes += bar_notes(&tokens).len();
+        }
+        assert!(notes > 20, "only {notes} notes in 19 bars");
+    }
+
+    #[test]
+    fn masks_hold_parts_registers_and_the_scale() {
+        let a_minor = Key { tonic: 9, minor: true }.scale_mask();
+        let constraints = Constraints {
+            parts_allowed: [false, true, true],
+            registers: [(60, 96), (57, 69), (28, 40)],
+            scale_mask: a_minor,
+            ..Constraints::default()
+        };
+        let mut model = FakeModel::new();
+        let mut notes = Vec::new();
+        for seed in 1..20 {
+            notes.extend(bar_notes(&bar(&mut model, &[], constraints, seed)));
+        }
+        assert!(notes.len() > 20);
+        for n in &notes {
+            assert_ne!(n.part, Part::Lead, "a disabled part played: {n:?}");
+            let (low, high) = constraints.registers[n.part.index()];
+            assert!((low..=high).contains(&n.pitch), "{n:?} outside {low}–{high}");
+            assert!(a_minor & (1 << (n.pitch % 12)) != 0, "{n:?} outside A minor");
+        }
+    }
+
+    #[test]
+    fn forced_notes_are_kept_exactly_and_batched_takes_keep_them_too() {
+        let forced = vec![
+            Note { start_tick: 0, part: Part::Bass, pitch: 33, duration_ticks: 12, velocity: 88 },
+            Note { start_tick: 24, part: Part::Bass, pitch: 40, duration_ticks: 12, velocity: 88 },
+        ];
+        let constraints = Constraints { parts_allowed: [true, true, false], ..Constraints::default() };
+        let tokens = bar(&mut FakeModel::new(), &forced, constraints, 7);
+        let bass: Vec<Note> = bar_notes(&tokens).into_iter().filter(|n| n.part == Part::Bass).collect();
+        assert_eq!(bass, forced);
+
+        let plans: Vec<PhrasePlan> = (0..3)
+            .map(|take| PhrasePlan {
+                bars: (0..2).map(|b| BarPlan { forced_notes: forced.clone(), rng: Rng::for_bar(1, b, take) }).collect(),
+                constraints,
+            })
+            .collect();
+        let phrases = generate_phrases(&mut FakeModel::new(), header(), &plans).expect("takes");
+        assert_eq!(phrases.len(), 3);
+        for phrase in &phrases {
+            assert_eq!(phrase.len(), 2);
+            for tokens in phrase {
+                let bass: Vec<Note> = bar_notes(tokens).into_iter().filter(|n| n.part == Part::Bass).collect();
+                assert_eq!(bass, forced);
+                assert!(bar_notes(tokens).iter().all(|n| n.start_tick < TICKS_PER_BAR));
+            }
+        }
+        assert_ne!(phrases[0], phrases[1], "two takes with their own dice came out the same");
+    }
+
+    #[test]
+    fn the_heard_prefix_is_kept_when_a_bar_is_regenerated() {
+        let mut model = FakeModel::new();
+        let first = bar(&mut model, &[], Constraints::default(), 3);
+        let prefix = prefix_before_tick(&first, 24);
+        let request = BarRequest {
+            header: header(),
+            history: &[],
+            forced_prefix: &prefix,
+            resume_tick: 24,
+            forced_notes: &[],
+            constraints: Constraints { temperature: 1.5, ..Constraints::default() },
+            rng: Rng::for_bar(3, 0, 1),
+        };
+        let again = generate_bar(&mut model, request).expect("bar");
+        assert!(again.starts_with(&prefix));
+        let heard = |tokens: &[u32]| bar_notes(tokens).into_iter().filter(|n| n.start_tick < 24).collect::<Vec<_>>();
+        assert_eq!(heard(&again), heard(&first));
+    }
 }

@@ -2,6 +2,8 @@
 //! composition, and (in the plugin) the background thread that keeps bars ahead of the playhead.
 
 pub mod composer;
+pub mod compute;
+pub mod model;
 pub mod onnx;
 pub mod resources;
 pub mod sampler;

@@ -2,6 +2,7 @@
 //! plugin): one "step" graph with a per-layer KV cache, checked against our vocabulary on load.
 //! Runs on the generator thread only.
 
+use super::model::TokenModel;
 use crate::music::vocab::{vocab_hash, VOCAB_SIZE};
 use ort::ep::{ExecutionProvider, CUDA};
 use ort::session::Session;
@@ -75,7 +76,7 @@ pub struct OnnxModel {
     batch: usize,
     past: usize,
     /// The tokens the cache holds (batch row 0; all rows share them unless they diverged).
-    pub cached_tokens: Vec<Vec<u32>>,
+    cached_tokens: Vec<Vec<u32>>,
 }
 
 fn meta(session: &Session, key: &str) -> Option<String> {
@@ -83,28 +84,30 @@ fn meta(session: &Session, key: &str) -> Option<String> {
 }
 
 impl OnnxModel {
-    /// Loads the library (once per process) and the model, and checks the vocabulary hash.
-    pub fn load(library: &Path, model: &Path, intra_threads: usize) -> Result<OnnxModel, String> {
+    /// Loads the library (once per process) and the model on `provider`, and checks the vocabulary
+    /// hash. CUDA that cannot run is an error that says why; the caller decides what to do instead.
+    pub fn load(library: &Path, model: &Path, intra_threads: usize, provider: Provider) -> Result<OnnxModel, String> {
         let started = Instant::now();
         let environment = environment(library)?;
         if !model.exists() {
             return Err(format!("model not found at {}", model.display()));
         }
-        let cuda_available = CUDA::is_available().unwrap_or(false);
         let mut builder = Session::builder(&environment)
             .map_err(|e| e.to_string())?
             .with_intra_threads(intra_threads.max(1))
             .map_err(|e| e.to_string())?;
-        let mut provider = Provider::Cpu;
-        if cuda_available {
-            let cuda = CUDA::default();
-            if cuda.register(&mut builder).is_ok() {
-                provider = Provider::Cuda;
+        if provider == Provider::Cuda {
+            if !CUDA::is_available().unwrap_or(false) {
+                return Err("this ONNX Runtime has no CUDA provider (bundle it with `cargo xtask bundle neural_trio \
+                            --release --gpu`)"
+                    .into());
             }
+            CUDA::default()
+                .register(&mut builder)
+                .map_err(|e| format!("CUDA could not start ({e}): check the NVIDIA driver, CUDA 13 and cuDNN 9"))?;
         }
-        let session = builder
-            .commit_from_file(model)
-            .map_err(|e| format!("could not open model {}: {e}", model.display()))?;
+        let session =
+            builder.commit_from_file(model).map_err(|e| format!("could not open model {}: {e}", model.display()))?;
 
         let info = ModelInfo {
             version: meta(&session, "model_version").unwrap_or_else(|| "unknown".into()),
@@ -142,18 +145,10 @@ impl OnnxModel {
         };
         // One warm-up step so the first real request is not the slow one.
         loaded.reset(1);
-        loaded.feed(&[vec![crate::music::vocab::Token::Bos.id()]])?;
+        loaded.feed_rows(&[vec![crate::music::vocab::Token::Bos.id()]])?;
         loaded.reset(1);
         loaded.load_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(loaded)
-    }
-
-    pub fn context_length(&self) -> usize {
-        self.info.context_length
-    }
-
-    pub fn past(&self) -> usize {
-        self.past
     }
 
     /// Empties the cache for `batch` sequences.
@@ -168,7 +163,7 @@ impl OnnxModel {
 
     /// Turns a batch-1 cache into `rows` identical rows, so several continuations of one context
     /// can be sampled side by side.
-    pub fn fork(&mut self, rows: usize) {
+    fn fork_rows(&mut self, rows: usize) {
         if self.batch != 1 || rows <= 1 {
             return;
         }
@@ -201,7 +196,7 @@ impl OnnxModel {
 
     /// Feeds the same number of new tokens for every batch row; returns the logits of each row's
     /// last new token, `batch × VOCAB_SIZE`.
-    pub fn feed(&mut self, tokens: &[Vec<u32>]) -> Result<Vec<f32>, String> {
+    fn feed_rows(&mut self, tokens: &[Vec<u32>]) -> Result<Vec<f32>, String> {
         let batch = self.batch;
         if tokens.len() != batch || tokens.iter().any(|t| t.len() != tokens[0].len()) || tokens[0].is_empty() {
             return Err("feed needs one equally long, non-empty token list per batch row".into());
@@ -212,10 +207,8 @@ impl OnnxModel {
         let input_ids = Tensor::from_array(([batch, new], ids)).map_err(err)?;
         let pos_offset = Tensor::from_array(([1usize], vec![self.past as i64])).map_err(err)?;
         let shape = [batch, self.kv_heads, self.past, self.head_dim];
-        let mut inputs: Vec<(std::borrow::Cow<'_, str>, ort::session::SessionInputValue<'_>)> = vec![
-            ("input_ids".into(), input_ids.into()),
-            ("pos_offset".into(), pos_offset.into()),
-        ];
+        let mut inputs: Vec<(std::borrow::Cow<'_, str>, ort::session::SessionInputValue<'_>)> =
+            vec![("input_ids".into(), input_ids.into()), ("pos_offset".into(), pos_offset.into())];
         let n_layer = self.cache.len() / 2;
         for layer in 0..n_layer {
             let keys = TensorRef::from_array_view((shape, self.cache[2 * layer].as_slice())).map_err(err)?;
@@ -252,7 +245,7 @@ impl OnnxModel {
 
     /// Makes the cache hold exactly `context` (batch 1), reusing the longest common prefix, and
     /// returns the logits after its last token.
-    pub fn set_context(&mut self, context: &[u32]) -> Result<Vec<f32>, String> {
+    fn set_context_cached(&mut self, context: &[u32]) -> Result<Vec<f32>, String> {
         if self.batch != 1 {
             self.reset(1);
         }
@@ -264,6 +257,32 @@ impl OnnxModel {
             self.reset(1);
         }
         let rest = context[self.past..].to_vec();
-        self.feed(&[rest])
+        self.feed_rows(&[rest])
+    }
+}
+
+impl TokenModel for OnnxModel {
+    fn context_length(&self) -> usize {
+        self.info.context_length
+    }
+
+    fn context(&self) -> &[u32] {
+        &self.cached_tokens[0]
+    }
+
+    fn set_context(&mut self, context: &[u32]) -> Result<Vec<f32>, String> {
+        self.set_context_cached(context)
+    }
+
+    fn feed(&mut self, tokens: &[Vec<u32>]) -> Result<Vec<f32>, String> {
+        self.feed_rows(tokens)
+    }
+
+    fn fork(&mut self, rows: usize) {
+        self.fork_rows(rows)
+    }
+
+    fn identity(&self) -> Option<(String, String)> {
+        Some((self.info.id(), self.info.version.clone()))
     }
 }

@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// The ONNX Runtime release the plugin is built against (`ort`'s `api-31`), fetched from PyPI by xtask.
+pub const ORT_VERSION: &str = "1.31.1";
+/// Its library's file name: the one name for it, in the plugin and in xtask.
 pub const ORT_LIBRARY: &str = "libonnxruntime.so.1.31.1";
 pub const MODEL_FILE: &str = "trio-base.onnx";
 

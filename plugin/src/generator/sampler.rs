@@ -91,7 +91,9 @@ impl Constraints {
             Some(Token::Position(t)) => on_grid(t) && next_forced.is_none_or(|(q, _)| t as u32 <= q),
             Some(Token::Bar) => next_forced.is_none(),
             Some(Token::Part(p)) => match next_forced {
-                Some((q, forced)) if decoder.position == q as i32 => p == forced || p < forced && self.part_may_start(p),
+                Some((q, forced)) if decoder.position == q as i32 => {
+                    p == forced || p < forced && self.part_may_start(p)
+                }
                 _ => self.part_may_start(p),
             },
             // Kept parts get only their injected notes, never a sampled extra one; lead and bass
@@ -168,7 +170,8 @@ mod tests {
         decoder.push(Token::Bar.id()).unwrap();
         decoder.push(Token::Position(0).id()).unwrap();
         decoder.push(Token::Part(Part::Bass).id()).unwrap();
-        let constraints = Constraints { registers: [(0, 127), (0, 127), (40, 47)], scale_mask: Key::C_MAJOR, ..Default::default() };
+        let constraints =
+            Constraints { registers: [(0, 127), (0, 127), (40, 47)], scale_mask: Key::C_MAJOR, ..Default::default() };
         // Logits that love pitch 30 (out of range) and 42 (F#, out of key).
         let mut logits = vec![0.0f32; VOCAB_SIZE];
         logits[Token::Pitch(30).id() as usize] = 50.0;
@@ -185,7 +188,14 @@ mod tests {
     fn lead_and_bass_write_one_note_per_position_and_the_arp_chords() {
         for (part, chords) in [(Part::Lead, false), (Part::Arp, true), (Part::Bass, false)] {
             let mut decoder = Decoder::at_bar_start(0);
-            for token in [Token::Bar, Token::Position(0), Token::Part(part), Token::Pitch(64), Token::Duration(3), Token::Velocity(4)] {
+            for token in [
+                Token::Bar,
+                Token::Position(0),
+                Token::Part(part),
+                Token::Pitch(64),
+                Token::Duration(3),
+                Token::Velocity(4),
+            ] {
                 decoder.push(token.id()).unwrap();
             }
             let constraints = Constraints::default();

@@ -1,6 +1,9 @@
 //! The generator thread: owns the ONNX Runtime session and the sampler, keeps the bars ahead of
 //! the playhead generated under the current parameters, and publishes them to the audio thread.
 
+use super::compute::{Calibrations, ComputeChoice, Models, OpenModel, Workload};
+use super::model::TokenModel;
+use super::onnx::Provider;
 use super::{composer, onnx, resources, sampler, settings};
 use crate::link::{BarNotes, Command, Link};
 use crate::music::vocab::{tempo_bin, Key, Mood};
@@ -8,7 +11,9 @@ use crate::music::Part;
 use crate::music::{TICKS_PER_BAR, TICKS_PER_BEAT};
 use crate::params::{Mode, TrioParams};
 use crate::persist::{PersistedSession, StoredBar, MAX_STORED_BARS};
-use composer::{bar_notes, generate_bar, generate_phrases, make_header, prefix_before_tick, BarPlan, BarRequest, PhrasePlan};
+use composer::{
+    bar_notes, generate_bar, generate_phrases, make_header, prefix_before_tick, BarPlan, BarRequest, PhrasePlan,
+};
 use onnx::OnnxModel;
 use sampler::{Constraints, Rng};
 use settings::{GenSettings, Structure};
@@ -71,7 +76,13 @@ struct HeaderInputs {
 pub struct Generator {
     link: Arc<Link>,
     params: Arc<TrioParams>,
-    model: Option<OnnxModel>,
+    model: Option<Models>,
+    /// The Compute setting the models were opened under.
+    compute: ComputeChoice,
+    /// Model failures recovered from since the last bar that worked.
+    recoveries: u32,
+    /// "<model_version>/<vocab hash>", saved with the phrase.
+    model_id: String,
     bars: BTreeMap<i64, GeneratedBar>,
     header: Option<([u32; 4], HeaderInputs)>,
     structure: Option<Structure>,
@@ -105,6 +116,8 @@ struct Snapshot {
 
 /// Undo depth.
 const UNDO_LIMIT: usize = 32;
+/// Failures in a row the generator recovers from before it gives up and says so.
+const MAX_RECOVERIES: u32 = 3;
 
 /// Starts the generator thread.
 pub fn spawn(link: Arc<Link>, params: Arc<TrioParams>) -> std::io::Result<JoinHandle<()>> {
@@ -120,6 +133,9 @@ impl Generator {
             link,
             params,
             model: None,
+            compute: ComputeChoice::Cpu,
+            recoveries: 0,
+            model_id: String::new(),
             bars: BTreeMap::new(),
             header: None,
             structure: None,
@@ -140,18 +156,11 @@ impl Generator {
     fn run(&mut self) {
         let library = resources::find(resources::ORT_LIBRARY);
         let model_path = resources::find(resources::MODEL_FILE);
-        match OnnxModel::load(&library, &model_path, 1) {
-            Ok(model) => {
-                let (name, provider, load_ms) = (model.info.version.clone(), model.provider, model.load_ms);
-                self.link.update_status(|s| {
-                    s.model = Some(name);
-                    s.provider = Some(provider.name().into());
-                    s.model_load_ms = load_ms;
-                    s.problem = None;
-                });
-                self.model = Some(model);
-                self.link.ready.store(true, Ordering::Release);
-            }
+        let open: OpenModel = Box::new(move |provider| {
+            OnnxModel::load(&library, &model_path, 1, provider).map(|m| Box::new(m) as Box<dyn TokenModel + Send>)
+        });
+        match self.open_models(open) {
+            Ok(()) => self.link.ready.store(true, Ordering::Release),
             Err(problem) => {
                 nice_plug::nice_log!("Neural Trio stays silent: {problem}");
                 self.link.update_status(|s| s.problem = Some(problem));
@@ -259,13 +268,15 @@ impl Generator {
         let started = Instant::now();
         // Endless has no phrase to take again (the editor offers no button there); no header yet
         // means no phrase yet.
-        let (Some(length), Some(header)) = (self.structure.and_then(|s| s.loop_length()), self.header.map(|h| h.0)) else {
+        let (Some(length), Some(header)) = (self.structure.and_then(|s| s.loop_length()), self.header.map(|h| h.0))
+        else {
             return Ok(());
         };
         let settings = GenSettings::from_params(&self.params, self.variation);
         let kept = Part::ALL.map(|p| self.locked[p.index()] || part.is_some_and(|only| only != p));
         let constraints = constraints_for(&settings, kept);
-        let forced: Vec<Vec<crate::music::Note>> = (0..length as i64).map(|index| self.kept_notes(index, kept)).collect();
+        let forced: Vec<Vec<crate::music::Note>> =
+            (0..length as i64).map(|index| self.kept_notes(index, kept)).collect();
         let variations: Vec<u32> = (0..count).map(|_| self.next_variation()).collect();
         let plans: Vec<PhrasePlan> = variations
             .iter()
@@ -279,17 +290,32 @@ impl Generator {
                 constraints,
             })
             .collect();
-        let model = self.model.as_mut().ok_or("no model")?;
-        let phrases = generate_phrases(model, header, &plans)?;
+        let models = self.model.as_mut().ok_or("no model")?;
+        let phrases = match generate_phrases(models.get(Workload::Batch), header, &plans) {
+            Ok(phrases) => phrases,
+            Err(e) => {
+                // The takes are made again on whatever the recovery leaves (the CPU after a GPU failure).
+                models.recover(Workload::Batch, &e)?;
+                self.report_compute();
+                let models = self.model.as_mut().ok_or("no model")?;
+                generate_phrases(models.get(Workload::Batch), header, &plans)?
+            }
+        };
 
         self.push_undo();
         let original = self.snapshot();
         self.candidates = std::iter::once(original)
-            .chain(variations.iter().zip(phrases).map(|(&variation, bars)| Snapshot {
-                bars: bars.into_iter().enumerate().map(|(i, tokens)| (i as i64, BarContent::from_tokens(tokens))).collect(),
-                // The takes share the phrase's header (key, mood): it counts as made for their variation.
-                header: self.header.map(|(tokens, inputs)| (tokens, HeaderInputs { variation, ..inputs })),
-                variation,
+            .chain(variations.iter().zip(phrases).map(|(&variation, bars)| {
+                Snapshot {
+                    bars: bars
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, tokens)| (i as i64, BarContent::from_tokens(tokens)))
+                        .collect(),
+                    // The takes share the phrase's header (key, mood): it counts as made for their variation.
+                    header: self.header.map(|(tokens, inputs)| (tokens, HeaderInputs { variation, ..inputs })),
+                    variation,
+                }
             }))
             .collect();
         let first = self.candidates[1].clone();
@@ -355,7 +381,10 @@ impl Generator {
         self.bars.clear();
         let settings = session.settings.unwrap_or_else(|| GenSettings::from_params(&self.params, self.variation));
         for bar in session.bars {
-            self.bars.insert(bar.index, GeneratedBar { content: BarContent::from_stored(bar), settings, published_rev: None });
+            self.bars.insert(
+                bar.index,
+                GeneratedBar { content: BarContent::from_stored(bar), settings, published_rev: None },
+            );
         }
         if let Some(header) = session.header {
             let inputs = self.header_inputs(&settings);
@@ -385,6 +414,7 @@ impl Generator {
     /// One unit of work; false when there was nothing to do.
     fn step(&mut self) -> bool {
         self.adopt_loaded_session();
+        self.follow_compute_setting();
         if !self.link.has_transport.load(Ordering::Acquire) {
             // The phrase is conditioned on the host's tempo: wait until a block has told us what it is,
             // or the same project would render differently depending on how soon the host processes.
@@ -413,11 +443,11 @@ impl Generator {
             None => true,
         };
         if header_stale && (structure.mode != Mode::Hold || self.header.is_none()) {
-            let model = self.model.as_mut().expect("step runs with a model");
+            let model = self.model.as_mut().expect("step runs with a model").get(Workload::Stream);
             let mut rng = Rng::for_bar(settings.seed, -1, settings.variation);
             match make_header(model, inputs.tempo_bin, inputs.key, inputs.mood, &mut rng) {
                 Ok(header) => self.header = Some((header, inputs)),
-                Err(e) => return self.fail(e),
+                Err(e) => return self.model_failed(Workload::Stream, e),
             }
             return true;
         }
@@ -466,7 +496,7 @@ impl Generator {
                     if self.change_seen.is_none() {
                         self.change_seen = Some(Instant::now());
                     }
-                    Some(Some(prefix_before_tick(&bar.content.tokens, cut)))
+                    Some(Some((prefix_before_tick(&bar.content.tokens, cut), cut)))
                 }
                 Some(bar) if bar.published_rev != Some(rev) => {
                     self.publish(index, rev);
@@ -477,8 +507,9 @@ impl Generator {
             if let Some(prefix) = action {
                 let started = Instant::now();
                 if let Err(e) = self.generate(index, prefix, &settings, structure) {
-                    return self.fail(e);
+                    return self.model_failed(Workload::Stream, e);
                 }
+                self.recoveries = 0;
                 self.publish(index, rev);
                 self.report_speed(started, order == 0);
                 self.store_session(settings);
@@ -489,7 +520,13 @@ impl Generator {
         false
     }
 
-    fn generate(&mut self, index: i64, prefix: Option<Vec<u32>>, settings: &GenSettings, structure: Structure) -> Result<(), String> {
+    fn generate(
+        &mut self,
+        index: i64,
+        heard: Option<(Vec<u32>, u32)>,
+        settings: &GenSettings,
+        structure: Structure,
+    ) -> Result<(), String> {
         let header = self.header.as_ref().map(|h| h.0).ok_or("no header")?;
         let history_range = match structure.loop_length() {
             Some(_) => 0..index,
@@ -507,18 +544,22 @@ impl Generator {
         let kept = self.kept_parts(settings);
         let constraints = constraints_for(settings, kept);
         let forced_notes = self.kept_notes(index, kept);
-        let prefix = prefix.unwrap_or_else(|| vec![crate::music::vocab::Token::Bar.id()]);
+        let (prefix, resume_tick) = heard.unwrap_or_else(|| (vec![crate::music::vocab::Token::Bar.id()], 0));
         let request = BarRequest {
             header,
             history: &history,
             forced_prefix: &prefix,
+            resume_tick,
             forced_notes: &forced_notes,
             constraints,
             rng: Rng::for_bar(settings.seed, index, settings.variation),
         };
-        let model = self.model.as_mut().ok_or("no model")?;
+        let model = self.model.as_mut().ok_or("no model")?.get(Workload::Stream);
         let tokens = generate_bar(model, request)?;
-        self.bars.insert(index, GeneratedBar { content: BarContent::from_tokens(tokens), settings: *settings, published_rev: None });
+        self.bars.insert(
+            index,
+            GeneratedBar { content: BarContent::from_tokens(tokens), settings: *settings, published_rev: None },
+        );
         Ok(())
     }
 
@@ -550,7 +591,7 @@ impl Generator {
 
     /// Writes the bars to the persisted session (what a project save will hold).
     fn store_session(&mut self, settings: GenSettings) {
-        let model_id = self.model.as_ref().map(|m| m.info.id()).unwrap_or_default();
+        let model_id = self.model_id.clone();
         let first = self.bars.keys().rev().nth(MAX_STORED_BARS - 1).copied().unwrap_or(i64::MIN);
         let bars = self
             .bars
@@ -585,12 +626,77 @@ impl Generator {
         }
     }
 
+    /// Opens the model on the CPU (the model's identity and the load time come from there), then on
+    /// whatever else the Compute setting asks for.
+    fn open_models(&mut self, mut open: OpenModel) -> Result<(), String> {
+        let started = Instant::now();
+        let cpu = open(Provider::Cpu)?;
+        let info = onnx_info(cpu.as_ref());
+        self.compute = self.params.compute.value().choice();
+        let mut calibrations = Calibrations::load();
+        let models = Models::open(open, cpu, self.compute, &info.0, &mut calibrations)?;
+        self.model_id = info.0;
+        let load_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.link.update_status(|s| {
+            s.model = Some(info.1);
+            s.model_load_ms = load_ms;
+            s.problem = None;
+        });
+        self.model = Some(models);
+        self.report_compute();
+        Ok(())
+    }
+
+    /// The Compute setting changed: the GPU model is opened or dropped (the CPU model stays).
+    fn follow_compute_setting(&mut self) {
+        let choice = self.params.compute.value().choice();
+        if choice == self.compute {
+            return;
+        }
+        self.compute = choice;
+        let key = self.model_id.clone();
+        if let Some(models) = self.model.as_mut() {
+            if let Err(e) = models.choose_compute(choice, &key, &mut Calibrations::load()) {
+                models.note = Some(e);
+            }
+        }
+        self.report_compute();
+    }
+
+    fn report_compute(&self) {
+        let Some(models) = &self.model else { return };
+        let (provider, note) = (models.describe(), models.note.clone());
+        self.link.update_status(|s| {
+            s.provider = Some(provider);
+            s.compute_note = note;
+        });
+    }
+
+    /// A model step failed: the GPU hands over to the CPU, or the CPU session is opened anew, and the
+    /// next step makes the same bar again (same dice, same notes). Repeated failures stop generation.
+    fn model_failed(&mut self, workload: Workload, error: String) -> bool {
+        self.recoveries += 1;
+        let recovered = self.recoveries <= MAX_RECOVERIES
+            && self.model.as_mut().is_some_and(|models| models.recover(workload, &error).is_ok());
+        if !recovered {
+            return self.fail(error);
+        }
+        nice_plug::nice_log!("Neural Trio: {error}; recovered");
+        self.report_compute();
+        true
+    }
+
     fn fail(&mut self, problem: String) -> bool {
         nice_plug::nice_log!("Neural Trio generator error: {problem}");
         self.link.update_status(|s| s.problem = Some(problem));
         std::thread::sleep(Duration::from_millis(50));
         false
     }
+}
+
+/// The model's identity for saved phrases and its name for the status line ("unnamed" for a stand-in).
+fn onnx_info(model: &dyn TokenModel) -> (String, String) {
+    model.identity().unwrap_or_else(|| ("unnamed".into(), "unnamed".into()))
 }
 
 /// What the controls allow a new bar, with the `kept` parts written by no one but themselves.
@@ -601,5 +707,211 @@ fn constraints_for(settings: &GenSettings, kept: [bool; 3]) -> Constraints {
         parts_allowed: Part::ALL.map(|p| settings.parts_on[p.index()] && !kept[p.index()]),
         registers: settings.registers,
         scale_mask: settings.key().map(|k| k.scale_mask()).unwrap_or(0x0fff),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generator::model::fake::FakeModel;
+    use crate::music::Note;
+    use nice_plug::params::persist::PersistentField;
+
+    /// A generator with the fake model, a host at 128 BPM parked at bar 1, default parameters
+    /// (Loop mode, 4 bars).
+    fn generator() -> Generator {
+        let link = Arc::new(Link::default());
+        link.has_transport.store(true, Ordering::Release);
+        link.tempo_bpm.store(128.0, Ordering::Release);
+        let mut generator = Generator::new(link, Arc::new(TrioParams::default()));
+        generator.open_models(fake_models(None)).expect("fake models open");
+        generator
+    }
+
+    /// Opens fake models on the CPU (there is no CUDA here); the first one fails at step `fail_at`.
+    fn fake_models(fail_at: Option<usize>) -> OpenModel {
+        let mut first = true;
+        Box::new(move |provider| {
+            if provider == Provider::Cuda {
+                return Err("no CUDA in tests".into());
+            }
+            let fails = std::mem::take(&mut first).then_some(fail_at).flatten();
+            Ok(Box::new(Failing { model: FakeModel::new(), steps_left: fails }) as Box<dyn TokenModel + Send>)
+        })
+    }
+
+    /// A model whose session dies after some steps, as a GPU does on a driver reset.
+    struct Failing {
+        model: FakeModel,
+        steps_left: Option<usize>,
+    }
+
+    impl Failing {
+        fn step(&mut self) -> Result<(), String> {
+            match &mut self.steps_left {
+                Some(0) => Err("device reset (injected)".into()),
+                Some(n) => {
+                    *n -= 1;
+                    Ok(())
+                }
+                None => Ok(()),
+            }
+        }
+    }
+
+    impl TokenModel for Failing {
+        fn context_length(&self) -> usize {
+            self.model.context_length()
+        }
+        fn context(&self) -> &[u32] {
+            self.model.context()
+        }
+        fn set_context(&mut self, context: &[u32]) -> Result<Vec<f32>, String> {
+            self.step()?;
+            self.model.set_context(context)
+        }
+        fn feed(&mut self, tokens: &[Vec<u32>]) -> Result<Vec<f32>, String> {
+            self.step()?;
+            self.model.feed(tokens)
+        }
+        fn fork(&mut self, rows: usize) {
+            self.model.fork(rows)
+        }
+    }
+
+    #[test]
+    fn a_model_that_fails_mid_phrase_is_reopened_and_no_bar_is_lost() {
+        let mut healthy = generator();
+        settle(&mut healthy);
+        let mut failing = Generator::new(healthy_link(), Arc::new(TrioParams::default()));
+        failing.open_models(fake_models(Some(150))).expect("fake models open");
+        settle(&mut failing);
+        assert_eq!(notes(&failing), notes(&healthy), "the bars made after the failure differ, or one is missing");
+        let note = failing.link.status().compute_note.expect("the recovery is reported");
+        assert!(note.contains("device reset"), "{note}");
+        assert_eq!(failing.link.status().problem, None);
+    }
+
+    fn healthy_link() -> Arc<Link> {
+        let link = Arc::new(Link::default());
+        link.has_transport.store(true, Ordering::Release);
+        link.tempo_bpm.store(128.0, Ordering::Release);
+        link
+    }
+
+    /// Steps until there is nothing left to do.
+    fn settle(generator: &mut Generator) {
+        for _ in 0..500 {
+            if !generator.step() {
+                return;
+            }
+        }
+        panic!("the generator never settled");
+    }
+
+    fn notes(generator: &Generator) -> BTreeMap<i64, Vec<Note>> {
+        generator.bars.iter().map(|(&i, bar)| (i, bar.content.notes.clone())).collect()
+    }
+
+    fn published(link: &Link) -> Vec<i64> {
+        std::iter::from_fn(|| link.bars.pop()).map(|bar| bar.index).collect()
+    }
+
+    #[test]
+    fn the_loop_is_generated_published_and_saved() {
+        let mut g = generator();
+        settle(&mut g);
+        let bars = notes(&g);
+        assert_eq!(bars.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert!(bars.values().map(Vec::len).sum::<usize>() > 8, "too few notes: {bars:?}");
+        let mut sent = published(&g.link);
+        sent.sort();
+        assert_eq!(sent, [0, 1, 2, 3]);
+        let saved = g.params.session.read();
+        assert_eq!(saved.bars.iter().map(|b| (b.index, b.notes.clone())).collect::<BTreeMap<_, _>>(), bars);
+        assert_eq!(saved.model_id, "unnamed");
+    }
+
+    #[test]
+    fn regenerate_keeps_what_was_heard_and_undo_redo_walk_the_history() {
+        let mut g = generator();
+        settle(&mut g);
+        let before = notes(&g);
+        // The host plays bar 1 at its third beat, offline (no margin for what is about to be heard).
+        g.link.playing.store(true, Ordering::Release);
+        g.link.offline.store(true, Ordering::Release);
+        g.link.playhead_beats.store(2.0, Ordering::Release);
+        g.handle(Command::Regenerate { part: None });
+        settle(&mut g);
+        let after = notes(&g);
+        assert_ne!(after, before, "Regenerate changed nothing");
+        let heard = |bars: &BTreeMap<i64, Vec<Note>>| {
+            bars[&0].iter().filter(|n| n.start_tick < 24).copied().collect::<Vec<_>>()
+        };
+        assert_eq!(heard(&after), heard(&before), "the part of bar 1 already heard changed");
+
+        g.handle(Command::Undo);
+        settle(&mut g);
+        assert_eq!(notes(&g), before, "Undo");
+        g.handle(Command::Redo);
+        settle(&mut g);
+        assert_eq!(notes(&g), after, "Redo");
+    }
+
+    #[test]
+    fn a_locked_part_keeps_its_notes_and_the_lock_is_saved() {
+        let mut g = generator();
+        settle(&mut g);
+        let arp = |bars: &BTreeMap<i64, Vec<Note>>| -> Vec<Note> {
+            bars.values().flatten().filter(|n| n.part == Part::Arp).copied().collect()
+        };
+        let before = notes(&g);
+        g.handle(Command::SetLock { part: Part::Arp, locked: true });
+        assert!(g.params.session.locked(Part::Arp), "the lock is not in the saved session");
+        g.handle(Command::Regenerate { part: None });
+        settle(&mut g);
+        let after = notes(&g);
+        assert_ne!(after, before);
+        assert_eq!(arp(&after), arp(&before), "the locked arp changed");
+    }
+
+    #[test]
+    fn variations_make_takes_to_flip_through_and_keep_the_start() {
+        let mut g = generator();
+        settle(&mut g);
+        let before = notes(&g);
+        g.handle(Command::Variations { part: None, count: 4 });
+        let status = g.link.status();
+        assert_eq!((status.variations, status.variation_shown), (5, 1));
+        settle(&mut g);
+        let first = notes(&g);
+        assert_ne!(first, before);
+        g.handle(Command::ShowVariation { index: 2 });
+        settle(&mut g);
+        assert_ne!(notes(&g), first, "takes 1 and 2 are the same");
+        g.handle(Command::ShowVariation { index: 0 });
+        settle(&mut g);
+        assert_eq!(notes(&g), before, "take 0 is the phrase they started from");
+    }
+
+    #[test]
+    fn a_project_the_host_loads_is_adopted_without_regenerating() {
+        let mut a = generator();
+        a.handle(Command::Regenerate { part: None });
+        settle(&mut a);
+        let saved = a.params.session.read();
+
+        let mut b = generator();
+        settle(&mut b);
+        assert_ne!(notes(&b), notes(&a), "the two generators start from different phrases");
+        published(&b.link);
+        let epoch = b.link.epoch.load(Ordering::Acquire);
+        PersistentField::set(&b.params.session, saved);
+        settle(&mut b);
+        assert_eq!(notes(&b), notes(&a), "the loaded phrase was not adopted as it is");
+        assert!(b.link.epoch.load(Ordering::Acquire) > epoch, "the audio thread was not told to drop the old bars");
+        let mut sent = published(&b.link);
+        sent.sort();
+        assert_eq!(sent, [0, 1, 2, 3]);
     }
 }

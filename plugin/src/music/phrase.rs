@@ -187,7 +187,8 @@ mod tests {
 
     #[test]
     fn single_line_parts_end_at_their_next_onset() {
-        let note = |start_tick, part, pitch, duration_ticks| Note { start_tick, part, pitch, duration_ticks, velocity: 90 };
+        let note =
+            |start_tick, part, pitch, duration_ticks| Note { start_tick, part, pitch, duration_ticks, velocity: 90 };
         let mut notes = vec![
             note(0, Part::Lead, 72, 48),
             note(0, Part::Arp, 60, 48),

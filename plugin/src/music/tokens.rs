@@ -14,12 +14,7 @@ pub struct Header {
 
 impl Header {
     pub fn tokens(&self) -> [u32; 4] {
-        [
-            Token::Bos.id(),
-            Token::Tempo(self.tempo_bin).id(),
-            Token::Key(self.key).id(),
-            Token::Mood(self.mood).id(),
-        ]
+        [Token::Bos.id(), Token::Tempo(self.tempo_bin).id(), Token::Key(self.key).id(), Token::Mood(self.mood).id()]
     }
 }
 
@@ -41,7 +36,7 @@ pub fn encode_bar(notes: &[Note], chords: &[Chord], out: &mut Vec<u32>) {
             if at.is_empty() {
                 continue;
             }
-            at.sort_by(|a, b| b.pitch.cmp(&a.pitch));
+            at.sort_by_key(|n| std::cmp::Reverse(n.pitch));
             at.dedup_by_key(|n| n.pitch);
             out.push(Token::Part(part).id());
             for note in at {

@@ -22,8 +22,7 @@ use sha2::{Digest, Sha256};
 /// Tempo-bin lower edges in BPM (the effective tempo, after the dataset's half-time rule).
 pub const TEMPO_BIN_EDGES_BPM: [f32; 8] = [0.0, 90.0, 105.0, 115.0, 125.0, 135.0, 145.0, 160.0];
 /// Note lengths the vocabulary can say, in grid ticks (12 per beat): from a 16th-triplet to 4 bars.
-pub const DURATIONS_TICKS: [u32; 20] =
-    [2, 3, 4, 6, 8, 9, 12, 15, 18, 24, 30, 36, 42, 48, 60, 72, 96, 120, 144, 192];
+pub const DURATIONS_TICKS: [u32; 20] = [2, 3, 4, 6, 8, 9, 12, 15, 18, 24, 30, 36, 42, 48, 60, 72, 96, 120, 144, 192];
 /// Velocity bins: bin `b` covers MIDI velocities `VELOCITY_BIN_WIDTH*b + 1 ..= VELOCITY_BIN_WIDTH*(b+1)`.
 pub const VELOCITY_BINS: u8 = 8;
 pub const VELOCITY_BIN_WIDTH: u8 = 16;

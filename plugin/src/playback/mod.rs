@@ -13,10 +13,10 @@ use crate::link::Link;
 use crate::music::{Part, TICKS_PER_BAR, TICKS_PER_BEAT};
 use bars::BarTable;
 use events::EventList;
+use pace::RenderPace;
 use sounding::SoundingNotes;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use pace::RenderPace;
 use timeline::{HostPosition, Timeline};
 
 /// The most one Offline block may wait for the generator, a last resort: the wait normally ends when
@@ -74,6 +74,7 @@ pub fn fit_to_register(pitch: u8, low: u8, high: u8) -> Option<u8> {
     (p >= low as i32 && p <= high as i32).then_some(p as u8)
 }
 
+#[derive(Default)]
 pub struct Playback {
     bars: BarTable,
     sounding: SoundingNotes,
@@ -84,20 +85,6 @@ pub struct Playback {
     next_tick: i64,
     /// Last block's part settings, to release a part the moment it is switched off.
     last_parts: Option<[PartSettings; 3]>,
-}
-
-impl Default for Playback {
-    fn default() -> Self {
-        Playback {
-            bars: BarTable::default(),
-            sounding: SoundingNotes::default(),
-            timeline: Timeline::default(),
-            pace: RenderPace::default(),
-            events: EventList::default(),
-            next_tick: 0,
-            last_parts: None,
-        }
-    }
 }
 
 /// The phrase bar a host bar plays: Loop and Hold repeat `loop_bars`, Endless plays host bars.
@@ -244,5 +231,177 @@ impl Playback {
         }
         link.waiting_for_bar.store(i64::MIN, Ordering::Release);
         epoch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::BarNotes;
+    use crate::music::Note;
+
+    const SAMPLE_RATE: f32 = 48_000.0;
+
+    fn part(channel: u8) -> PartSettings {
+        PartSettings { on: true, low: 0, high: 127, channel, routed: true }
+    }
+
+    fn settings() -> BlockSettings {
+        BlockSettings { parts: [part(0), part(1), part(2)], loop_bars: Some(2) }
+    }
+
+    /// A link holding a 2-bar phrase: a lead line on every beat, a held arp chord, a bass note per bar.
+    fn link() -> Link {
+        let link = Link::default();
+        // Nothing else will come: a block that waits gives up at once.
+        link.failed.store(true, Ordering::Release);
+        let epoch = link.epoch.load(Ordering::Acquire);
+        for index in 0..2 {
+            let mut notes: Vec<Note> = (0..4)
+                .map(|beat| Note {
+                    start_tick: beat * 12,
+                    part: Part::Lead,
+                    pitch: 72 + beat as u8,
+                    duration_ticks: 12,
+                    velocity: 100,
+                })
+                .collect();
+            notes.push(Note { start_tick: 0, part: Part::Arp, pitch: 64, duration_ticks: 48, velocity: 80 });
+            notes.push(Note { start_tick: 0, part: Part::Arp, pitch: 60, duration_ticks: 48, velocity: 80 });
+            notes.push(Note {
+                start_tick: 6,
+                part: Part::Bass,
+                pitch: 36 + index as u8,
+                duration_ticks: 30,
+                velocity: 90,
+            });
+            link.bars.push(BarNotes::new(epoch, 0, index, &notes)).ok().expect("queue has room");
+        }
+        link
+    }
+
+    /// (absolute sample, on, channel, pitch) of every event over `blocks` blocks of `block` frames, the
+    /// transport at `tempo` from `start_beats`, looping `loop_beats` if given (blocks split at its end).
+    fn play(block: u32, samples: u64, tempo: f64, loop_beats: Option<f64>, link: &Link) -> Vec<(u64, bool, u8, u8)> {
+        let mut playback = Playback::default();
+        let beats_per_sample = tempo / 60.0 / SAMPLE_RATE as f64;
+        let (mut sample, mut beats, mut out) = (0u64, 0.0f64, Vec::new());
+        while sample < samples {
+            let mut frames = block.min((samples - sample) as u32);
+            if let Some(end) = loop_beats {
+                frames = frames.min(((end - beats) / beats_per_sample - 1e-6).ceil() as u32);
+            }
+            let input = BlockInput {
+                playing: true,
+                tempo_bpm: Some(tempo),
+                pos_beats: Some((beats * 1920.0).round() / 1920.0),
+                samples: frames,
+                sample_rate: SAMPLE_RATE,
+                offline: false,
+                loop_range_beats: loop_beats.map(|end| (0.0, end)),
+            };
+            for e in playback.process(link, &input, &settings()) {
+                out.push((sample + e.offset as u64, e.kind == EventKind::NoteOn, e.channel, e.pitch));
+            }
+            sample += frames as u64;
+            beats += frames as f64 * beats_per_sample;
+            if loop_beats.is_some_and(|end| beats >= end - 1e-9) {
+                beats = 0.0;
+            }
+        }
+        out
+    }
+
+    /// Every note-on has its note-off, nothing is left sounding, and events are in time order.
+    fn assert_balanced(events: &[(u64, bool, u8, u8)]) {
+        let mut sounding = std::collections::BTreeSet::new();
+        for (i, &(time, on, channel, pitch)) in events.iter().enumerate() {
+            if i > 0 {
+                assert!(events[i - 1].0 <= time, "events out of order at {i}");
+            }
+            if on {
+                assert!(sounding.insert((channel, pitch)), "{pitch} on channel {channel} started twice");
+            } else {
+                assert!(sounding.remove(&(channel, pitch)), "{pitch} on channel {channel} ended without starting");
+            }
+        }
+        assert!(sounding.is_empty(), "left sounding: {sounding:?}");
+    }
+
+    #[test]
+    fn the_same_notes_at_every_block_size_with_a_rounding_host() {
+        let link_for = |_| link();
+        let two_bars = 2 * 4 * 22_500; // at 128 BPM
+        let reference = play(4096, 3 * two_bars, 128.0, None, &link_for(0));
+        assert_eq!(reference.iter().filter(|e| e.1).count(), 3 * 2 * 7, "three passes of the loop");
+        for block in [1, 64, 1000] {
+            assert_eq!(play(block, 3 * two_bars, 128.0, None, &link_for(block)), reference, "block {block}");
+        }
+    }
+
+    #[test]
+    fn a_host_loop_plays_each_note_once_per_pass_and_ends_every_note() {
+        let loop_samples = 2 * 4 * 22_500;
+        for block in [64, 1000, 4096] {
+            let events = play(block, 3 * loop_samples, 128.0, Some(8.0), &link());
+            let ons: Vec<_> = events.iter().filter(|e| e.1).collect();
+            assert_eq!(ons.len(), 3 * 14, "block {block}");
+            for pass in 1..3 {
+                let of_pass = |p: u64| {
+                    ons.iter()
+                        .filter(|e| e.0 / loop_samples == p)
+                        .map(|e| (e.0 % loop_samples, e.2, e.3))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(of_pass(pass), of_pass(0), "block {block}, pass {pass}");
+            }
+            // The last pass's notes end when the transport stops; close them for the balance check.
+            let mut closed = events.clone();
+            let mut sounding = std::collections::BTreeSet::new();
+            for &(_, on, channel, pitch) in &events {
+                if on {
+                    sounding.insert((channel, pitch));
+                } else {
+                    sounding.remove(&(channel, pitch));
+                }
+            }
+            closed.extend(sounding.into_iter().map(|(channel, pitch)| (3 * loop_samples, false, channel, pitch)));
+            assert_balanced(&closed);
+        }
+    }
+
+    #[test]
+    fn a_tempo_jump_a_seek_a_stop_and_a_disabled_part_release_at_once() {
+        let link = link();
+        let mut playback = Playback::default();
+        let input = |beats: f64, tempo: f64, playing: bool| BlockInput {
+            playing,
+            tempo_bpm: Some(tempo),
+            pos_beats: Some(beats),
+            samples: 480,
+            sample_rate: SAMPLE_RATE,
+            offline: false,
+            loop_range_beats: None,
+        };
+        let sounding_after = |playback: &mut Playback, input: BlockInput, settings: BlockSettings| {
+            playback.process(&link, &input, &settings).to_vec();
+            playback.sounding.count()
+        };
+        assert_eq!(sounding_after(&mut playback, input(0.0, 120.0, true), settings()), 3, "lead and two arp notes");
+        let released = playback.process(&link, &input(0.02, 150.0, true), &settings()).to_vec();
+        assert_eq!(released.iter().filter(|e| e.kind == EventKind::NoteOff && e.offset == 0).count(), 3, "tempo jump");
+        assert_eq!(sounding_after(&mut playback, input(0.0, 150.0, true), settings()), 3, "seek back to the start");
+        let mut arp_off = settings();
+        arp_off.parts[1].on = false;
+        let events = playback.process(&link, &input(0.025, 150.0, true), &arp_off).to_vec();
+        let arp_offs =
+            events.iter().filter(|e| e.kind == EventKind::NoteOff && e.channel == 1 && e.offset == 0).count();
+        assert_eq!(arp_offs, 2, "arp switched off mid-note");
+        assert!(events.iter().all(|e| !(e.kind == EventKind::NoteOn && e.channel == 1)));
+        playback.process(&link, &input(6.0, 150.0, true), &settings());
+        assert!(playback.sounding.count() > 0);
+        let stopped = playback.process(&link, &input(6.0, 150.0, false), &settings()).to_vec();
+        assert!(stopped.iter().all(|e| e.kind == EventKind::NoteOff && e.offset == 0));
+        assert_eq!(playback.sounding.count(), 0, "stop leaves nothing sounding");
     }
 }

@@ -118,12 +118,8 @@ impl Timeline {
             Some((start, end)) if end > start && (host.beats - start).abs() <= POSITION_TOLERANCE_BEATS => start,
             _ => host.beats,
         };
-        self.anchor = Some(Anchor {
-            beats,
-            tempo_bpm: host.tempo_bpm,
-            beats_per_sample,
-            next_sample: host.samples as i64,
-        });
+        self.anchor =
+            Some(Anchor { beats, tempo_bpm: host.tempo_bpm, beats_per_sample, next_sample: host.samples as i64 });
         (BlockSpan::new(beats, host.tempo_bpm, host.samples, host.sample_rate), false)
     }
 }

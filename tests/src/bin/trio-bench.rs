@@ -44,7 +44,9 @@ fn main() {
     }
     let first_instantiate = instantiate[0];
     let instantiate_ms = percentile(&mut instantiate, 0.5);
-    println!("instantiate: {instantiate_ms:.1} ms median ({first_instantiate:.1} ms the first time, loading the library)");
+    println!(
+        "instantiate: {instantiate_ms:.1} ms median ({first_instantiate:.1} ms the first time, loading the library)"
+    );
     report.insert("instantiate_ms".into(), instantiate_ms.into());
     report.insert("instantiate_first_ms".into(), first_instantiate.into());
 
@@ -79,7 +81,8 @@ fn main() {
     }
 
     // Offline bounce of 64 bars in Endless mode (every bar newly generated).
-    let mut host = TrioHost::new(&plugin, HostOptions { render: RenderMode::Offline, ..HostOptions::default() }).unwrap();
+    let mut host =
+        TrioHost::new(&plugin, HostOptions { render: RenderMode::Offline, ..HostOptions::default() }).unwrap();
     let endless = host.enum_value("Mode", "Endless").unwrap();
     let mode_id = host.param("Mode").unwrap().id;
     let mut timeline = Timeline::new(rate, 256, bpm);
@@ -104,7 +107,10 @@ fn main() {
         std::thread::sleep(Duration::from_millis(200));
         resident.push(resident_mb() - rss_before);
     }
-    println!("resident memory above the host: {:.0} MB with one instance, {:.0} MB with four", resident[0], resident[3]);
+    println!(
+        "resident memory above the host: {:.0} MB with one instance, {:.0} MB with four",
+        resident[0], resident[3]
+    );
     report.insert("resident_mb_one".into(), resident[0].into());
     report.insert("resident_mb_four".into(), resident[3].into());
 

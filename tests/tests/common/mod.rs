@@ -71,7 +71,12 @@ pub fn assert_in_registers(what: &str, events: &[NoteEvent], parts: &[PartInfo])
             bad.push(format!("note-on key {} on channel {} which no part uses", e.key, e.channel + 1));
         }
     }
-    assert!(bad.is_empty(), "{what}: {} notes outside their register:\n  {}", bad.len(), bad[..bad.len().min(20)].join("\n  "));
+    assert!(
+        bad.is_empty(),
+        "{what}: {} notes outside their register:\n  {}",
+        bad.len(),
+        bad[..bad.len().min(20)].join("\n  ")
+    );
 }
 
 /// Note-ons of the given CLAP channel.

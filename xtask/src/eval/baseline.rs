@@ -6,20 +6,13 @@
 //! answer VOCAB_SIZE little-endian f32 logits; a count of 0 ends the server. Its first stdout line
 //! is a JSON description of the model.
 //!
-//! The bar loop is `composer::generate_bar`'s without locked parts (which the eval never uses):
-//! context = header + the most recent earlier bars that fit + this bar's tokens; sample until the
-//! model ends the bar (BAR) or the bar is full; trim a bar cut mid-note back to its last boundary.
+//! The bar loop is the plugin's own (`composer`), through the `TokenModel` the bridge implements.
 
-use super::generate::{constraints, Generated, Job};
-use neural_trio::generator::composer::{bar_notes, MAX_NOTES_PER_GENERATED_BAR, MAX_TOKENS_PER_BAR};
-use neural_trio::generator::sampler::{sample, sample_from, Rng};
-use neural_trio::music::tokens::{Decoded, Decoder};
-use neural_trio::music::vocab::{ids, Token, VOCAB_SIZE};
-use neural_trio::music::{Note, TICKS_PER_BAR};
+use neural_trio::generator::model::TokenModel;
+use neural_trio::music::vocab::VOCAB_SIZE;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::Instant;
 
 pub struct Bridge {
     child: Child,
@@ -27,6 +20,8 @@ pub struct Bridge {
     stdout: BufReader<ChildStdout>,
     pub info: serde_json::Value,
     pub context_length: usize,
+    /// What the composer has sent so far, per row.
+    rows: Vec<Vec<u32>>,
 }
 
 impl Bridge {
@@ -60,7 +55,7 @@ impl Bridge {
             return Err(format!("baseline vocabulary size {} is not {VOCAB_SIZE}", info["vocab_size"]));
         }
         let context_length = info["context_length"].as_u64().unwrap_or(1 << 20) as usize;
-        Ok(Bridge { child, stdin, stdout, info, context_length })
+        Ok(Bridge { child, stdin, stdout, info, context_length, rows: vec![Vec::new()] })
     }
 
     pub fn logits(&mut self, context: &[u32]) -> Result<Vec<f32>, String> {
@@ -83,102 +78,38 @@ impl Drop for Bridge {
     }
 }
 
-/// `composer::make_header` with the baseline's logits.
-fn header(bridge: &mut Bridge, job: &Job, rng: &mut Rng) -> Result<[u32; 4], String> {
-    let mut tokens = vec![Token::Bos.id(), Token::Tempo(job.tempo_bin).id()];
-    let key = match job.key {
-        Some(k) => Token::Key(k).id(),
-        None => {
-            let logits = bridge.logits(&tokens)?;
-            sample_from((ids::KEY..ids::MOOD).map(|id| (id, logits[id as usize])).collect(), 1.0, rng)
-                .ok_or("no key")?
-        }
-    };
-    tokens.push(key);
-    let mood = match job.mood {
-        Some(m) => Token::Mood(m).id(),
-        None => {
-            let logits = bridge.logits(&tokens)?;
-            sample_from((ids::MOOD..ids::BAR).map(|id| (id, logits[id as usize])).collect(), 1.0, rng)
-                .ok_or("no mood")?
-        }
-    };
-    Ok([tokens[0], tokens[1], key, mood])
-}
+/// The baseline as a model for the composer: it keeps no cache, so every step sends the whole context
+/// of each row.
+impl TokenModel for Bridge {
+    fn context_length(&self) -> usize {
+        self.context_length
+    }
 
-fn at_boundary(tokens: &[u32]) -> bool {
-    let mut decoder = Decoder::at_bar_start(0);
-    tokens.iter().all(|&id| decoder.push(id).is_ok()) && decoder.at_boundary()
-}
+    fn context(&self) -> &[u32] {
+        &self.rows[0]
+    }
 
-fn bar(
-    bridge: &mut Bridge,
-    header: &[u32; 4],
-    history: &[Vec<u32>],
-    job: &Job,
-    rng: &mut Rng,
-) -> Result<Vec<u32>, String> {
-    let budget = bridge.context_length.saturating_sub(MAX_TOKENS_PER_BAR + 1 + header.len());
-    let mut used = 0;
-    let mut first = history.len();
-    while first > 0 && used + history[first - 1].len() <= budget {
-        used += history[first - 1].len();
-        first -= 1;
+    fn set_context(&mut self, context: &[u32]) -> Result<Vec<f32>, String> {
+        self.rows = vec![context.to_vec()];
+        self.logits(context)
     }
-    let mut context: Vec<u32> = header.to_vec();
-    for b in &history[first..] {
-        context.extend_from_slice(b);
-    }
-    let constraints = constraints(job);
-    let mut decoder = Decoder::at_bar_start(0);
-    let mut tokens = vec![Token::Bar.id()];
-    decoder.push(Token::Bar.id())?;
-    let mut notes = 0;
-    loop {
-        let full = tokens.len() >= MAX_TOKENS_PER_BAR || notes >= MAX_NOTES_PER_GENERATED_BAR;
-        if full && decoder.at_boundary() {
-            break;
+
+    fn feed(&mut self, tokens: &[Vec<u32>]) -> Result<Vec<f32>, String> {
+        if tokens.len() != self.rows.len() {
+            return Err(format!("{} rows fed to {} contexts", tokens.len(), self.rows.len()));
         }
-        let mut request = context.clone();
-        request.extend_from_slice(&tokens);
-        let logits = bridge.logits(&request)?;
-        match sample(&logits, &decoder, &constraints, None, rng) {
-            Some(id) if id == Token::Bar.id() => break,
-            Some(id) => {
-                if let Decoded::Note(_) = decoder.push(id)? {
-                    notes += 1;
-                }
-                tokens.push(id);
-            }
-            None => break,
+        let mut out = Vec::with_capacity(tokens.len() * VOCAB_SIZE);
+        for (row, fed) in tokens.iter().enumerate() {
+            self.rows[row].extend_from_slice(fed);
+            let context = self.rows[row].clone();
+            out.extend(self.logits(&context)?);
+        }
+        Ok(out)
+    }
+
+    fn fork(&mut self, rows: usize) {
+        if self.rows.len() == 1 && rows > 1 {
+            self.rows = vec![self.rows[0].clone(); rows];
         }
     }
-    while !at_boundary(&tokens) {
-        tokens.pop();
-    }
-    Ok(tokens)
-}
-
-/// One phrase from the baseline, seeded exactly as the model's phrases are.
-pub fn phrase(bridge: &mut Bridge, job: &Job, bars: u32) -> Result<Generated, String> {
-    let started = Instant::now();
-    let mut rng = Rng::for_bar(job.seed, -1, 0);
-    let header = header(bridge, job, &mut rng)?;
-    let (Some(Token::Key(key)), Some(Token::Mood(mood))) = (Token::from_id(header[2]), Token::from_id(header[3]))
-    else {
-        return Err("bad header".into());
-    };
-    let mut history: Vec<Vec<u32>> = Vec::new();
-    let mut notes: Vec<Note> = Vec::new();
-    for b in 0..bars {
-        let mut rng = Rng::for_bar(job.seed, b as i64, 0);
-        let tokens = bar(bridge, &header, &history, job, &mut rng)?;
-        notes
-            .extend(bar_notes(&tokens).into_iter().map(|n| Note { start_tick: n.start_tick + b * TICKS_PER_BAR, ..n }));
-        history.push(tokens);
-    }
-    notes.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
-    neural_trio::music::trim_monophonic(&mut notes); // as the plugin plays them
-    let tokens = 4 + history.iter().map(|b| b.len()).sum::<usize>();
-    Ok(Generated { job: *job, key, mood, notes, tokens, seconds: started.elapsed().as_secs_f64() })
 }

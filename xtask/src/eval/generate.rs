@@ -4,7 +4,8 @@
 //! variation 0), each bar hearing every earlier bar of its phrase.
 
 use neural_trio::generator::composer::{bar_notes, generate_bar, make_header, BarRequest};
-use neural_trio::generator::onnx::OnnxModel;
+use neural_trio::generator::model::TokenModel;
+use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
 use neural_trio::music::vocab::{Key, Mood, Token};
 use neural_trio::music::{Note, Part, TICKS_PER_BAR};
@@ -68,7 +69,7 @@ pub fn constraints(job: &Job) -> Constraints {
 }
 
 /// One phrase of `bars` bars.
-pub fn phrase(model: &mut OnnxModel, job: &Job, bars: u32) -> Result<Generated, String> {
+pub fn phrase(model: &mut dyn TokenModel, job: &Job, bars: u32) -> Result<Generated, String> {
     let started = Instant::now();
     let mut rng = Rng::for_bar(job.seed, -1, 0);
     let header = make_header(model, job.tempo_bin, job.key, job.mood, &mut rng)?;
@@ -90,6 +91,7 @@ pub fn phrase(model: &mut OnnxModel, job: &Job, bars: u32) -> Result<Generated, 
                 header,
                 history: &refs,
                 forced_prefix: &[Token::Bar.id()],
+                resume_tick: 0,
                 forced_notes: &[],
                 constraints: constraints(job),
                 rng: Rng::for_bar(job.seed, bar as i64, 0),
@@ -123,7 +125,7 @@ pub fn run_all(
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1).min(jobs.len().max(1)) {
             scope.spawn(|| {
-                let mut model = match OnnxModel::load(library, model_path, 1) {
+                let mut model = match OnnxModel::load(library, model_path, 1, Provider::Cpu) {
                     Ok(m) => m,
                     Err(e) => {
                         *load_error.lock().unwrap() = Some(e);
