@@ -39,12 +39,16 @@ fn trio_render_sets_parameters_by_name() {
             .args(extra)
             .output()
             .expect("run trio-render");
-        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr))
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+        )
     };
     let (code, text) = run(&["--param", "compute=GPU", "--param", "Part Output=Bass Only", "--param", "key_lock=Am"]);
     assert_eq!(code, Some(0), "{text}");
     let bass_only = trio_tests::render::read_midi(&out.join("trio.mid")).expect("trio.mid reads back").1;
-    let with_notes: Vec<&str> = bass_only.iter().filter(|(_, notes)| !notes.is_empty()).map(|(name, _)| name.as_str()).collect();
+    let with_notes: Vec<&str> =
+        bass_only.iter().filter(|(_, notes)| !notes.is_empty()).map(|(name, _)| name.as_str()).collect();
     assert_eq!(with_notes.len(), 1, "Part Output=Bass Only should leave one part with notes, found {with_notes:?}");
     let (code, text) = run(&["--param", "Nonsense=1"]);
     assert_eq!(code, Some(2), "an unknown parameter is a usage error: {text}");

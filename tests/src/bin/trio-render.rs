@@ -44,7 +44,8 @@ fn parse() -> Result<RenderOptions, String> {
             "--allow-silence" => o.allow_silence = true,
             "--param" => {
                 let setting: String = value(&a, args.next())?;
-                let (name, text) = setting.split_once('=').ok_or(format!("--param {setting:?}: expected NAME=VALUE"))?;
+                let (name, text) =
+                    setting.split_once('=').ok_or(format!("--param {setting:?}: expected NAME=VALUE"))?;
                 o.params.push((name.trim().to_string(), text.trim().to_string()));
             }
             "-h" | "--help" => return Err(String::new()),
