@@ -104,6 +104,28 @@ fn main() {
         println!("step throughput, {threads} thread(s), batch 8, past 300: {per_s:.0} tokens/s");
         report.insert(format!("tokens_per_s_{threads}t_batch8"), per_s.into());
 
+        // One step's latency by batch and context length: the table the Compute choice rests on.
+        if threads == 1 {
+            for batch in [1usize, 4, 8] {
+                for past in [0usize, 300, 1000] {
+                    let context: Vec<u32> = history.concat().into_iter().cycle().take(past + 20).collect();
+                    model.reset(batch);
+                    if past > 0 {
+                        model.feed(&vec![context[..past].to_vec(); batch]).unwrap();
+                    }
+                    let mut times = Vec::new();
+                    for &token in &context[past..past + 20] {
+                        let started = Instant::now();
+                        model.feed(&vec![vec![token]; batch]).unwrap();
+                        times.push(started.elapsed().as_secs_f64() * 1e3);
+                    }
+                    let median = percentile(&mut times, 0.5);
+                    println!("step latency, {}, batch {batch}, past {past}: {median:.2} ms", provider.name());
+                    report.insert(format!("step_ms_batch{batch}_past{past}"), median.into());
+                }
+            }
+        }
+
         // Variations: four takes of a 4-bar loop as one batch, and the same four one at a time.
         if threads == 1 {
             let plans: Vec<PhrasePlan> = (1..=4)
@@ -139,6 +161,7 @@ fn main() {
     std::env::set_var("NEURAL_TRIO_RESOURCES", root.join("target/bundled/neural_trio"));
     let _worker = neural_trio::generator::worker::spawn(link.clone(), params.clone()).unwrap();
     link.tempo_bpm.store(tempo_bpm, Ordering::Relaxed);
+    link.has_transport.store(true, Ordering::Release);
     link.playing.store(true, Ordering::Relaxed);
     link.playhead_beats.store(0.5, Ordering::Relaxed);
     let wait_for_bar = |link: &Link, index: i64, epoch: u32| -> bool {

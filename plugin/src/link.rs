@@ -86,11 +86,6 @@ pub struct EngineStatus {
     pub lookahead_bars: f64,
     /// Generated music time per wall-clock time, at the current tempo.
     pub speed_x_realtime: f64,
-    pub model_load_ms: f64,
-    /// Wall time from the last regenerate/parameter change to its first published bar.
-    pub last_response_ms: f64,
-    /// Which parts are locked (mirrors the persisted session for the editor).
-    pub locked: [bool; 3],
     pub can_undo: bool,
     pub can_redo: bool,
     /// Candidates of the last Variations, the starting phrase included (0 = none to flip through).
@@ -106,10 +101,6 @@ pub struct EngineStatus {
 pub struct PhraseSnapshot {
     /// (phrase bar index, notes with ticks relative to that bar), sorted by index.
     pub bars: Vec<(i64, Vec<Note>)>,
-    /// Loop length for Loop/Hold, None in Endless mode.
-    pub loop_bars: Option<u32>,
-    /// Bumped on every change, so the editor redraws only when needed.
-    pub revision: u64,
 }
 
 pub struct Link {

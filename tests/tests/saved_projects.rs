@@ -87,6 +87,7 @@ fn changed_params() -> Vec<InitialParam> {
         ("Key Lock", "Dm"),
         ("Mood", "Tense"),
         ("Part Output", "Arp Only"),
+        ("Compute", "CPU"),
         ("Lead On", "Off"),
         ("Lead Low", "C5"),
         ("Lead High", "C6"),

@@ -99,6 +99,20 @@ pub fn run(args: &[String]) -> Result<()> {
         num(&g, "tokens_per_s_1t_batch8"),
         num(&g, "tokens_per_s_2t_batch8")
     ));
+    let steps: Vec<String> = [1, 4, 8]
+        .iter()
+        .map(|batch| {
+            let ms: Vec<String> = [0, 300, 1000]
+                .iter()
+                .map(|past| format!("{:.2}", num(&g, &format!("step_ms_batch{batch}_past{past}"))))
+                .collect();
+            format!("batch {batch}: {} ms", ms.join(" / "))
+        })
+        .collect();
+    md.push_str(&format!(
+        "| one step on the CPU, 1 thread, past 0 / 300 / 1000 (the GPU row waits for a GPU) | {} | | |\n",
+        steps.join("; ")
+    ));
     md.push_str(&format!(
         "| 4 variations of a 4-bar loop, 1 thread | {:.0} ms as one batch ({:.0} ms one at a time) | | |\n",
         num(&g, "variations_4x4_batched_ms"),

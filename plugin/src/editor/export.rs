@@ -261,8 +261,6 @@ mod tests {
                 (1, vec![note(Part::Arp, 6, 64, 3), note(Part::Lead, 24, 74, 12)]),
                 (2, vec![note(Part::Lead, 0, 99, 3)]),
             ],
-            loop_bars: Some(2),
-            revision: 3,
         };
         // A two-bar loop: bars 0 and 1 in order; bar 2 (left from a longer loop) is not exported.
         let phrase = phrase_from_snapshot(&snapshot, &[0, 1], &Part::ALL);

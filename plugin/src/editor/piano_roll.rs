@@ -3,9 +3,9 @@
 //! pass dimmed, and each part's register as a band that can be dragged.
 
 use super::{part_colour, part_tint, part_title, PLAYHEAD_COLOUR, ROLL_BACKGROUND};
-use crate::generator::worker::LOOKAHEAD_BARS;
 use crate::link::{Link, PhraseSnapshot};
 use crate::music::phrase::note_name;
+use crate::music::phrase::LOOKAHEAD_BARS;
 use crate::music::{Note, Part, TICKS_PER_BAR, TICKS_PER_BEAT};
 use crate::params::{Mode, TrioParams};
 use egui::{pos2, vec2, Align2, Color32, CursorIcon, FontId, Id, Rect, Sense, Stroke, StrokeKind, Ui};
@@ -384,8 +384,7 @@ mod tests {
 
     #[test]
     fn loop_view_wraps_the_playhead_and_dims_what_was_heard() {
-        let snapshot =
-            PhraseSnapshot { bars: vec![(0, vec![note(0)]), (1, vec![note(24)])], loop_bars: Some(2), revision: 1 };
+        let snapshot = PhraseSnapshot { bars: vec![(0, vec![note(0)]), (1, vec![note(24)])] };
         // Host bar 3 plays phrase bar 1 of a 2-bar loop; 2.5 beats in.
         let view = RollView::compute(Some(2), Some(14.5), &snapshot);
         assert_eq!(view.bars, vec![0, 1]);
@@ -397,8 +396,7 @@ mod tests {
 
     #[test]
     fn endless_view_follows_the_playhead_with_the_lookahead() {
-        let snapshot =
-            PhraseSnapshot { bars: vec![(5, vec![note(0)]), (6, vec![note(0)])], loop_bars: None, revision: 1 };
+        let snapshot = PhraseSnapshot { bars: vec![(5, vec![note(0)]), (6, vec![note(0)])] };
         let view = RollView::compute(None, Some(6.0 * 4.0 + 1.0), &snapshot);
         assert_eq!(view.bars, (5..=6 + LOOKAHEAD_BARS).collect::<Vec<_>>());
         assert_eq!(view.playhead_tick, Some(48 + 12));

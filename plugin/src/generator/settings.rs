@@ -87,10 +87,7 @@ mod plugin_side {
 
         /// The phrase bar a host bar plays.
         pub fn phrase_bar(&self, host_bar: i64) -> i64 {
-            match self.loop_length() {
-                Some(length) => host_bar.rem_euclid(length as i64),
-                None => host_bar,
-            }
+            crate::music::phrase::phrase_bar(host_bar, self.loop_length())
         }
     }
 }

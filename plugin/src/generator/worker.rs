@@ -6,6 +6,7 @@ use super::model::TokenModel;
 use super::onnx::Provider;
 use super::{composer, onnx, resources, sampler, settings};
 use crate::link::{BarNotes, Command, Link};
+use crate::music::phrase::LOOKAHEAD_BARS;
 use crate::music::vocab::{tempo_bin, Key, Mood};
 use crate::music::Part;
 use crate::music::{TICKS_PER_BAR, TICKS_PER_BEAT};
@@ -23,8 +24,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Bars kept ready ahead of the playhead in Endless mode.
-pub const LOOKAHEAD_BARS: i64 = 2;
 /// Most candidates one Variations request makes.
 pub const MAX_VARIATIONS: usize = 8;
 /// In real time, a regeneration keeps what will already have been heard by the time it lands.
@@ -90,8 +89,6 @@ pub struct Generator {
     locked: [bool; 3],
     /// The host's state loads seen so far (`SessionStore::loads`).
     loads_seen: u64,
-    /// When the current parameter change was first seen, for the response-time figure.
-    change_seen: Option<Instant>,
     /// Parts a Regenerate keeps (beside the locked ones), valid while `variation` is the one it made.
     keep_for_variation: Option<(u32, [bool; 3])>,
     /// Phrases before each Regenerate, for undo; and the ones undone, for redo.
@@ -142,7 +139,6 @@ impl Generator {
             variation: 0,
             locked: [false; 3],
             loads_seen: 0,
-            change_seen: None,
             keep_for_variation: None,
             undo: Vec::new(),
             redo: Vec::new(),
@@ -195,7 +191,6 @@ impl Generator {
                     None => [false; 3],
                 };
                 self.keep_for_variation = Some((self.variation, keep));
-                self.change_seen = Some(Instant::now());
             }
             Command::Variations { part, count } => {
                 if let Err(e) = self.make_variations(part, count.clamp(1, MAX_VARIATIONS)) {
@@ -234,10 +229,9 @@ impl Generator {
     }
 
     fn report_history(&self) {
-        let (locked, can_undo, can_redo) = (self.locked, !self.undo.is_empty(), !self.redo.is_empty());
+        let (can_undo, can_redo) = (!self.undo.is_empty(), !self.redo.is_empty());
         let (variations, shown) = (self.candidates.len(), self.candidate_shown);
         self.link.update_status(|s| {
-            s.locked = locked;
             s.can_undo = can_undo;
             s.can_redo = can_redo;
             s.variations = variations;
@@ -493,9 +487,6 @@ impl Generator {
                     } else {
                         0
                     };
-                    if self.change_seen.is_none() {
-                        self.change_seen = Some(Instant::now());
-                    }
                     Some(Some((prefix_before_tick(&bar.content.tokens, cut), cut)))
                 }
                 Some(bar) if bar.published_rev != Some(rev) => {
@@ -511,12 +502,11 @@ impl Generator {
                 }
                 self.recoveries = 0;
                 self.publish(index, rev);
-                self.report_speed(started, order == 0);
+                self.report_speed(started);
                 self.store_session(settings);
                 return true;
             }
         }
-        self.change_seen = None;
         false
     }
 
@@ -574,18 +564,14 @@ impl Generator {
         }
     }
 
-    fn report_speed(&mut self, started: Instant, under_playhead: bool) {
+    fn report_speed(&mut self, started: Instant) {
         let seconds = started.elapsed().as_secs_f64();
         let tempo = self.link.tempo_bpm.load(Ordering::Relaxed).max(1.0);
         let bar_seconds = 4.0 * 60.0 / tempo;
-        let response_ms = self.change_seen.filter(|_| under_playhead).map(|t| t.elapsed().as_secs_f64() * 1e3);
         let lookahead = self.bars.len() as f64;
         self.link.update_status(|s| {
             s.speed_x_realtime = bar_seconds / seconds.max(1e-6);
             s.lookahead_bars = lookahead;
-            if let Some(ms) = response_ms {
-                s.last_response_ms = ms;
-            }
         });
     }
 
@@ -618,28 +604,22 @@ impl Generator {
     /// Hands the editor a copy of the bars.
     fn share_phrase(&self) {
         let bars = self.bars.iter().map(|(&i, bar)| (i, bar.content.notes.clone())).collect();
-        let loop_bars = self.structure.and_then(|s| s.loop_length());
         if let Ok(mut phrase) = self.link.phrase.lock() {
             phrase.bars = bars;
-            phrase.loop_bars = loop_bars;
-            phrase.revision += 1;
         }
     }
 
     /// Opens the model on the CPU (the model's identity and the load time come from there), then on
     /// whatever else the Compute setting asks for.
     fn open_models(&mut self, mut open: OpenModel) -> Result<(), String> {
-        let started = Instant::now();
         let cpu = open(Provider::Cpu)?;
         let info = onnx_info(cpu.as_ref());
         self.compute = self.params.compute.value().choice();
         let mut calibrations = Calibrations::load();
         let models = Models::open(open, cpu, self.compute, &info.0, &mut calibrations)?;
         self.model_id = info.0;
-        let load_ms = started.elapsed().as_secs_f64() * 1e3;
         self.link.update_status(|s| {
             s.model = Some(info.1);
-            s.model_load_ms = load_ms;
             s.problem = None;
         });
         self.model = Some(models);

@@ -9,6 +9,17 @@ pub const TICKS_PER_BEAT: u32 = 12;
 pub const BEATS_PER_BAR: u32 = 4;
 /// Grid ticks per bar.
 pub const TICKS_PER_BAR: u32 = TICKS_PER_BEAT * BEATS_PER_BAR;
+/// Bars the generator keeps ready ahead of the playhead in Endless mode (more when a host's blocks
+/// are wider), and the editor shows.
+pub const LOOKAHEAD_BARS: i64 = 2;
+
+/// The phrase bar a host bar plays: Loop and Hold repeat `loop_bars` bars, Endless plays host bars.
+pub fn phrase_bar(host_bar: i64, loop_bars: Option<u32>) -> i64 {
+    match loop_bars {
+        Some(length) => host_bar.rem_euclid(length.max(1) as i64),
+        None => host_bar,
+    }
+}
 
 /// One of the three streamed voices. The order is the order notes take inside a grid position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -22,14 +22,12 @@ pub struct OutEvent {
 pub struct EventList {
     events: [OutEvent; MAX_EVENTS_PER_BLOCK],
     len: usize,
-    /// Note-ons dropped because the list was full (diagnostics).
-    pub dropped: u64,
 }
 
 impl Default for EventList {
     fn default() -> Self {
         let blank = OutEvent { offset: 0, kind: EventKind::NoteOff, channel: 0, pitch: 0, velocity: 0 };
-        EventList { events: [blank; MAX_EVENTS_PER_BLOCK], len: 0, dropped: 0 }
+        EventList { events: [blank; MAX_EVENTS_PER_BLOCK], len: 0 }
     }
 }
 
@@ -47,8 +45,6 @@ impl EventList {
         if self.len < MAX_EVENTS_PER_BLOCK {
             self.events[self.len] = event;
             self.len += 1;
-        } else {
-            self.dropped += 1;
         }
     }
 

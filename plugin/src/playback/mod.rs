@@ -10,6 +10,7 @@ pub mod timeline;
 pub use events::{EventKind, OutEvent};
 
 use crate::link::Link;
+use crate::music::phrase::phrase_bar;
 use crate::music::{Part, TICKS_PER_BAR, TICKS_PER_BEAT};
 use bars::BarTable;
 use events::EventList;
@@ -85,14 +86,6 @@ pub struct Playback {
     next_tick: i64,
     /// Last block's part settings, to release a part the moment it is switched off.
     last_parts: Option<[PartSettings; 3]>,
-}
-
-/// The phrase bar a host bar plays: Loop and Hold repeat `loop_bars`, Endless plays host bars.
-pub fn phrase_bar(host_bar: i64, loop_bars: Option<u32>) -> i64 {
-    match loop_bars {
-        Some(length) => host_bar.rem_euclid(length.max(1) as i64),
-        None => host_bar,
-    }
 }
 
 impl Playback {

@@ -89,7 +89,6 @@ impl SoundingNotes {
         events: &mut EventList,
     ) {
         if !events.has_room_for_note_on() {
-            events.dropped += 1;
             return;
         }
         let single_line = part.is_monophonic();
@@ -99,7 +98,6 @@ impl SoundingNotes {
             (same_key || line_moves_on).then_some(offset)
         });
         if self.len == MAX_SOUNDING {
-            events.dropped += 1;
             return;
         }
         self.notes[self.len] = Sounding { part, channel, pitch, start_beats, end_beats };
