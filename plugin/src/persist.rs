@@ -66,10 +66,13 @@ impl SessionStore {
         self.session.read().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// What the generator writes after every change; not a load.
-    pub fn store(&self, session: PersistedSession) {
+    /// What the generator writes after every change; not a load. `loads_seen` is the load count the
+    /// generator last adopted: a host load since then wins, and the generator adopts it next.
+    pub fn store(&self, session: PersistedSession, loads_seen: u64) {
         if let Ok(mut stored) = self.session.write() {
-            *stored = session;
+            if self.loads.load(Ordering::Acquire) == loads_seen {
+                *stored = session;
+            }
         }
     }
 
@@ -85,8 +88,10 @@ impl SessionStore {
 
 impl<'a> PersistentField<'a, PersistedSession> for SessionStore {
     fn set(&self, new_value: PersistedSession) {
-        self.store(new_value);
-        self.loads.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut stored) = self.session.write() {
+            *stored = new_value;
+            self.loads.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     fn map<F, R>(&self, f: F) -> R
@@ -116,6 +121,7 @@ fn from_json(value: serde_json::Value) -> Result<PersistedSession, String> {
     let session = match format {
         1 => serde_json::from_value::<FileV1>(value).map_err(|e| format!("saved phrase (format 1): {e}"))?.migrate()?,
         2 => serde_json::from_value::<FileV2>(value).map_err(|e| format!("saved phrase (format 2): {e}"))?.read()?,
+        0 => return Err("the saved phrase has format 0, which no Neural Trio writes".into()),
         newer => {
             return Err(format!(
                 "the saved phrase was written by a newer Neural Trio (format {newer}; this build reads formats 1 to \
@@ -454,7 +460,10 @@ impl FileV1 {
         let mut bars = Vec::with_capacity(self.bars.len());
         for bar in self.bars {
             let notes = notes_v1(&bar.tokens).map_err(|e| format!("saved bar {} is invalid: {e}", bar.index))?;
-            let tokens = same_vocabulary.then_some(bar.tokens);
+            // Tokens condition generation only when today's grammar reads them as the same notes.
+            let tokens = same_vocabulary
+                .then_some(bar.tokens)
+                .filter(|tokens| validate_bar_tokens(tokens).is_ok() && decoded_notes(tokens) == notes);
             bars.push(StoredBar { index: bar.index, notes, tokens });
         }
         if let Some(header) = self.header {
@@ -466,7 +475,7 @@ impl FileV1 {
             model_id: self.model_id,
             variation: self.variation,
             locked: self.locked,
-            header: self.header.filter(|_| same_vocabulary),
+            header: self.header.filter(|_| same_vocabulary).filter(header_is_valid),
             settings: self.settings.map(|s| GenSettings {
                 temperature: s.temperature,
                 top_p: s.top_p,

@@ -85,7 +85,6 @@ pub fn measure(model: &mut dyn TokenModel) -> Result<StepTimes, String> {
     };
     let stream_ms = time_steps(1)?;
     let batch_ms = time_steps(CALIBRATION_ROWS)?;
-    model.set_context(&[])?;
     Ok(StepTimes { stream_ms, batch_ms })
 }
 
@@ -164,15 +163,22 @@ impl Models {
                 (self.stream, self.batch) = (Provider::Cuda, Provider::Cuda);
             }
             Ok(mut gpu) => {
-                let (cpu_times, gpu_times) = match calibrations.get(calibration_key) {
-                    Some(times) => times,
-                    None => {
-                        let times = (measure(self.cpu.as_mut())?, measure(gpu.as_mut())?);
-                        calibrations.insert(calibration_key.to_string(), times.0, times.1);
-                        calibrations.save();
-                        times
+                let measured = match calibrations.get(calibration_key) {
+                    Some(times) => Ok(times),
+                    None => measure(self.cpu.as_mut()).and_then(|cpu| Ok((cpu, measure(gpu.as_mut())?))),
+                };
+                let (cpu_times, gpu_times) = match measured {
+                    Ok(times) => times,
+                    Err(why) => {
+                        // A GPU that loads but cannot run a step is no GPU: the CPU does everything.
+                        self.note = Some(format!("the GPU could not run the model ({why}): running on the CPU"));
+                        return Ok(());
                     }
                 };
+                if calibrations.get(calibration_key).is_none() {
+                    calibrations.insert(calibration_key.to_string(), cpu_times, gpu_times);
+                    calibrations.save();
+                }
                 (self.stream, self.batch) = choose(cpu_times, gpu_times);
                 self.note = Some(format!(
                     "Auto measured a step at {:.2} ms on the CPU, {:.2} ms on the GPU ({:.2} and {:.2} ms for {} rows)",

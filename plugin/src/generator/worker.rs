@@ -437,6 +437,7 @@ impl Generator {
             None => true,
         };
         if header_stale && (structure.mode != Mode::Hold || self.header.is_none()) {
+            self.busy();
             let model = self.model.as_mut().expect("step runs with a model").get(Workload::Stream);
             let mut rng = Rng::for_bar(settings.seed, -1, settings.variation);
             match make_header(model, inputs.tempo_bin, inputs.key, inputs.mood, &mut rng) {
@@ -477,12 +478,16 @@ impl Generator {
                     // The bar under the playhead keeps what has been (or is about to be) heard.
                     let playing = self.link.playing.load(Ordering::Relaxed);
                     let cut = if order == 0 && playing {
-                        let margin_beats = if self.link.offline.load(Ordering::Relaxed) {
-                            0.0
+                        // Offline, the block at the playhead waits for this bar and has not played; live,
+                        // the last block has played to its end, and a margin more is about to be heard.
+                        let heard = if self.link.offline.load(Ordering::Relaxed) {
+                            playhead_beats
                         } else {
-                            REGENERATE_MARGIN_MS / 1000.0 * self.link.tempo_bpm.load(Ordering::Relaxed) / 60.0
+                            let margin_beats =
+                                REGENERATE_MARGIN_MS / 1000.0 * self.link.tempo_bpm.load(Ordering::Relaxed) / 60.0;
+                            self.link.block_end_beats.load(Ordering::Relaxed).max(playhead_beats + margin_beats)
                         };
-                        let tick = ((playhead_beats + margin_beats) * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
+                        let tick = (heard * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
                         (tick - host_bar * TICKS_PER_BAR as i64).clamp(0, TICKS_PER_BAR as i64) as u32
                     } else {
                         0
@@ -490,12 +495,14 @@ impl Generator {
                     Some(Some((prefix_before_tick(&bar.content.tokens, cut), cut)))
                 }
                 Some(bar) if bar.published_rev != Some(rev) => {
+                    self.busy();
                     self.publish(index, rev);
                     return true;
                 }
                 Some(_) => None,
             };
             if let Some(prefix) = action {
+                self.busy();
                 let started = Instant::now();
                 if let Err(e) = self.generate(index, prefix, &settings, structure) {
                     return self.model_failed(Workload::Stream, e);
@@ -597,7 +604,7 @@ impl Generator {
             settings: Some(settings),
             bars,
         };
-        self.params.session.store(session);
+        self.params.session.store(session, self.loads_seen);
         self.share_phrase();
     }
 
@@ -659,11 +666,19 @@ impl Generator {
         let recovered = self.recoveries <= MAX_RECOVERIES
             && self.model.as_mut().is_some_and(|models| models.recover(workload, &error).is_ok());
         if !recovered {
+            // Given up: an offline block must not wait for bars that will not come.
+            self.link.failed.store(true, Ordering::Release);
             return self.fail(error);
         }
         nice_plug::nice_log!("Neural Trio: {error}; recovered");
         self.report_compute();
         true
+    }
+
+    /// Tells a waiting audio thread that a bar is being made (the idle flag is otherwise only updated
+    /// after a step, which may take 100 ms).
+    fn busy(&self) {
+        self.link.generator_idle.store(false, Ordering::Release);
     }
 
     fn fail(&mut self, problem: String) -> bool {

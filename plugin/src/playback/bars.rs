@@ -19,7 +19,9 @@ impl BarTable {
     /// Moves every queued bar of the current epoch into its slot; older epochs are dropped.
     pub fn drain(&mut self, link: &Link, epoch: u32) {
         while let Some(bar) = link.bars.pop() {
-            if bar.epoch == epoch && bar.index >= 0 {
+            // A bar of a newer epoch (the generator started one after this block read it) is kept for
+            // the next block; only older ones are stale.
+            if bar.epoch.wrapping_sub(epoch) as i32 >= 0 && bar.index >= 0 {
                 self.slots[bar.index as usize % BAR_SLOTS] = Some(bar);
             }
         }

@@ -41,11 +41,14 @@ impl EventList {
         self.len + 2 <= MAX_EVENTS_PER_BLOCK - 64
     }
 
-    pub fn push(&mut self, event: OutEvent) {
+    /// False when the list is full.
+    pub fn push(&mut self, event: OutEvent) -> bool {
         if self.len < MAX_EVENTS_PER_BLOCK {
             self.events[self.len] = event;
             self.len += 1;
+            return true;
         }
+        false
     }
 
     /// The events in time order (stable: pushes at the same offset and kind keep their order).

@@ -23,6 +23,10 @@ use timeline::{HostPosition, Timeline};
 /// The most one Offline block may wait for the generator, a last resort: the wait normally ends when
 /// the bar arrives or the generator has nothing left to do.
 pub const OFFLINE_WAIT_LIMIT: Duration = Duration::from_secs(20);
+/// Tempos outside this range are not a usable timeline (a host's garbage would make a block hold
+/// billions of ticks).
+const MIN_TEMPO_BPM: f64 = 1.0;
+const MAX_TEMPO_BPM: f64 = 2000.0;
 /// How often a waiting block looks for its bar.
 const WAIT_POLL: Duration = Duration::from_micros(200);
 /// Polls (of `WAIT_POLL`) the generator may be seen idle before a wait gives up: 40 ms, far longer
@@ -112,7 +116,9 @@ impl Playback {
         self.last_parts = Some(settings.parts);
 
         let position = match (input.tempo_bpm, input.pos_beats) {
-            (Some(tempo), Some(pos)) if tempo > 0.0 && input.sample_rate > 0.0 && pos.is_finite() => {
+            (Some(tempo), Some(pos))
+                if (MIN_TEMPO_BPM..=MAX_TEMPO_BPM).contains(&tempo) && input.sample_rate > 0.0 && pos.is_finite() =>
+            {
                 link.has_transport.store(true, Ordering::Relaxed);
                 link.tempo_bpm.store(tempo, Ordering::Relaxed);
                 Some(HostPosition {
@@ -141,7 +147,17 @@ impl Playback {
         let (span, continues) = self.timeline.place(&position);
         if !continues {
             self.sounding.release_all(0, &mut self.events);
-            self.next_tick = (span.start_beats() * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
+            // The first tick whose sample is in this block (a host may start a hair after a tick).
+            let first_beats = span.start_beats() - 0.5 * span.beats_per_sample;
+            self.next_tick = (first_beats * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
+            // A host that wraps its loop inside a block (without splitting it there) lands past the
+            // loop start: the loop's first ticks are played at once rather than lost.
+            if let Some((start, end)) = input.loop_range_beats {
+                let block_beats = span.end_beats() - span.start_beats();
+                if end > start && span.start_beats() > start && span.start_beats() - start <= block_beats {
+                    self.next_tick = (start * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
+                }
+            }
             link.discontinuities.fetch_add(1, Ordering::AcqRel);
         }
         link.playhead_beats.store(span.start_beats(), Ordering::Relaxed);
@@ -361,6 +377,28 @@ mod tests {
             closed.extend(sounding.into_iter().map(|(channel, pitch)| (3 * loop_samples, false, channel, pitch)));
             assert_balanced(&closed);
         }
+    }
+
+    #[test]
+    fn a_start_a_fraction_of_a_sample_after_a_tick_plays_it_and_a_wide_loop_block_loses_nothing() {
+        let link = link();
+        let mut playback = Playback::default();
+        let start = |beats: f64, loop_range_beats| BlockInput {
+            playing: true,
+            tempo_bpm: Some(120.0),
+            pos_beats: Some(beats),
+            samples: 480,
+            sample_rate: SAMPLE_RATE,
+            offline: false,
+            loop_range_beats,
+        };
+        // 0.48 of a sample (1/24000 beat) after the downbeat: the downbeat's sample is this block's first.
+        let events = playback.process(&link, &start(0.48 / 24_000.0, None), &settings()).to_vec();
+        assert_eq!(events.iter().filter(|e| e.kind == EventKind::NoteOn && e.offset == 0).count(), 3);
+        // A host that wraps its loop inside a block lands 100 samples past the loop start: the loop's
+        // downbeat plays at once instead of being lost.
+        let events = playback.process(&link, &start(100.0 / 24_000.0, Some((0.0, 8.0))), &settings()).to_vec();
+        assert_eq!(events.iter().filter(|e| e.kind == EventKind::NoteOn && e.offset == 0).count(), 3);
     }
 
     #[test]

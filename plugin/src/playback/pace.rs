@@ -34,14 +34,14 @@ impl RenderPace {
             self.window_start = Some(now);
             self.audio_in_window = Duration::ZERO;
         }
-        self.audio_in_window += Duration::from_secs_f64(block_seconds.max(0.0));
+        self.audio_in_window += Duration::try_from_secs_f64(block_seconds).unwrap_or(Duration::ZERO);
         self.faster_than_real_time
     }
 
-    /// Transport stopped: the next play starts a new measurement (the verdict so far stays).
+    /// Transport stopped: the next play starts a new measurement, as live play until shown otherwise
+    /// (after an export, the producer's next play must not wait on the audio thread).
     pub fn restart(&mut self) {
-        self.window_start = None;
-        self.audio_in_window = Duration::ZERO;
+        *self = RenderPace::default();
     }
 }
 

@@ -46,9 +46,9 @@ impl SoundingNotes {
         let mut i = 0;
         while i < self.len {
             let n = self.notes[i];
-            match release_at(&n) {
-                Some(offset) => {
-                    events.push(off(offset, n.channel, n.pitch));
+            // A note whose off does not fit this block stays, and ends in the next.
+            match release_at(&n).filter(|&offset| events.push(off(offset, n.channel, n.pitch))) {
+                Some(_) => {
                     self.len -= 1;
                     self.notes[i] = self.notes[self.len];
                 }
@@ -102,6 +102,7 @@ impl SoundingNotes {
         }
         self.notes[self.len] = Sounding { part, channel, pitch, start_beats, end_beats };
         self.len += 1;
-        events.push(OutEvent { offset, kind: EventKind::NoteOn, channel, pitch, velocity: velocity.clamp(1, 127) });
+        let _ =
+            events.push(OutEvent { offset, kind: EventKind::NoteOn, channel, pitch, velocity: velocity.clamp(1, 127) });
     }
 }

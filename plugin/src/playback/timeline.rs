@@ -77,8 +77,9 @@ pub struct HostPosition {
 const POSITION_TOLERANCE_BEATS: f64 = 1.0 / 256.0;
 /// A tempo change bigger than this between two blocks is a jump, not a ramp.
 const TEMPO_JUMP_RATIO: f64 = 0.02;
-/// During a tempo ramp our count may drift from the host's integral; past this it follows the host.
-const RAMP_DRIFT_BEATS: f64 = 1.0 / 960.0;
+/// Our count may drift from the host's (a tempo ramp, varispeed); past this it follows the host again.
+/// Twice Ardour's rounding of 1/1920 beat, so rounding alone never moves it.
+const DRIFT_LIMIT_BEATS: f64 = 1.0 / 960.0;
 
 impl Timeline {
     pub fn reset(&mut self) {
@@ -96,9 +97,10 @@ impl Timeline {
             let tempo_jump = (host.tempo_bpm - anchor.tempo_bpm).abs() > TEMPO_JUMP_RATIO * anchor.tempo_bpm;
             if drift.abs() <= tolerance && !tempo_jump {
                 let mut anchor = anchor;
-                if host.tempo_bpm != anchor.tempo_bpm {
-                    // A ramp: count on from here at the new tempo.
-                    let beats = if drift.abs() > RAMP_DRIFT_BEATS { host.beats } else { counted_beats };
+                if host.tempo_bpm != anchor.tempo_bpm || drift.abs() > DRIFT_LIMIT_BEATS {
+                    // A ramp, or a count that drifted from the host's beyond its rounding: count on from
+                    // here (from the host's position past the limit) at the block's tempo.
+                    let beats = if drift.abs() > DRIFT_LIMIT_BEATS { host.beats } else { counted_beats };
                     anchor = Anchor { beats, tempo_bpm: host.tempo_bpm, beats_per_sample, next_sample: 0 };
                 }
                 let span = BlockSpan {
