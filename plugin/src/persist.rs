@@ -14,8 +14,7 @@ use crate::music::vocab::{vocab_hash, DURATIONS_TICKS, VOCAB_SIZE};
 use crate::music::{Note, Part, TICKS_PER_BAR};
 use nice_plug::params::persist::PersistentField;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 /// The format this build writes. Bump it when the layout changes, and add a migration.
 pub const SESSION_FORMAT: u32 = 2;
@@ -54,43 +53,44 @@ pub struct PersistedSession {
 }
 
 /// The saved session, shared by the generator (which writes it), the host's state save and load, and
-/// the editor. A host's load bumps `loads`, which is how the generator hears of it.
+/// the editor. A host's load waits in `loaded` until the generator takes it, so neither can overwrite
+/// the other: a save in between saves what was loaded.
 #[derive(Default)]
 pub struct SessionStore {
     session: RwLock<PersistedSession>,
-    loads: AtomicU64,
+    loaded: Mutex<Option<PersistedSession>>,
 }
 
 impl SessionStore {
+    /// What a project save holds now.
     pub fn read(&self) -> PersistedSession {
+        if let Some(loaded) = self.loaded.lock().ok().and_then(|l| l.clone()) {
+            return loaded;
+        }
         self.session.read().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// What the generator writes after every change; not a load. `loads_seen` is the load count the
-    /// generator last adopted: a host load since then wins, and the generator adopts it next.
-    pub fn store(&self, session: PersistedSession, loads_seen: u64) {
+    /// What the generator writes after every change; not a load.
+    pub fn store(&self, session: PersistedSession) {
         if let Ok(mut stored) = self.session.write() {
-            if self.loads.load(Ordering::Acquire) == loads_seen {
-                *stored = session;
-            }
+            *stored = session;
         }
     }
 
-    /// How many sessions the host has loaded so far.
-    pub fn loads(&self) -> u64 {
-        self.loads.load(Ordering::Acquire)
+    /// The session the host loaded since the last call, if any (for the generator to adopt).
+    pub fn take_loaded(&self) -> Option<PersistedSession> {
+        self.loaded.lock().ok().and_then(|mut l| l.take())
     }
 
     pub fn locked(&self, part: Part) -> bool {
-        self.session.read().map(|s| s.locked[part.index()]).unwrap_or(false)
+        self.read().locked[part.index()]
     }
 }
 
 impl<'a> PersistentField<'a, PersistedSession> for SessionStore {
     fn set(&self, new_value: PersistedSession) {
-        if let Ok(mut stored) = self.session.write() {
-            *stored = new_value;
-            self.loads.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut loaded) = self.loaded.lock() {
+            *loaded = Some(new_value);
         }
     }
 
@@ -277,10 +277,14 @@ impl FileV2 {
                 })
                 .collect();
             validate_notes(&notes).map_err(|e| format!("saved bar {} is invalid: {e}", bar.index))?;
-            // Tokens that disagree with the notes are not trusted; the notes are what plays.
+            // Tokens in today's vocabulary must be valid (else the file is damaged); tokens that disagree
+            // with the notes are not trusted, and the notes are what plays.
+            if same_vocabulary && !bar.tokens.is_empty() {
+                validate_bar_tokens(&bar.tokens).map_err(|e| format!("saved bar {} is invalid: {e}", bar.index))?;
+            }
             let tokens = (same_vocabulary && !bar.tokens.is_empty())
                 .then_some(bar.tokens)
-                .filter(|tokens| validate_bar_tokens(tokens).is_ok() && decoded_notes(tokens) == notes);
+                .filter(|tokens| decoded_notes(tokens) == notes);
             bars.push(StoredBar { index: bar.index, notes, tokens });
         }
         let header = self.header.filter(|_| same_vocabulary).filter(header_is_valid);

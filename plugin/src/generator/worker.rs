@@ -87,8 +87,6 @@ pub struct Generator {
     structure: Option<Structure>,
     variation: u32,
     locked: [bool; 3],
-    /// The host's state loads seen so far (`SessionStore::loads`).
-    loads_seen: u64,
     /// Parts a Regenerate keeps (beside the locked ones), valid while `variation` is the one it made.
     keep_for_variation: Option<(u32, [bool; 3])>,
     /// Phrases before each Regenerate, for undo; and the ones undone, for redo.
@@ -138,7 +136,6 @@ impl Generator {
             structure: None,
             variation: 0,
             locked: [false; 3],
-            loads_seen: 0,
             keep_for_variation: None,
             undo: Vec::new(),
             redo: Vec::new(),
@@ -362,12 +359,20 @@ impl Generator {
 
     /// Adopts a session the host just loaded.
     fn adopt_loaded_session(&mut self) {
-        let loads = self.params.session.loads();
-        if loads == self.loads_seen {
+        let Some(session) = self.params.session.take_loaded() else { return };
+        // A host that applies the state the generator already plays, or an earlier snapshot of it (some
+        // save and load again and again while bars are being made), changes nothing: the bars it has
+        // are ours, and the ones it lacks would be made again note for note. No new epoch, nothing for
+        // the audio thread to wait for.
+        let playing = self.session(GenSettings::from_params(&self.params, self.variation));
+        let ours = (session.variation, session.locked, session.header)
+            == (playing.variation, playing.locked, playing.header)
+            && session.bars.iter().all(|bar| playing.bars.iter().any(|b| b == bar));
+        if ours {
             return;
         }
-        self.loads_seen = loads;
-        let session = self.params.session.read();
+        // What a save returns from now on, byte for byte what was loaded.
+        self.params.session.store(session.clone());
         self.variation = session.variation;
         self.highest_variation = self.highest_variation.max(session.variation);
         self.candidates.clear();
@@ -584,6 +589,13 @@ impl Generator {
 
     /// Writes the bars to the persisted session (what a project save will hold).
     fn store_session(&mut self, settings: GenSettings) {
+        let session = self.session(settings);
+        self.params.session.store(session);
+        self.share_phrase();
+    }
+
+    /// The phrase as a project saves it.
+    fn session(&self, settings: GenSettings) -> PersistedSession {
         let model_id = self.model_id.clone();
         let first = self.bars.keys().rev().nth(MAX_STORED_BARS - 1).copied().unwrap_or(i64::MIN);
         let bars = self
@@ -596,16 +608,14 @@ impl Generator {
                 tokens: Some(bar.content.tokens.clone()),
             })
             .collect();
-        let session = PersistedSession {
+        PersistedSession {
             model_id,
             variation: self.variation,
             locked: self.locked,
             header: self.header.map(|h| h.0),
             settings: Some(settings),
             bars,
-        };
-        self.params.session.store(session, self.loads_seen);
-        self.share_phrase();
+        }
     }
 
     /// Hands the editor a copy of the bars.
