@@ -71,9 +71,11 @@ fn main() {
                 BarRequest {
                     header,
                     history: &refs,
+                    history_first_bar: 0,
                     forced_prefix: &[neural_trio::music::vocab::Token::Bar.id()],
                     resume_tick: 0,
                     forced_notes: &[],
+                    harmony: None,
                     constraints: Constraints { top_p: 0.95, ..Constraints::default() },
                     rng: Rng::for_bar(1, bar, 0),
                 },
@@ -131,7 +133,11 @@ fn main() {
             let plans: Vec<PhrasePlan> = (1..=4)
                 .map(|variation| PhrasePlan {
                     bars: (0..4)
-                        .map(|bar| BarPlan { forced_notes: Vec::new(), rng: Rng::for_bar(1, bar, variation) })
+                        .map(|bar| BarPlan {
+                            forced_notes: Vec::new(),
+                            harmony: None,
+                            rng: Rng::for_bar(1, bar, variation),
+                        })
                         .collect(),
                     constraints: Constraints { top_p: 0.95, ..Constraints::default() },
                 })

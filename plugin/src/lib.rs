@@ -29,6 +29,7 @@ mod plugin {
     use crate::link::{Command, Link};
     use crate::music::Part;
     use crate::params::{Mode, TrioParams};
+    use crate::playback::input::{InputNote, InputRouter, Listen, Route};
     use crate::playback::{BlockInput, BlockSettings, EventKind, PartSettings, Playback};
     use nice_plug::midi::{Channel, Key as MidiKey, VoiceID};
     use nice_plug::prelude::*;
@@ -48,9 +49,20 @@ mod plugin {
         last_settings: Option<GenSettings>,
         sample_rate: f32,
         offline: bool,
+        /// Where played notes leave the plugin (a followed part's channel), so each note-off follows its on.
+        router: InputRouter,
+        /// The part the player played as of the last block: when Follow leaves it, the played notes
+        /// held on its channel are ended (the model's part takes the channel back).
+        followed: Option<Part>,
+        /// This block's played note events, kept so Follow hears them before the block's ticks play.
+        /// Fixed capacity (no allocation): a block with more played notes than that loses the rest.
+        played: Vec<InputNote>,
         /// Test hook for the allocation check's negative control (debug alloc-check builds only).
         allocate_in_process: bool,
     }
+
+    /// Played notes Follow hears in one block, at most.
+    const MAX_PLAYED_PER_BLOCK: usize = 1024;
 
     impl Default for NeuralTrio {
         fn default() -> Self {
@@ -62,6 +74,9 @@ mod plugin {
                 last_settings: None,
                 sample_rate: 48_000.0,
                 offline: false,
+                router: InputRouter::default(),
+                followed: None,
+                played: Vec::with_capacity(MAX_PLAYED_PER_BLOCK),
                 allocate_in_process: cfg!(feature = "assert_process_allocs")
                     && std::env::var_os("NEURAL_TRIO_TEST_ALLOCATE_IN_PROCESS").is_some(),
             }
@@ -80,11 +95,13 @@ mod plugin {
     impl NeuralTrio {
         fn block_settings(&self) -> BlockSettings {
             let only = self.params.part_output.value().only();
+            let followed = self.params.follow.value().part();
             let parts = Part::ALL.map(|part| {
                 let p = self.params.part(part);
                 let (low, high) = p.register();
                 PartSettings {
-                    on: p.on.value(),
+                    // A part the player plays is not ours to sound.
+                    on: p.on.value() && followed != Some(part),
                     low,
                     high,
                     channel: match only {
@@ -98,7 +115,14 @@ mod plugin {
                 Mode::Endless => None,
                 Mode::Loop | Mode::Hold => Some(self.params.loop_bars.value().clamp(1, 16) as u32),
             };
-            BlockSettings { parts, loop_bars }
+            let listen = Listen {
+                on: self.params.follow.value() != crate::params::Follow::Off,
+                channel: match self.params.input_channel.value() {
+                    0 => None,
+                    c => Some((c.clamp(1, 16) - 1) as u8),
+                },
+            };
+            BlockSettings { parts, loop_bars, listen, capture: self.params.capture.value() }
         }
     }
 
@@ -188,23 +212,74 @@ mod plugin {
                 loop_range_beats: transport.loop_range_beats(),
             };
             let block_settings = self.block_settings();
-            let generated = self.playback.process(&self.link, &input, &block_settings);
-
-            // Merge the notes the user plays (passed through) with ours, in time order.
-            let mut generated = generated.iter().peekable();
+            // The notes played this block (CC and other input is not passed on: see MIDI_INPUT).
+            self.played.clear();
             while let Some(event) = context.next_event() {
-                let is_note = matches!(event, NoteEvent::NoteOn { .. } | NoteEvent::NoteOff { .. });
-                while let Some(ours) = generated.next_if(|g| g.offset <= event.timing()) {
+                let note = match event {
+                    NoteEvent::NoteOn { timing, channel, key, velocity, .. } => (timing, channel, key, velocity, true),
+                    NoteEvent::NoteOff { timing, channel, key, .. } => (timing, channel, key, 0.0, false),
+                    _ => continue,
+                };
+                let (Channel::Number(channel), MidiKey::Number(pitch)) = (note.1, note.2) else { continue };
+                if self.played.len() < MAX_PLAYED_PER_BLOCK {
+                    let velocity = (note.3 * 127.0).round().clamp(1.0, 127.0) as u8;
+                    self.played.push(InputNote { offset: note.0, channel, pitch, velocity, on: note.4 });
+                }
+            }
+            let generated = self.playback.process(&self.link, &input, &block_settings, &self.played);
+
+            // Follow left a part: the played notes held on its channel end first (the model's part
+            // takes the channel back this block).
+            let followed = self.params.follow.value().part();
+            if followed != self.followed {
+                self.followed = followed;
+                self.router.release_rerouted(|channel, pitch| {
+                    let off =
+                        crate::playback::OutEvent { offset: 0, kind: EventKind::NoteOff, channel, pitch, velocity: 0 };
+                    send(context, &off);
+                });
+            }
+            // Merge the notes the user plays (passed through, or on a followed part's channel) with
+            // ours, in time order.
+            let mut generated = generated.iter().peekable();
+            for played in &self.played {
+                while let Some(ours) = generated.next_if(|g| g.offset <= played.offset) {
                     send(context, ours);
                 }
-                if is_note {
-                    let _ = context.try_send_event(event);
+                let route = route_for_block(&self.params, &block_settings, played);
+                if let Some(channel) = self.router.route(played, route) {
+                    let kind = if played.on { EventKind::NoteOn } else { EventKind::NoteOff };
+                    let velocity = played.velocity;
+                    let event = crate::playback::OutEvent {
+                        offset: played.offset,
+                        kind,
+                        channel,
+                        pitch: played.pitch,
+                        velocity,
+                    };
+                    send(context, &event);
                 }
             }
             for ours in generated {
                 send(context, ours);
             }
             ProcessStatus::KeepAlive
+        }
+    }
+
+    /// Where a played note-on leaves: a followed part's notes on that part's channel (or not at all when
+    /// the part is routed to another instance or off); everything else as it came.
+    fn route_for_block(params: &TrioParams, settings: &BlockSettings, note: &InputNote) -> Route {
+        match params.follow.value().part() {
+            Some(part) if settings.listen.hears(note.channel) => {
+                let only = params.part_output.value().only();
+                if params.part(part).on.value() && only.is_none_or(|o| o == part) {
+                    Route::Channel(settings.parts[part.index()].channel)
+                } else {
+                    Route::Drop
+                }
+            }
+            _ => Route::Through,
         }
     }
 

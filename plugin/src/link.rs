@@ -43,6 +43,21 @@ impl BarNotes {
     }
 }
 
+/// Notes played into the plugin in flight to the generator: far more than a player sends in 2 ms.
+pub const PLAYED_QUEUE_CAPACITY: usize = 1024;
+
+/// A note played into the plugin (Follow on, on the listened channel), as the generator hears it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlayedNote {
+    /// Where it was played, on the host's beat timeline (the playhead, when the transport is stopped).
+    pub beats: f64,
+    pub pitch: u8,
+    pub velocity: u8,
+    pub on: bool,
+    /// The transport was playing.
+    pub playing: bool,
+}
+
 /// Requests from the editor (or tests) to the generator.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -94,6 +109,12 @@ pub struct EngineStatus {
     pub variation_shown: usize,
     /// Wall time the last Variations took, all candidates together.
     pub variations_ms: f64,
+    /// What the plugin understood of the notes played into it (Follow), in plain words.
+    pub follow: Option<String>,
+    /// The key of what is played (Key Lock off), or Key Lock's.
+    pub key: Option<String>,
+    /// Capture is armed or recording.
+    pub capturing: bool,
 }
 
 /// The generator's current bars, for the editor's piano roll and MIDI export.
@@ -101,6 +122,8 @@ pub struct EngineStatus {
 pub struct PhraseSnapshot {
     /// (phrase bar index, notes with ticks relative to that bar), sorted by index.
     pub bars: Vec<(i64, Vec<Note>)>,
+    /// The chord lane: (phrase bar index, tick in the bar, chord symbol, forced), sorted.
+    pub chords: Vec<(i64, u32, String, bool)>,
 }
 
 pub struct Link {
@@ -124,6 +147,8 @@ pub struct Link {
     pub discontinuities: AtomicU32,
     /// Host bar an Offline block is waiting for, or `i64::MIN`: the generator makes it next.
     pub waiting_for_bar: AtomicI64,
+    /// Notes played into the plugin, for Follow.
+    pub played: ArrayQueue<PlayedNote>,
 
     // --- generator → audio thread, editor ---
     pub bars: ArrayQueue<BarNotes>,
@@ -158,6 +183,7 @@ impl Default for Link {
             settings_rev: AtomicU32::new(0),
             discontinuities: AtomicU32::new(0),
             waiting_for_bar: AtomicI64::new(i64::MIN),
+            played: ArrayQueue::new(PLAYED_QUEUE_CAPACITY),
             bars: ArrayQueue::new(BAR_QUEUE_CAPACITY),
             epoch: AtomicU32::new(1),
             ready: AtomicBool::new(false),

@@ -52,6 +52,58 @@ impl PartOutput {
     }
 }
 
+/// What the notes played into the plugin do.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// They pass through; the trio plays its own harmony.
+    #[id = "off"]
+    Off,
+    /// They set the harmony: the trio plays over the chords they make.
+    #[id = "chords"]
+    Chords,
+    /// They are the lead: the plugin writes the arp and the bass around them.
+    #[id = "lead"]
+    #[name = "Part: Lead"]
+    Lead,
+    /// They are the arp; their chords set the harmony of the lead and the bass.
+    #[id = "arp"]
+    #[name = "Part: Arp"]
+    Arp,
+    /// They are the bass; the lead and the arp follow its roots.
+    #[id = "bass"]
+    #[name = "Part: Bass"]
+    Bass,
+}
+
+impl Follow {
+    /// The part the player plays instead of the model, if any.
+    pub fn part(self) -> Option<Part> {
+        match self {
+            Follow::Off | Follow::Chords => None,
+            Follow::Lead => Some(Part::Lead),
+            Follow::Arp => Some(Part::Arp),
+            Follow::Bass => Some(Part::Bass),
+        }
+    }
+}
+
+/// Input Channel's text: "Any" for 0, else the channel number.
+fn input_channel_name(value: i32) -> String {
+    if value == 0 {
+        "Any".into()
+    } else {
+        value.to_string()
+    }
+}
+
+fn input_channel_value(text: &str) -> Option<i32> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("any") || text.eq_ignore_ascii_case("omni") {
+        return Some(0);
+    }
+    text.parse::<i32>().ok().filter(|c| (0..=16).contains(c))
+}
+
 /// Where the model runs (not automatable: it reopens the model).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compute {
@@ -229,6 +281,16 @@ pub struct TrioParams {
     pub mood: EnumParam<MoodChoice>,
     #[id = "part_output"]
     pub part_output: EnumParam<PartOutput>,
+    /// Jamming: what the notes played into the plugin do (chords, or one of the parts).
+    #[id = "follow"]
+    pub follow: EnumParam<Follow>,
+    /// The MIDI channel Follow listens to (0 = any), so a controller can be told from the host's other MIDI.
+    #[id = "input_channel"]
+    pub input_channel: IntParam,
+    /// Switching it on arms Capture: the chords played during the loop's next whole pass become its
+    /// progression. Off cancels a capture not yet finished.
+    #[id = "capture"]
+    pub capture: BoolParam,
     /// Where the model runs: Auto, CPU or GPU (CUDA, with the `--gpu` bundle).
     #[id = "compute"]
     pub compute: EnumParam<Compute>,
@@ -245,6 +307,10 @@ pub struct TrioParams {
     /// The editor window's size, so a project reopens its editor as the producer left it.
     #[persist = "editor-state"]
     pub editor_state: Arc<AtomicCell<EditorSize>>,
+    /// The chord progression forced on the trio (typed, or captured from one pass of played chords), as
+    /// text (`| Am | F | C G |`); empty when the trio (or the player, with Follow) chooses the chords.
+    #[persist = "progression"]
+    pub progression: Arc<RwLock<String>>,
     /// Where the editor's Export button writes MIDI files; kept with the project like a bounce folder.
     #[persist = "export-folder"]
     pub export_folder: Arc<RwLock<String>>,
@@ -299,11 +365,17 @@ impl Default for TrioParams {
             mood: EnumParam::new("Mood", MoodChoice::Auto),
             part_output: EnumParam::new("Part Output", PartOutput::All),
             compute: EnumParam::new("Compute", Compute::Auto).non_automatable(),
+            follow: EnumParam::new("Follow", Follow::Off),
+            capture: BoolParam::new("Capture", false),
+            input_channel: IntParam::new("Input Channel", 0, IntRange::Linear { min: 0, max: 16 })
+                .with_value_to_string(Arc::new(input_channel_name))
+                .with_string_to_value(Arc::new(input_channel_value)),
             lead: PartParams::new(Part::Lead),
             arp: PartParams::new(Part::Arp),
             bass: PartParams::new(Part::Bass),
             session: SessionStore::default(),
             editor_state: Arc::new(AtomicCell::new(EditorSize::DEFAULT)),
+            progression: Arc::new(RwLock::new(String::new())),
             export_folder: Arc::new(RwLock::new(String::new())),
         }
     }
@@ -320,5 +392,13 @@ mod tests {
         }
         assert_eq!(key_lock_value("a minor"), Some(1 + 9 + 12));
         assert_eq!(key_lock_value("Cx"), None);
+    }
+
+    #[test]
+    fn input_channel_reads_its_own_text() {
+        for value in 0..=16 {
+            assert_eq!(input_channel_value(&input_channel_name(value)), Some(value));
+        }
+        assert_eq!(input_channel_value("17"), None);
     }
 }

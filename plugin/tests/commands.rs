@@ -175,7 +175,9 @@ fn batched_takes_match_takes_made_one_at_a_time() {
     let header = make_header(&mut model, 4, None, None, &mut Rng::new(3)).unwrap();
     let constraints = Constraints { registers: [(60, 84), (48, 72), (28, 52)], ..Constraints::default() };
     let plan = |variation: u32| PhrasePlan {
-        bars: (0..4).map(|bar| BarPlan { forced_notes: Vec::new(), rng: Rng::for_bar(7, bar, variation) }).collect(),
+        bars: (0..4)
+            .map(|bar| BarPlan { forced_notes: Vec::new(), harmony: None, rng: Rng::for_bar(7, bar, variation) })
+            .collect(),
         constraints,
     };
     let plans: Vec<PhrasePlan> = (1..=4).map(plan).collect();

@@ -21,9 +21,9 @@ use clack_extensions::params::{
 };
 use clack_extensions::render::{PluginRender, RenderMode as ClapRenderMode};
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
-use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
+use clack_host::events::event_types::{NoteOffEvent, NoteOnEvent, ParamValueEvent, TransportEvent, TransportFlags};
 use clack_host::events::spaces::CoreEventSpace;
-use clack_host::events::{EventFlags, EventHeader};
+use clack_host::events::{EventFlags, EventHeader, Match};
 use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
 use std::cell::Cell;
@@ -733,6 +733,21 @@ impl TrioHost {
     // ---------------------------------------------------------------------------------------------
 
     /// Answers pending `request_callback`s with `on_main_thread` (a host's main loop does this).
+    /// Sets a persisted field (`#[persist]`, e.g. the chord progression) the way a host restores it:
+    /// the state is saved, the field's JSON replaced, and the state loaded again.
+    pub fn set_persisted_field(&mut self, name: &str, json: &str) -> Result<()> {
+        // nice-plug's CLAP state: the JSON's length (u64, little-endian), then the JSON.
+        let state = self.save_state()?;
+        let body = state.get(8..).ok_or_else(|| HostError("state shorter than its length prefix".into()))?;
+        let mut value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| HostError(format!("state is not JSON: {e}")))?;
+        value["fields"][name] = serde_json::Value::String(json.to_string());
+        let json = serde_json::to_vec(&value).map_err(|e| HostError(e.to_string()))?;
+        let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&json);
+        self.load_state(&bytes)
+    }
+
     pub fn service_main_thread(&mut self) {
         let requested = self.instance.access_shared_handler(|s| s.callback_requested.swap(false, Ordering::SeqCst));
         if requested {
@@ -909,6 +924,16 @@ struct AudioJob {
     in_buffer: EventBuffer,
 }
 
+fn push_note(buffer: &mut EventBuffer, note: &crate::timeline::PlayedNote, frames: u32) {
+    let pckn = Pckn::new(0u16, note.channel, note.key, Match::All);
+    let time = note.offset.min(frames.saturating_sub(1));
+    if note.on {
+        buffer.push(&NoteOnEvent::new(time, pckn, note.velocity));
+    } else {
+        buffer.push(&NoteOffEvent::new(time, pckn, 0.0));
+    }
+}
+
 pub(crate) fn make_transport(t: &TransportState) -> TransportEvent {
     let mut flags = TransportFlags::HAS_TEMPO
         | TransportFlags::HAS_BEATS_TIMELINE
@@ -973,13 +998,17 @@ impl AudioJob {
             self.in_buffer.clear();
             let mut params: Vec<&ParamChange> = spec.params.iter().collect();
             params.sort_by_key(|p| p.offset);
+            // Parameter changes and played notes, in time order (changes first at one offset).
+            let mut notes = spec.notes.iter().peekable();
             for p in params {
-                self.in_buffer.push(&ParamValueEvent::new(
-                    p.offset.min(spec.frames - 1),
-                    ClapId::new(p.param_id),
-                    Pckn::match_all(),
-                    p.value,
-                ));
+                let offset = p.offset.min(spec.frames - 1);
+                while let Some(n) = notes.next_if(|n| n.offset < offset) {
+                    push_note(&mut self.in_buffer, n, spec.frames);
+                }
+                self.in_buffer.push(&ParamValueEvent::new(offset, ClapId::new(p.param_id), Pckn::match_all(), p.value));
+            }
+            for n in notes {
+                push_note(&mut self.in_buffer, n, spec.frames);
             }
             self.out_buffer.clear();
             let transport = spec.transport.as_ref().map(make_transport);

@@ -31,6 +31,10 @@ pub struct RenderOptions {
     pub allow_silence: bool,
     /// (parameter name, text) pairs set before playing, parsed by the plugin as a typed value is.
     pub params: Vec<(String, String)>,
+    /// A MIDI file played into the plugin's input while rendering, from bar 0 (its beats, its channels).
+    pub input: Option<PathBuf>,
+    /// A chord progression to force (`Am F C G`, `| Am | F | C G |`), as the editor's field takes it.
+    pub progression: Option<String>,
 }
 
 impl Default for RenderOptions {
@@ -47,6 +51,8 @@ impl Default for RenderOptions {
             out: None,
             allow_silence: false,
             params: Vec::new(),
+            input: None,
+            progression: None,
         }
     }
 }
@@ -197,11 +203,37 @@ pub fn render(opts: &RenderOptions) -> Result<RenderReport, HostError> {
             return Err(HostError(format!("Seed is {now} after setting it to {seed}")));
         }
     }
+    if let Some(progression) = &opts.progression {
+        let json = serde_json::to_string(progression).map_err(|e| HostError(e.to_string()))?;
+        host.set_persisted_field("progression", &json)?;
+    }
     let parts = read_parts(&mut host)?;
+    let mut played = match &opts.input {
+        Some(path) => read_played_notes(path).map_err(HostError)?,
+        None => Vec::new(),
+    };
+    played.retain(|n| n.0 < opts.bars * 4.0);
+    let played_channels: Vec<i16> = played.iter().map(|n| n.1 as i16).collect();
+    // The part the player plays (Follow: Part …) leaves with the played notes: they are checked as played.
+    let follow = host.param_value("Follow")?;
+    let follow = host.value_to_text("Follow", follow)?;
+    let followed = follow.strip_prefix("Part: ").map(str::to_lowercase);
 
     let mut tl = Timeline::new(opts.rate, opts.block, opts.bpm);
     tl.play_bars(opts.bars);
+    tl.place_notes(&played);
     let stop_block = tl.stop_blocks(1).start as u64;
+    // Keys still held when the render ends are released with the transport stopped, as a player lifts them.
+    let held = still_held(&played);
+    if let Some(last) = tl.last_block_notes() {
+        last.extend(held.iter().map(|&(channel, key)| crate::timeline::PlayedNote {
+            offset: 0,
+            channel,
+            key,
+            velocity: 0.0,
+            on: false,
+        }));
+    }
     let blocks = tl.take();
     let pace = match opts.mode {
         RenderMode::Realtime => opts.pace,
@@ -229,6 +261,9 @@ pub fn render(opts: &RenderOptions) -> Result<RenderReport, HostError> {
     let channels: Vec<i16> = parts.iter().map(|p| p.channel).collect();
     for n in &analysis.notes {
         match parts.iter().find(|p| p.channel == n.channel) {
+            // Played notes pass through on their own channel.
+            None if played_channels.contains(&n.channel) => {}
+            Some(p) if followed.as_deref() == Some(p.name.as_str()) => {}
             None => failures.push(format!(
                 "note {} on channel {} which no part uses (parts on {:?})",
                 n.key,
@@ -263,6 +298,53 @@ pub fn render(opts: &RenderOptions) -> Result<RenderReport, HostError> {
             .map_err(|e| HostError(format!("writing MIDI files to {}: {e}", out.display())))?;
     }
     Ok(report)
+}
+
+/// The notes of a MIDI file as (beats, channel, key, velocity 0–1, 0 for a release), in time order.
+/// Positions are read in beats (the file's resolution), so the file plays at the render's tempo.
+pub fn read_played_notes(path: &Path) -> Result<Vec<(f64, u16, u16, f64)>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let smf = Smf::parse(&bytes).map_err(|e| format!("{}: not a MIDI file: {e}", path.display()))?;
+    let Timing::Metrical(ticks_per_beat) = smf.header.timing else {
+        return Err(format!("{}: SMPTE timing; a file in beats (metrical) is needed", path.display()));
+    };
+    let ticks_per_beat = ticks_per_beat.as_int().max(1) as f64;
+    let mut notes = Vec::new();
+    for track in &smf.tracks {
+        let mut tick = 0u64;
+        for ev in track {
+            tick += ev.delta.as_int() as u64;
+            if let TrackEventKind::Midi { channel, message } = ev.kind {
+                let beats = tick as f64 / ticks_per_beat;
+                let ch = channel.as_int() as u16;
+                match message {
+                    MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
+                        notes.push((beats, ch, key.as_int() as u16, vel.as_int() as f64 / 127.0))
+                    }
+                    MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
+                        notes.push((beats, ch, key.as_int() as u16, 0.0))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    // Releases before presses at one position, so a repeated key is let go first.
+    notes.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.3 > 0.0).cmp(&(b.3 > 0.0))));
+    Ok(notes)
+}
+
+/// Keys a list of played notes leaves held at its end: (channel, key).
+fn still_held(played: &[(f64, u16, u16, f64)]) -> Vec<(u16, u16)> {
+    let mut held = std::collections::BTreeSet::new();
+    for &(_, channel, key, velocity) in played {
+        if velocity > 0.0 {
+            held.insert((channel, key));
+        } else {
+            held.remove(&(channel, key));
+        }
+    }
+    held.into_iter().collect()
 }
 
 fn sample_to_tick(sample: u64, rate: f64, bpm: f64) -> u64 {

@@ -23,6 +23,17 @@ pub struct ParamChange {
     pub value: f64,
 }
 
+/// A note played into the plugin at a sample offset of a block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlayedNote {
+    pub offset: u32,
+    /// 0-based MIDI channel.
+    pub channel: u16,
+    pub key: u16,
+    pub velocity: f64,
+    pub on: bool,
+}
+
 /// One `process()` call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockSpec {
@@ -30,6 +41,8 @@ pub struct BlockSpec {
     /// `None`: no `clap_event_transport` at all (as clap-validator does).
     pub transport: Option<TransportState>,
     pub params: Vec<ParamChange>,
+    /// Notes played into the plugin in this block.
+    pub notes: Vec<PlayedNote>,
     /// Call `reset()` on the processor before this block.
     pub reset_before: bool,
 }
@@ -133,6 +146,7 @@ impl Timeline {
             frames,
             transport: self.current_transport(),
             params: std::mem::take(&mut self.pending),
+            notes: Vec::new(),
             reset_before: std::mem::take(&mut self.pending_reset),
         });
         if self.playing && !self.no_transport {
@@ -227,6 +241,33 @@ impl Timeline {
     pub fn set_tempo(&mut self, tempo: f64) -> &mut Self {
         self.tempo = tempo;
         self
+    }
+
+    /// Places notes played into the plugin on the blocks built so far, by song position in beats:
+    /// (beats, channel 0-based, key, velocity 0–1 or 0 for a note-off). A note falls in the block whose
+    /// samples hold its position; one past the last block is dropped. Returns how many were placed.
+    pub fn place_notes(&mut self, notes: &[(f64, u16, u16, f64)]) -> usize {
+        let mut placed = 0;
+        for &(beats, channel, key, velocity) in notes {
+            for block in self.blocks.iter_mut() {
+                let Some(t) = block.transport.filter(|t| t.playing) else { continue };
+                let per_sample = t.tempo / 60.0 / self.sample_rate;
+                let end = t.beats + block.frames as f64 * per_sample;
+                if beats >= t.beats - 1e-9 && beats < end - 1e-9 {
+                    let offset = (((beats - t.beats) / per_sample).round() as u32).min(block.frames - 1);
+                    block.notes.push(PlayedNote { offset, channel, key, velocity, on: velocity > 0.0 });
+                    block.notes.sort_by_key(|n| n.offset);
+                    placed += 1;
+                    break;
+                }
+            }
+        }
+        placed
+    }
+
+    /// The played notes of the last block built, to add to.
+    pub fn last_block_notes(&mut self) -> Option<&mut Vec<PlayedNote>> {
+        self.blocks.last_mut().map(|b| &mut b.notes)
     }
 
     /// Number of blocks that `bars` bars take at the current tempo.

@@ -5,9 +5,10 @@
 
 use super::{part_label, part_tint, part_title};
 use crate::link::{Command, EngineStatus, Link};
+use crate::music::harmony::Progression;
 use crate::music::vocab::Key;
 use crate::music::Part;
-use crate::params::{key_lock_key, Compute, Mode, MoodChoice, PartOutput, TrioParams};
+use crate::params::{key_lock_key, Compute, Follow, Mode, MoodChoice, PartOutput, TrioParams};
 use egui::{Color32, DragValue, RichText, Ui};
 use nice_plug::prelude::*;
 use nice_plug_egui::widgets::ParamSlider;
@@ -232,6 +233,107 @@ pub fn generate_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, _l
              machine. GPU needs the GPU bundle, an NVIDIA driver, CUDA 13 and cuDNN 9.",
         );
         enum_combo::<Compute>(ui, "trio-compute", setter, &params.compute);
+        ui.end_row();
+    });
+}
+
+/// The chord field while it is being typed (applied with Enter or Apply), and why a text was refused.
+#[derive(Debug, Default)]
+pub struct ProgressionMemory {
+    pub editing: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Writes a progression (already checked) into the project, normalized (`| Am | F | C G |`).
+fn apply_progression(params: &TrioParams, text: &str, memory: &mut ProgressionMemory) {
+    match Progression::parse(text) {
+        Ok(progression) => {
+            if let Ok(mut saved) = params.progression.write() {
+                *saved = progression.text();
+            }
+            memory.editing = None;
+            memory.error = None;
+        }
+        Err(e) => memory.error = Some(e),
+    }
+}
+
+/// Jam: what played notes do (Follow), the channel listened to, Capture, and the chord progression.
+pub fn jam_group(
+    ui: &mut Ui,
+    params: &TrioParams,
+    setter: &ParamSetter,
+    status: &EngineStatus,
+    memory: &mut ProgressionMemory,
+) {
+    heading(ui, "Jam");
+    egui::Grid::new("trio-jam").num_columns(2).spacing([10.0, 6.0]).show(ui, |ui| {
+        ui.label("Follow").on_hover_text(
+            "Chords: the notes you play set the harmony. Part: the notes you play are that part; the trio \
+             writes the other two around them. Off: your notes pass through.",
+        );
+        enum_combo::<Follow>(ui, "trio-follow", setter, &params.follow);
+        ui.end_row();
+
+        ui.label("Input channel").on_hover_text("The MIDI channel Follow listens to (Any: every channel).");
+        int_drag(ui, setter, &params.input_channel, 0.05);
+        ui.end_row();
+
+        let follow = params.follow.value();
+        let can_capture =
+            params.mode.value() == Mode::Loop && matches!(follow, Follow::Chords | Follow::Arp | Follow::Bass);
+        ui.label("Capture");
+        let capture = params.capture.value();
+        let label = if status.capturing {
+            "Recording…"
+        } else if capture {
+            "Armed (done)"
+        } else {
+            "Capture"
+        };
+        let response = ui.add_enabled(can_capture || capture, egui::Button::selectable(capture, label));
+        let response = if can_capture {
+            response.on_hover_text(
+                "Play your chords through one pass of the loop from its first bar: they become the loop's \
+                 progression, and the trio keeps playing over them when you let go. Click again to switch it off.",
+            )
+        } else {
+            response.on_disabled_hover_text("Capture needs Loop mode and Follow set to Chords, Arp or Bass.")
+        };
+        if response.clicked() {
+            set_once(setter, &params.capture, !capture);
+        }
+        ui.end_row();
+
+        ui.label("Chords").on_hover_text(
+            "A progression the trio plays over: one chord a bar (\"Am F C G\"), or bars between bar lines with \
+             several chords spread over a bar (\"| Am | F | C G |\"). Saved with the project.",
+        );
+        let saved = params.progression.read().map(|t| t.clone()).unwrap_or_default();
+        ui.vertical(|ui| {
+            let mut text = memory.editing.clone().unwrap_or_else(|| saved.clone());
+            let edit =
+                ui.add(egui::TextEdit::singleline(&mut text).desired_width(SLIDER_WIDTH).hint_text("| Am | F | C G |"));
+            if edit.changed() {
+                memory.editing = Some(text.clone());
+            }
+            let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            ui.horizontal(|ui| {
+                if ui.button("Apply").clicked() || entered {
+                    apply_progression(params, &text, memory);
+                }
+                if ui.add_enabled(!saved.is_empty(), egui::Button::new("Clear")).clicked() {
+                    apply_progression(params, "", memory);
+                }
+            });
+            if let Some(error) = &memory.error {
+                ui.label(RichText::new(error).color(Color32::from_rgb(255, 110, 100)));
+            }
+        });
+        ui.end_row();
+
+        ui.label("Key");
+        ui.label(status.key.clone().unwrap_or_else(|| "the model's".into()));
         ui.end_row();
     });
 }

@@ -261,6 +261,7 @@ mod tests {
                 (1, vec![note(Part::Arp, 6, 64, 3), note(Part::Lead, 24, 74, 12)]),
                 (2, vec![note(Part::Lead, 0, 99, 3)]),
             ],
+            chords: Vec::new(),
         };
         // A two-bar loop: bars 0 and 1 in order; bar 2 (left from a longer loop) is not exported.
         let phrase = phrase_from_snapshot(&snapshot, &[0, 1], &Part::ALL);

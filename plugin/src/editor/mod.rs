@@ -11,6 +11,7 @@
 //! window therefore loses nothing; what the window itself keeps (text being typed, the last export
 //! message) lives in [`EditorMemory`], owned by [`TrioEditor`], which outlives the window.
 
+pub mod chord_lane;
 pub mod controls;
 pub mod export;
 pub mod piano_roll;
@@ -76,6 +77,8 @@ pub fn part_title(part: Part) -> &'static str {
 pub struct EditorMemory {
     /// The export section's text field and last result.
     pub export: export::ExportMemory,
+    /// The chord progression field being typed.
+    pub progression: controls::ProgressionMemory,
 }
 
 /// The plugin's editor. It builds a fresh egui editor each time the host opens the window, sized
@@ -211,6 +214,8 @@ impl NiceEguiApp for TrioApp {
         egui::Panel::right("trio-controls").default_size(340.0).min_size(300.0).resizable(true).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 controls::generate_group(ui, params, &setter, link);
+                ui.add_space(8.0);
+                controls::jam_group(ui, params, &setter, &status, &mut memory.progression);
                 ui.add_space(8.0);
                 controls::output_group(ui, params, &setter);
                 ui.add_space(8.0);

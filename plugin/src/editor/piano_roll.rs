@@ -160,7 +160,7 @@ pub fn piano_roll(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, snapsh
     let bands_left = outer.left() + KEYS_WIDTH;
     let grid = Rect::from_min_max(
         pos2(bands_left + 3.0 * (BAND_WIDTH + BAND_GAP) + 2.0, outer.top() + RULER_HEIGHT),
-        pos2(outer.right() - 4.0, outer.bottom() - 4.0),
+        pos2(outer.right() - 4.0, outer.bottom() - 6.0 - super::chord_lane::LANE_HEIGHT),
     );
     let row_h = grid.height() / rows;
     let y_of = |pitch: i32| grid.bottom() - (pitch - low_pitch + 1) as f32 * row_h;
@@ -215,6 +215,16 @@ pub fn piano_roll(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, snapsh
             );
         }
     }
+
+    let lane = Rect::from_min_max(pos2(grid.left(), grid.bottom() + 2.0), pos2(grid.right(), outer.bottom() - 4.0));
+    super::chord_lane::chord_lane(&painter, lane, view, snapshot, x_of);
+    painter.text(
+        pos2(bands_left - 5.0, lane.center().y),
+        Align2::RIGHT_CENTER,
+        "Chords",
+        FontId::proportional(10.0),
+        Color32::from_rgb(170, 175, 185),
+    );
 
     // Register bands: one column per part, beside the pitch axis.
     let mut hovered_band = None;
@@ -384,7 +394,7 @@ mod tests {
 
     #[test]
     fn loop_view_wraps_the_playhead_and_dims_what_was_heard() {
-        let snapshot = PhraseSnapshot { bars: vec![(0, vec![note(0)]), (1, vec![note(24)])] };
+        let snapshot = PhraseSnapshot { bars: vec![(0, vec![note(0)]), (1, vec![note(24)])], chords: Vec::new() };
         // Host bar 3 plays phrase bar 1 of a 2-bar loop; 2.5 beats in.
         let view = RollView::compute(Some(2), Some(14.5), &snapshot);
         assert_eq!(view.bars, vec![0, 1]);
@@ -396,7 +406,7 @@ mod tests {
 
     #[test]
     fn endless_view_follows_the_playhead_with_the_lookahead() {
-        let snapshot = PhraseSnapshot { bars: vec![(5, vec![note(0)]), (6, vec![note(0)])] };
+        let snapshot = PhraseSnapshot { bars: vec![(5, vec![note(0)]), (6, vec![note(0)])], chords: Vec::new() };
         let view = RollView::compute(None, Some(6.0 * 4.0 + 1.0), &snapshot);
         assert_eq!(view.bars, (5..=6 + LOOKAHEAD_BARS).collect::<Vec<_>>());
         assert_eq!(view.playhead_tick, Some(48 + 12));

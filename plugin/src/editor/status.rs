@@ -41,6 +41,14 @@ pub fn status_parts(status: &EngineStatus, has_transport: bool, ready: bool) -> 
         parts.push((level, format!("writes {:.1}× faster than real time", status.speed_x_realtime)));
         parts.push((Level::Fine, format!("{:.0} bars ready ahead", status.lookahead_bars)));
     }
+    if let Some(follow) = &status.follow {
+        let unclear =
+            follow.contains("not a chord") || follow.contains("no clear chord") || follow.contains("not used");
+        parts.push((if unclear { Level::Warning } else { Level::Fine }, follow.clone()));
+    }
+    if let (Some(key), Some(_)) = (&status.key, &status.follow) {
+        parts.push((Level::Fine, format!("key {key}")));
+    }
     if let Some(problem) = &status.problem {
         parts.push((Level::Problem, problem.clone()));
     }

@@ -3,9 +3,10 @@
 
 use super::model::TokenModel;
 use super::sampler::{sample, sample_from, Constraints, Rng};
+use crate::music::harmony::{chord_mask, BarHarmony};
 use crate::music::tokens::{Decoded, Decoder};
 use crate::music::vocab::{ids, Key, Mood, Token, VOCAB_SIZE};
-use crate::music::Note;
+use crate::music::{Note, Part};
 
 /// A bar's sampling stops at the first boundary after this many tokens.
 pub const MAX_TOKENS_PER_BAR: usize = 240;
@@ -51,6 +52,8 @@ pub struct BarRequest<'a> {
     pub header: [u32; 4],
     /// Earlier bars' tokens, oldest first, each starting with BAR; only the most recent that fit are used.
     pub history: &'a [&'a [u32]],
+    /// The bar index of `history[0]` (it sets where the context window may start).
+    pub history_first_bar: i64,
     /// Tokens of this bar to keep (starting with BAR): what was already heard before a regeneration.
     pub forced_prefix: &'a [u32],
     /// The first tick the new tokens may place a note at (the playhead when the prefix was cut), so
@@ -59,6 +62,9 @@ pub struct BarRequest<'a> {
     /// Notes of kept (locked) parts after the prefix, ticks relative to the bar: the bar is sampled
     /// around them, and the model hears them where they fall.
     pub forced_notes: &'a [Note],
+    /// Chords forced on the bar (followed or typed): written as chord tokens where they change, and
+    /// the parts' notes kept to their tones.
+    pub harmony: Option<&'a BarHarmony>,
     pub constraints: Constraints,
     pub rng: Rng,
 }
@@ -96,11 +102,23 @@ struct BarSampler {
     rng: Rng,
     /// No new position before this tick.
     resume_tick: i32,
+    /// Forced chords: the bar's harmony, and the changes still to write, last first.
+    harmony: Option<BarHarmony>,
+    pending_chords: Vec<crate::music::Chord>,
+    /// A part that must start a note at this tick (a forced chord change) before the position ends.
+    articulate: Option<(u32, Part)>,
 }
 
 impl BarSampler {
     /// `prefix` (starting with BAR) has already been fed to the model.
-    fn new(prefix: &[u32], forced_notes: &[Note], constraints: Constraints, rng: Rng) -> Result<Self, String> {
+    fn new(
+        prefix: &[u32],
+        forced_notes: &[Note],
+        harmony: Option<&BarHarmony>,
+        resume_tick: u32,
+        constraints: Constraints,
+        rng: Rng,
+    ) -> Result<Self, String> {
         let mut decoder = Decoder::at_bar_start(0);
         let mut notes = 0;
         for &id in prefix {
@@ -114,6 +132,16 @@ impl BarSampler {
         pending.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
         pending.dedup_by_key(|n| (n.start_tick, n.part, n.pitch));
         pending.reverse();
+        // A change the playhead has passed is written at the first tick still to come.
+        let first_open = (prefix_end_tick + 1).max(resume_tick as i32).max(0) as u32;
+        let mut pending_chords: Vec<crate::music::Chord> = harmony
+            .map(|h| h.changes.iter().map(|c| crate::music::Chord { start_tick: c.start_tick.max(first_open), ..*c }))
+            .into_iter()
+            .flatten()
+            .filter(|c| c.start_tick < crate::music::TICKS_PER_BAR)
+            .collect();
+        pending_chords.reverse();
+        pending_chords.dedup_by_key(|c| c.start_tick);
         Ok(BarSampler {
             decoder,
             tokens: prefix.to_vec(),
@@ -122,8 +150,23 @@ impl BarSampler {
             queued: Default::default(),
             constraints,
             rng,
-            resume_tick: 0,
+            resume_tick: resume_tick as i32,
+            harmony: harmony.cloned(),
+            pending_chords,
+            articulate: None,
         })
+    }
+
+    /// The constraints at the decoder's position: under a forced chord, its tones.
+    fn constraints_here(&self) -> Constraints {
+        let tick = self.decoder.position.max(0) as u32;
+        let Some(harmony) = self.harmony.as_ref().filter(|h| tick >= h.from_tick) else { return self.constraints };
+        let chord = harmony.chord_at(tick).flatten();
+        Constraints {
+            chord_tones: chord.map_or(0, |(root, quality)| chord_mask(root, quality)),
+            scale_mask: harmony.scale.unwrap_or(self.constraints.scale_mask),
+            ..self.constraints
+        }
     }
 
     /// The next token to feed, given the logits after the last one; None when the bar is complete.
@@ -144,34 +187,63 @@ impl BarSampler {
 
     fn choose(&mut self, logits: &[f32]) -> Option<u32> {
         let next_forced = self.pending.last().map(|n| (n.start_tick, n.part));
+        let next_chord = self.pending_chords.last().map(|c| c.start_tick);
+        // At a forced chord's position, its chord token comes first.
+        if let (Some(tick), true) = (next_chord, self.decoder.expects_chord()) {
+            if self.decoder.position == tick as i32 {
+                let chord = self.pending_chords.pop().expect("checked");
+                // The bass (or, without one, the arp) plays the new chord where it changes.
+                self.articulate = [Part::Bass, Part::Arp]
+                    .into_iter()
+                    .find(|&p| self.constraints_here().part_may_start(p, tick as i32))
+                    .filter(|_| chord.chord.is_some())
+                    .map(|part| (tick, part));
+                return Some(Token::Chord(chord.chord).id());
+            }
+        }
         let full = self.tokens.len() >= MAX_TOKENS_PER_BAR || self.notes >= MAX_NOTES_PER_GENERATED_BAR;
-        if full && self.decoder.at_boundary() && next_forced.is_none() {
+        if full && self.decoder.at_boundary() && next_forced.is_none() && next_chord.is_none() {
             return None;
         }
-        // Still inside the part already heard: only a position from the resume tick on (or the bar's
-        // end) may follow, so nothing is added where the playhead has been.
-        let resumed;
-        let logits = if self.decoder.position < self.resume_tick {
+        // Still inside the part already heard, only a position from the resume tick on (or the bar's
+        // end) may follow, so nothing is added where the playhead has been. Under forced chords the
+        // model writes no chord of its own, and no position skips a forced change.
+        let forced_harmony = self.harmony.is_some();
+        let restricted = self.decoder.position < self.resume_tick || forced_harmony;
+        // Until the part that must sound the change has started its note, nothing moves on.
+        let waiting_for = self
+            .articulate
+            .filter(|&(tick, part)| self.decoder.position == tick as i32 && self.decoder.part.is_none_or(|p| p < part))
+            .map(|a| a.1);
+        let masked;
+        let logits = if restricted {
+            let resumed = self.decoder.position >= self.resume_tick;
             let may_follow = |id: u32| match Token::from_id(id) {
-                Some(Token::Bar) => true,
-                Some(Token::Position(tick)) => tick as i32 >= self.resume_tick,
-                _ => false,
+                Some(Token::Bar) => next_chord.is_none() && waiting_for.is_none(),
+                Some(Token::Position(tick)) => {
+                    tick as i32 >= self.resume_tick
+                        && next_chord.is_none_or(|c| tick as u32 <= c)
+                        && waiting_for.is_none()
+                }
+                Some(Token::Chord(_)) => resumed && !forced_harmony,
+                Some(Token::Part(p)) => resumed && waiting_for.is_none_or(|w| p <= w),
+                _ => resumed,
             };
-            resumed = (0..logits.len() as u32)
+            masked = (0..logits.len() as u32)
                 .map(|id| if may_follow(id) { logits[id as usize] } else { f32::NEG_INFINITY })
                 .collect::<Vec<f32>>();
-            &resumed[..]
+            &masked[..]
         } else {
             logits
         };
-        let id = match sample(logits, &self.decoder, &self.constraints, next_forced, &mut self.rng) {
+        let constraints = self.constraints_here();
+        // Out of sampling room (e.g. a full bar) but kept notes or chords remain: jump straight to them.
+        let jump = next_forced.map(|f| f.0).into_iter().chain(next_chord).min();
+        let id = match sample(logits, &self.decoder, &constraints, next_forced, &mut self.rng) {
             Some(id) if id == Token::Bar.id() => return None,
             Some(id) => id,
-            // Out of sampling room (e.g. a full bar) but kept notes remain: jump straight to them.
-            None => match next_forced {
-                Some((tick, _)) if self.decoder.allows(Token::Position(tick as u8).id()) => {
-                    Token::Position(tick as u8).id()
-                }
+            None => match jump {
+                Some(tick) if self.decoder.allows(Token::Position(tick as u8).id()) => Token::Position(tick as u8).id(),
                 _ => return None,
             },
         };
@@ -199,35 +271,51 @@ impl BarSampler {
     }
 }
 
-/// The context for a bar: the header and as much of `history` as fits with room for the bar.
-/// Prefers a window that extends what the cache already holds (no re-prefill); when the window must
-/// slide, drops to half the budget so the next bars can extend it again.
-fn bar_context(model: &dyn TokenModel, header: [u32; 4], history: &[&[u32]], forced_prefix: &[u32]) -> Vec<u32> {
+/// Bars the context window's start moves by: the cache is reused while the start stays.
+const WINDOW_STRIDE_BARS: i64 = 4;
+
+/// The context for a bar: the header and as much of `history` as fits with room for the bar. The
+/// window starts on a bar whose index is a multiple of the stride, so it depends on the bars alone
+/// (never on what the cache happened to hold: a bounce is the same whatever order bars were made in),
+/// and consecutive bars extend the same window, reusing the cache.
+fn bar_context(
+    model: &dyn TokenModel,
+    header: [u32; 4],
+    history: &[&[u32]],
+    history_first_bar: i64,
+    forced_prefix: &[u32],
+) -> Vec<u32> {
     let budget = model.context_length().saturating_sub(MAX_TOKENS_PER_BAR + forced_prefix.len() + header.len());
     let history_len = |first: usize| history[first..].iter().map(|b| b.len()).sum::<usize>();
-    let fitting = |limit: usize| (0..=history.len()).find(|&f| history_len(f) <= limit).unwrap_or(history.len());
-    let context_from = |first: usize| -> Vec<u32> {
-        let mut context: Vec<u32> = header.to_vec();
-        for bar in &history[first..] {
-            context.extend_from_slice(bar);
-        }
-        context
-    };
-    let cached = model.context().to_vec();
-    let reusable = (fitting(budget)..=history.len())
-        .find(|&f| cached.len() > header.len() && context_from(f).starts_with(&cached));
-    let first = reusable.unwrap_or_else(|| fitting(budget / 2).max(fitting(budget)));
-    let mut context = context_from(first);
+    let fits = |first: usize| history_len(first) <= budget;
+    let on_stride = |first: usize| (history_first_bar + first as i64).rem_euclid(WINDOW_STRIDE_BARS) == 0;
+    let first = (0..=history.len())
+        .find(|&f| fits(f) && (f == 0 || on_stride(f)))
+        .or_else(|| (0..=history.len()).find(|&f| fits(f)))
+        .unwrap_or(history.len());
+    let mut context: Vec<u32> = header.to_vec();
+    for bar in &history[first..] {
+        context.extend_from_slice(bar);
+    }
     context.extend_from_slice(forced_prefix);
     context
 }
 
 /// Samples one bar. Returns its tokens (starting with BAR, without the next bar's BAR).
 pub fn generate_bar(model: &mut dyn TokenModel, request: BarRequest) -> Result<Vec<u32>, String> {
-    let BarRequest { header, history, forced_prefix, resume_tick, forced_notes, constraints, rng } = request;
-    let context = bar_context(model, header, history, forced_prefix);
-    let mut sampler = BarSampler::new(forced_prefix, forced_notes, constraints, rng)?;
-    sampler.resume_tick = resume_tick as i32;
+    let BarRequest {
+        header,
+        history,
+        history_first_bar,
+        forced_prefix,
+        resume_tick,
+        forced_notes,
+        harmony,
+        constraints,
+        rng,
+    } = request;
+    let context = bar_context(model, header, history, history_first_bar, forced_prefix);
+    let mut sampler = BarSampler::new(forced_prefix, forced_notes, harmony, resume_tick, constraints, rng)?;
     let mut logits = model.set_context(&context)?;
     while let Some(id) = sampler.next_token(&logits)? {
         logits = model.feed(&[vec![id]])?;
@@ -239,6 +327,7 @@ pub fn generate_bar(model: &mut dyn TokenModel, request: BarRequest) -> Result<V
 pub struct BarPlan {
     /// Notes of kept (locked) parts, ticks relative to the bar.
     pub forced_notes: Vec<Note>,
+    pub harmony: Option<BarHarmony>,
     pub rng: Rng,
 }
 
@@ -265,7 +354,7 @@ pub fn generate_phrases(
     let bar = Token::Bar.id();
     let start = |plan: &PhrasePlan, index: usize| {
         let b = &plan.bars[index];
-        BarSampler::new(&[bar], &b.forced_notes, plan.constraints, b.rng.clone())
+        BarSampler::new(&[bar], &b.forced_notes, b.harmony.as_ref(), 0, plan.constraints, b.rng.clone())
     };
     let mut samplers: Vec<Option<BarSampler>> = Vec::with_capacity(rows);
     for plan in plans {
@@ -315,9 +404,11 @@ pub fn generate_phrases(
             let request = BarRequest {
                 header,
                 history: &history,
+                history_first_bar: 0,
                 forced_prefix: &[bar],
                 resume_tick: 0,
                 forced_notes: &b.forced_notes,
+                harmony: b.harmony.as_ref(),
                 constraints: plan.constraints,
                 rng: b.rng.clone(),
             };
@@ -348,6 +439,20 @@ pub fn bar_notes(tokens: &[u32]) -> Vec<Note> {
     notes
 }
 
+/// The chord changes of one bar's tokens, with ticks relative to the bar.
+pub fn bar_chords(tokens: &[u32]) -> Vec<crate::music::Chord> {
+    let mut decoder = Decoder::at_bar_start(0);
+    let mut chords = Vec::new();
+    for &id in tokens {
+        match decoder.push(id) {
+            Ok(Decoded::Chord(c)) => chords.push(c),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    chords
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,9 +473,11 @@ mod tests {
         let request = BarRequest {
             header: header(),
             history: &[],
+            history_first_bar: 0,
             forced_prefix: &[Token::Bar.id()],
             resume_tick: 0,
             forced_notes,
+            harmony: None,
             constraints,
             rng: Rng::for_bar(seed, 0, 0),
         };
@@ -427,7 +534,9 @@ mod tests {
 
         let plans: Vec<PhrasePlan> = (0..3)
             .map(|take| PhrasePlan {
-                bars: (0..2).map(|b| BarPlan { forced_notes: forced.clone(), rng: Rng::for_bar(1, b, take) }).collect(),
+                bars: (0..2)
+                    .map(|b| BarPlan { forced_notes: forced.clone(), harmony: None, rng: Rng::for_bar(1, b, take) })
+                    .collect(),
                 constraints,
             })
             .collect();
@@ -452,9 +561,11 @@ mod tests {
         let request = BarRequest {
             header: header(),
             history: &[],
+            history_first_bar: 0,
             forced_prefix: &prefix,
             resume_tick: 24,
             forced_notes: &[],
+            harmony: None,
             constraints: Constraints { temperature: 1.5, ..Constraints::default() },
             rng: Rng::for_bar(3, 0, 1),
         };
@@ -462,5 +573,53 @@ mod tests {
         assert!(again.starts_with(&prefix));
         let heard = |tokens: &[u32]| bar_notes(tokens).into_iter().filter(|n| n.start_tick < 24).collect::<Vec<_>>();
         assert_eq!(heard(&again), heard(&first));
+    }
+
+    #[test]
+    fn forced_chords_are_written_where_they_change_and_the_parts_keep_to_them() {
+        use crate::music::harmony::chord_mask;
+        use crate::music::{Chord, ChordQuality};
+        let mut model = FakeModel::new();
+        let first = bar(&mut model, &[], Constraints::default(), 5);
+        let (f_minor, d_flat) = ((5, ChordQuality::Minor), (1, ChordQuality::Major));
+        let harmony = BarHarmony {
+            from_tick: 12,
+            changes: vec![
+                Chord { start_tick: 12, chord: Some(f_minor) },
+                Chord { start_tick: 30, chord: Some(d_flat) },
+            ],
+            scale: None,
+        };
+        let mut checked = 0;
+        for seed in 1..12 {
+            let request = BarRequest {
+                header: header(),
+                history: &[],
+                history_first_bar: 0,
+                forced_prefix: &prefix_before_tick(&first, 12),
+                resume_tick: 12,
+                forced_notes: &[],
+                harmony: Some(&harmony),
+                constraints: Constraints::default(),
+                rng: Rng::for_bar(seed, 0, 1),
+            };
+            let tokens = generate_bar(&mut model, request).expect("bar");
+            let chords: Vec<Chord> = bar_chords(&tokens).into_iter().filter(|c| c.start_tick >= 12).collect();
+            assert_eq!(
+                chords,
+                vec![Chord { start_tick: 12, chord: Some(f_minor) }, Chord { start_tick: 30, chord: Some(d_flat) }],
+                "seed {seed}"
+            );
+            for n in bar_notes(&tokens).iter().filter(|n| n.start_tick >= 12 && n.part != Part::Lead) {
+                let (root, quality) = if n.start_tick >= 30 { d_flat } else { f_minor };
+                assert!(chord_mask(root, quality) & 1 << (n.pitch % 12) != 0, "seed {seed}: {n:?} is no chord tone");
+                checked += 1;
+            }
+            let bass_at = |tick| bar_notes(&tokens).iter().any(|n| n.part == Part::Bass && n.start_tick == tick);
+            assert!(bass_at(12) && bass_at(30), "seed {seed}: the bass does not play the changes");
+            let heard = |t: &[u32]| bar_notes(t).into_iter().filter(|n| n.start_tick < 12).collect::<Vec<_>>();
+            assert_eq!(heard(&tokens), heard(&first), "seed {seed}: the heard part changed");
+        }
+        assert!(checked > 20, "only {checked} arp and bass notes");
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod composer;
 pub mod compute;
+#[cfg(feature = "plugin")]
+pub mod jam;
 pub mod model;
 pub mod onnx;
 pub mod resources;

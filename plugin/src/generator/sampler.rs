@@ -46,6 +46,9 @@ pub struct Constraints {
     pub registers: [(u8, u8); 3],
     /// Pitch classes allowed by key lock (12-bit), or all.
     pub scale_mask: u16,
+    /// Tones of a forced chord at the current position (12-bit), or 0: the arp and the bass play
+    /// them, and the lead on the beat.
+    pub chord_tones: u16,
 }
 
 impl Default for Constraints {
@@ -56,6 +59,7 @@ impl Default for Constraints {
             parts_allowed: [true; 3],
             registers: [(0, 127); 3],
             scale_mask: 0x0fff,
+            chord_tones: 0,
         }
     }
 }
@@ -66,18 +70,31 @@ fn on_grid(tick: u8) -> bool {
 }
 
 impl Constraints {
-    fn pitch_allowed(&self, part: Part, pitch: u8) -> bool {
-        let (low, high) = self.registers[part.index()];
-        pitch >= low && pitch <= high && self.scale_mask & (1 << (pitch % 12)) != 0
+    /// Pitch classes `part` may play at grid tick `tick`: the key's, narrowed to a forced chord's
+    /// tones (for the lead only on the beat); the chord wins where the two share nothing.
+    fn pitch_classes(&self, part: Part, tick: i32) -> u16 {
+        let follows_chord = self.chord_tones != 0 && (part != Part::Lead || tick.rem_euclid(12) == 0);
+        if !follows_chord {
+            return self.scale_mask;
+        }
+        match self.scale_mask & self.chord_tones {
+            0 => self.chord_tones,
+            both => both,
+        }
     }
 
-    fn part_has_pitches(&self, part: Part) -> bool {
+    fn pitch_allowed(&self, part: Part, pitch: u8, tick: i32) -> bool {
         let (low, high) = self.registers[part.index()];
-        (low..=high).any(|p| self.pitch_allowed(part, p))
+        pitch >= low && pitch <= high && self.pitch_classes(part, tick) & (1 << (pitch % 12)) != 0
     }
 
-    fn part_may_start(&self, part: Part) -> bool {
-        self.parts_allowed[part.index()] && self.part_has_pitches(part)
+    fn part_has_pitches(&self, part: Part, tick: i32) -> bool {
+        let (low, high) = self.registers[part.index()];
+        (low..=high).any(|p| self.pitch_allowed(part, p, tick))
+    }
+
+    pub fn part_may_start(&self, part: Part, tick: i32) -> bool {
+        self.parts_allowed[part.index()] && self.part_has_pitches(part, tick)
     }
 
     /// The grammar plus the producer's masks. `next_forced` is the (tick, part) of the next kept
@@ -92,15 +109,15 @@ impl Constraints {
             Some(Token::Bar) => next_forced.is_none(),
             Some(Token::Part(p)) => match next_forced {
                 Some((q, forced)) if decoder.position == q as i32 => {
-                    p == forced || p < forced && self.part_may_start(p)
+                    p == forced || p < forced && self.part_may_start(p, decoder.position)
                 }
-                _ => self.part_may_start(p),
+                _ => self.part_may_start(p, decoder.position),
             },
             // Kept parts get only their injected notes, never a sampled extra one; lead and bass
             // one note per position.
             Some(Token::Pitch(p)) => decoder.part.is_some_and(|part| {
                 self.parts_allowed[part.index()]
-                    && self.pitch_allowed(part, p)
+                    && self.pitch_allowed(part, p, decoder.position)
                     && !(part.is_monophonic() && decoder.group_has_note())
             }),
             Some(Token::Eos) => false,

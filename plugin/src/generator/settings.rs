@@ -62,7 +62,8 @@ mod plugin_side {
                 variation,
                 key_lock: params.key_lock.value(),
                 mood: params.mood.value().mood().map(|m| m as u8),
-                parts_on: Part::ALL.map(|p| params.part(p).on.value()),
+                // A part the player plays (Follow) is not the model's to write.
+                parts_on: Part::ALL.map(|p| params.part(p).on.value() && params.follow.value().part() != Some(p)),
                 registers: Part::ALL.map(|p| params.part(p).register()),
             }
         }

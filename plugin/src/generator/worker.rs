@@ -2,10 +2,12 @@
 //! the playhead generated under the current parameters, and publishes them to the audio thread.
 
 use super::compute::{Calibrations, ComputeChoice, Models, OpenModel, Workload};
+use super::jam::{first_difference, Jam, JamSettings};
 use super::model::TokenModel;
 use super::onnx::Provider;
 use super::{composer, onnx, resources, sampler, settings};
 use crate::link::{BarNotes, Command, Link};
+use crate::music::harmony::BarHarmony;
 use crate::music::phrase::LOOKAHEAD_BARS;
 use crate::music::vocab::{tempo_bin, Key, Mood};
 use crate::music::Part;
@@ -58,6 +60,8 @@ impl BarContent {
 struct GeneratedBar {
     content: BarContent,
     settings: GenSettings,
+    /// The chords forced on it when it was made (None: the model's own).
+    harmony: Option<BarHarmony>,
     /// The audio thread's settings revision it was last published under.
     published_rev: Option<u32>,
 }
@@ -99,6 +103,12 @@ pub struct Generator {
     highest_variation: u32,
     /// The audio thread's discontinuity count we last answered.
     discontinuities: u32,
+    /// What the player plays, and the chords each bar is made under.
+    jam: Jam,
+    /// The jam status last shown, so the editor's status is written only on a change.
+    jam_shown: (Option<String>, Option<String>, bool),
+    /// The Capture switch as last seen: switching it on (or finding it on) arms a capture.
+    capture_switch: bool,
 }
 
 /// A whole phrase, as undo/redo and the variations keep it.
@@ -143,6 +153,9 @@ impl Generator {
             candidate_shown: 0,
             highest_variation: 0,
             discontinuities: 0,
+            jam: Jam::default(),
+            jam_shown: (None, None, false),
+            capture_switch: false,
         }
     }
 
@@ -266,6 +279,7 @@ impl Generator {
         let settings = GenSettings::from_params(&self.params, self.variation);
         let kept = Part::ALL.map(|p| self.locked[p.index()] || part.is_some_and(|only| only != p));
         let constraints = constraints_for(&settings, kept);
+        let jam_settings = self.jam_settings();
         let forced: Vec<Vec<crate::music::Note>> =
             (0..length as i64).map(|index| self.kept_notes(index, kept)).collect();
         let variations: Vec<u32> = (0..count).map(|_| self.next_variation()).collect();
@@ -275,6 +289,7 @@ impl Generator {
                 bars: (0..length as i64)
                     .map(|index| BarPlan {
                         forced_notes: forced[index as usize].clone(),
+                        harmony: self.jam.harmony(index, &jam_settings),
                         rng: Rng::for_bar(settings.seed, index, variation),
                     })
                     .collect(),
@@ -331,10 +346,15 @@ impl Generator {
         self.keep_for_variation = None;
         self.header = snapshot.header;
         let settings = GenSettings::from_params(&self.params, self.variation);
+        // The phrase plays as it was, under the chords forced now (nothing is made again for them).
+        let jam_settings = self.jam_settings();
         self.bars = snapshot
             .bars
             .into_iter()
-            .map(|(i, content)| (i, GeneratedBar { content, settings, published_rev: None }))
+            .map(|(i, content)| {
+                let harmony = self.jam.harmony(i, &jam_settings);
+                (i, GeneratedBar { content, settings, harmony, published_rev: None })
+            })
             .collect();
         self.new_epoch();
         self.store_session(settings);
@@ -379,10 +399,14 @@ impl Generator {
         self.locked = session.locked;
         self.bars.clear();
         let settings = session.settings.unwrap_or_else(|| GenSettings::from_params(&self.params, self.variation));
+        // The loaded project's progression is its bars' harmony: they play as saved.
+        self.jam.set_progression_text(&self.params.progression.read().map(|t| t.clone()).unwrap_or_default());
+        let jam_settings = self.jam_settings();
         for bar in session.bars {
+            let harmony = self.jam.harmony(bar.index, &jam_settings);
             self.bars.insert(
                 bar.index,
-                GeneratedBar { content: BarContent::from_stored(bar), settings, published_rev: None },
+                GeneratedBar { content: BarContent::from_stored(bar), settings, harmony, published_rev: None },
             );
         }
         if let Some(header) = session.header {
@@ -414,12 +438,14 @@ impl Generator {
     fn step(&mut self) -> bool {
         self.adopt_loaded_session();
         self.follow_compute_setting();
+        // The revision first, then the played notes: bars published under it have heard them all.
+        let rev = self.link.settings_rev.load(Ordering::Acquire);
+        let jam_settings = self.follow_jam();
         if !self.link.has_transport.load(Ordering::Acquire) {
             // The phrase is conditioned on the host's tempo: wait until a block has told us what it is,
             // or the same project would render differently depending on how soon the host processes.
             return false;
         }
-        let rev = self.link.settings_rev.load(Ordering::Acquire);
         let settings = GenSettings::from_params(&self.params, self.variation);
         let structure = Structure::from_params(&self.params);
 
@@ -477,12 +503,18 @@ impl Generator {
         }
 
         for (order, &index) in targets.iter().enumerate() {
+            let harmony = self.jam.harmony(index, &jam_settings);
             let action = match self.bars.get(&index) {
                 None => Some(None),
-                Some(bar) if bar.settings != settings && structure.mode != Mode::Hold => {
-                    // The bar under the playhead keeps what has been (or is about to be) heard.
+                Some(bar) if (bar.settings != settings || bar.harmony != harmony) && structure.mode != Mode::Hold => {
+                    // Under new chords the bar changes from where they differ; under new settings from
+                    // its start. The bar under the playhead keeps what has been (or is about to be) heard.
+                    let harmony_cut = match bar.settings == settings {
+                        true => first_difference(bar.harmony.as_ref(), harmony.as_ref()),
+                        false => 0,
+                    };
                     let playing = self.link.playing.load(Ordering::Relaxed);
-                    let cut = if order == 0 && playing {
+                    let heard_cut = if order == 0 && playing {
                         // Offline, the block at the playhead waits for this bar and has not played; live,
                         // the last block has played to its end, and a margin more is about to be heard.
                         let heard = if self.link.offline.load(Ordering::Relaxed) {
@@ -497,6 +529,7 @@ impl Generator {
                     } else {
                         0
                     };
+                    let cut = harmony_cut.max(heard_cut);
                     Some(Some((prefix_before_tick(&bar.content.tokens, cut), cut)))
                 }
                 Some(bar) if bar.published_rev != Some(rev) => {
@@ -509,7 +542,7 @@ impl Generator {
             if let Some(prefix) = action {
                 self.busy();
                 let started = Instant::now();
-                if let Err(e) = self.generate(index, prefix, &settings, structure) {
+                if let Err(e) = self.generate(index, prefix, &settings, harmony, structure) {
                     return self.model_failed(Workload::Stream, e);
                 }
                 self.recoveries = 0;
@@ -527,6 +560,7 @@ impl Generator {
         index: i64,
         heard: Option<(Vec<u32>, u32)>,
         settings: &GenSettings,
+        harmony: Option<BarHarmony>,
         structure: Structure,
     ) -> Result<(), String> {
         let header = self.header.as_ref().map(|h| h.0).ok_or("no header")?;
@@ -549,19 +583,19 @@ impl Generator {
         let (prefix, resume_tick) = heard.unwrap_or_else(|| (vec![crate::music::vocab::Token::Bar.id()], 0));
         let request = BarRequest {
             header,
+            history_first_bar: index - history.len() as i64,
             history: &history,
             forced_prefix: &prefix,
             resume_tick,
             forced_notes: &forced_notes,
+            harmony: harmony.as_ref(),
             constraints,
             rng: Rng::for_bar(settings.seed, index, settings.variation),
         };
         let model = self.model.as_mut().ok_or("no model")?.get(Workload::Stream);
         let tokens = generate_bar(model, request)?;
-        self.bars.insert(
-            index,
-            GeneratedBar { content: BarContent::from_tokens(tokens), settings: *settings, published_rev: None },
-        );
+        let content = BarContent::from_tokens(tokens);
+        self.bars.insert(index, GeneratedBar { content, settings: *settings, harmony, published_rev: None });
         Ok(())
     }
 
@@ -621,9 +655,59 @@ impl Generator {
     /// Hands the editor a copy of the bars.
     fn share_phrase(&self) {
         let bars = self.bars.iter().map(|(&i, bar)| (i, bar.content.notes.clone())).collect();
+        let chords = self
+            .bars
+            .iter()
+            .flat_map(|(&i, bar)| {
+                let forced_from = bar.harmony.as_ref().map_or(u32::MAX, |h| h.from_tick);
+                composer::bar_chords(&bar.content.tokens).into_iter().map(move |c| {
+                    (i, c.start_tick, crate::music::harmony::chord_symbol(c.chord), c.start_tick >= forced_from)
+                })
+            })
+            .collect();
         if let Ok(mut phrase) = self.link.phrase.lock() {
             phrase.bars = bars;
+            phrase.chords = chords;
         }
+    }
+
+    fn jam_settings(&self) -> JamSettings {
+        JamSettings {
+            follow: self.params.follow.value(),
+            key_lock: GenSettings::from_params(&self.params, self.variation).key(),
+            loop_bars: Structure::from_params(&self.params).loop_length(),
+        }
+    }
+
+    /// Hears what was played since the last step, follows Capture and the typed progression, and
+    /// tells the editor what was understood.
+    fn follow_jam(&mut self) -> JamSettings {
+        let settings = self.jam_settings();
+        let text = self.params.progression.read().map(|t| t.clone()).unwrap_or_default();
+        self.jam.set_progression_text(&text);
+        while let Some(note) = self.link.played.pop() {
+            self.jam.hear(note, &settings);
+        }
+        let playing = self.link.playing.load(Ordering::Relaxed);
+        let capture = self.params.capture.value();
+        if std::mem::replace(&mut self.capture_switch, capture) != capture {
+            match capture {
+                true => self.jam.arm_capture(&settings, self.link.playhead_beats.load(Ordering::Relaxed), playing),
+                false => self.jam.cancel_capture(),
+            }
+        }
+        self.jam.follow(&settings, self.link.block_end_beats.load(Ordering::Relaxed));
+        if let Some(captured) = self.jam.take_captured() {
+            if let Ok(mut progression) = self.params.progression.write() {
+                *progression = captured;
+            }
+        }
+        let shown = (self.jam.status(&settings, playing), self.jam.key_text(&settings), self.jam.capturing());
+        if shown != self.jam_shown {
+            self.jam_shown = shown.clone();
+            self.link.update_status(|s| (s.follow, s.key, s.capturing) = shown);
+        }
+        settings
     }
 
     /// Opens the model on the CPU (the model's identity and the load time come from there), then on
@@ -712,6 +796,7 @@ fn constraints_for(settings: &GenSettings, kept: [bool; 3]) -> Constraints {
         parts_allowed: Part::ALL.map(|p| settings.parts_on[p.index()] && !kept[p.index()]),
         registers: settings.registers,
         scale_mask: settings.key().map(|k| k.scale_mask()).unwrap_or(0x0fff),
+        chord_tones: 0,
     }
 }
 

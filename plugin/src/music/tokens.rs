@@ -169,6 +169,11 @@ impl Decoder {
         matches!(self.expect, Expect::FirstBar | Expect::InBar | Expect::AfterChord | Expect::AfterNote)
     }
 
+    /// Right after a POS, where a chord token may be written.
+    pub fn expects_chord(&self) -> bool {
+        self.expect == Expect::AfterPosition
+    }
+
     /// Whether `id` may come next.
     pub fn allows(&self, id: u32) -> bool {
         let Some(token) = Token::from_id(id) else { return false };

@@ -3,17 +3,19 @@
 
 pub mod bars;
 pub mod events;
+pub mod input;
 pub mod pace;
 pub mod sounding;
 pub mod timeline;
 
 pub use events::{EventKind, OutEvent};
 
-use crate::link::Link;
+use crate::link::{Link, PlayedNote};
 use crate::music::phrase::phrase_bar;
 use crate::music::{Part, TICKS_PER_BAR, TICKS_PER_BEAT};
 use bars::BarTable;
 use events::EventList;
+use input::{InputNote, Listen};
 use pace::RenderPace;
 use sounding::SoundingNotes;
 use std::sync::atomic::Ordering;
@@ -51,6 +53,11 @@ pub struct BlockSettings {
     pub parts: [PartSettings; 3],
     /// Phrase length in bars for Loop and Hold; None in Endless mode (phrase bars are host bars).
     pub loop_bars: Option<u32>,
+    /// Which played notes Follow hears.
+    pub listen: Listen,
+    /// Capture is on: a capture may finish at any bar line, so an offline block that holds one waits
+    /// for the bars made after the generator looked.
+    pub capture: bool,
 }
 
 /// What the host told us about this block.
@@ -98,8 +105,16 @@ impl Playback {
         self.timeline.reset();
     }
 
-    /// Produces this block's events, sorted by time.
-    pub fn process(&mut self, link: &Link, input: &BlockInput, settings: &BlockSettings) -> &[OutEvent] {
+    /// Produces this block's events, sorted by time. `played` are the notes played into the plugin this
+    /// block: Follow hears them before the block's ticks play, so an offline bounce waits for the bars
+    /// they change.
+    pub fn process(
+        &mut self,
+        link: &Link,
+        input: &BlockInput,
+        settings: &BlockSettings,
+        played: &[InputNote],
+    ) -> &[OutEvent] {
         self.events.clear();
         let epoch = link.epoch.load(Ordering::Acquire);
         self.bars.drain(link, epoch);
@@ -137,6 +152,9 @@ impl Playback {
         link.playing.store(input.playing && position.is_some(), Ordering::Relaxed);
 
         let Some(position) = position.filter(|_| input.playing) else {
+            // The generator still hears what is played (it shows the chord), at the parked playhead.
+            let parked_beats = link.playhead_beats.load(Ordering::Relaxed);
+            hear(link, settings.listen, played, |_| parked_beats, false);
             // Stopped, or no timeline to follow: silence, nothing left sounding.
             self.sounding.release_all(0, &mut self.events);
             self.timeline.reset();
@@ -162,6 +180,7 @@ impl Playback {
         }
         link.playhead_beats.store(span.start_beats(), Ordering::Relaxed);
         link.block_end_beats.store(span.end_beats(), Ordering::Relaxed);
+        hear(link, settings.listen, played, |offset| span.start_beats() + offset as f64 * span.beats_per_sample, true);
 
         let block_seconds = input.samples as f64 / input.sample_rate as f64;
         let offline = input.offline || self.pace.observe(Instant::now(), block_seconds);
@@ -181,6 +200,9 @@ impl Playback {
             end_tick += 1;
         }
 
+        if settings.capture && (first_tick..end_tick).any(|t| t.rem_euclid(TICKS_PER_BAR as i64) == 0) {
+            link.settings_rev.fetch_add(1, Ordering::AcqRel);
+        }
         let mut epoch = epoch;
         if offline && first_tick < end_tick {
             epoch = self.wait_for_bars(link, settings, first_tick, end_tick);
@@ -207,7 +229,29 @@ impl Playback {
         self.next_tick = self.next_tick.max(end_tick);
         self.events.sorted()
     }
+}
 
+/// Hands the notes Follow hears to the generator, then bumps the settings revision: bars published
+/// from then on were made after the generator read them (an offline block waits for those).
+fn hear(link: &Link, listen: Listen, played: &[InputNote], beats_at: impl Fn(u32) -> f64, playing: bool) {
+    let mut heard = false;
+    for note in played.iter().filter(|n| listen.hears(n.channel)) {
+        let played = PlayedNote {
+            beats: beats_at(note.offset),
+            pitch: note.pitch,
+            velocity: note.velocity,
+            on: note.on,
+            playing,
+        };
+        // A full queue (the generator stalled) loses the note, never the audio thread's time.
+        heard |= link.played.push(played).is_ok();
+    }
+    if heard {
+        link.settings_rev.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+impl Playback {
     /// Offline (or faster than real time) only: waits until every bar this block touches is
     /// published under the current settings, so a bounce never drops or delays a note. It waits only
     /// while that bar is coming: the generator is told which bar is awaited, and the wait ends when
@@ -256,7 +300,7 @@ mod tests {
     }
 
     fn settings() -> BlockSettings {
-        BlockSettings { parts: [part(0), part(1), part(2)], loop_bars: Some(2) }
+        BlockSettings { parts: [part(0), part(1), part(2)], loop_bars: Some(2), listen: Listen::OFF, capture: false }
     }
 
     /// A link holding a 2-bar phrase: a lead line on every beat, a held arp chord, a bass note per bar.
@@ -309,7 +353,7 @@ mod tests {
                 offline: false,
                 loop_range_beats: loop_beats.map(|end| (0.0, end)),
             };
-            for e in playback.process(link, &input, &settings()) {
+            for e in playback.process(link, &input, &settings(), &[]) {
                 out.push((sample + e.offset as u64, e.kind == EventKind::NoteOn, e.channel, e.pitch));
             }
             sample += frames as u64;
@@ -393,11 +437,11 @@ mod tests {
             loop_range_beats,
         };
         // 0.48 of a sample (1/24000 beat) after the downbeat: the downbeat's sample is this block's first.
-        let events = playback.process(&link, &start(0.48 / 24_000.0, None), &settings()).to_vec();
+        let events = playback.process(&link, &start(0.48 / 24_000.0, None), &settings(), &[]).to_vec();
         assert_eq!(events.iter().filter(|e| e.kind == EventKind::NoteOn && e.offset == 0).count(), 3);
         // A host that wraps its loop inside a block lands 100 samples past the loop start: the loop's
         // downbeat plays at once instead of being lost.
-        let events = playback.process(&link, &start(100.0 / 24_000.0, Some((0.0, 8.0))), &settings()).to_vec();
+        let events = playback.process(&link, &start(100.0 / 24_000.0, Some((0.0, 8.0))), &settings(), &[]).to_vec();
         assert_eq!(events.iter().filter(|e| e.kind == EventKind::NoteOn && e.offset == 0).count(), 3);
     }
 
@@ -415,23 +459,23 @@ mod tests {
             loop_range_beats: None,
         };
         let sounding_after = |playback: &mut Playback, input: BlockInput, settings: BlockSettings| {
-            playback.process(&link, &input, &settings).to_vec();
+            playback.process(&link, &input, &settings, &[]).to_vec();
             playback.sounding.count()
         };
         assert_eq!(sounding_after(&mut playback, input(0.0, 120.0, true), settings()), 3, "lead and two arp notes");
-        let released = playback.process(&link, &input(0.02, 150.0, true), &settings()).to_vec();
+        let released = playback.process(&link, &input(0.02, 150.0, true), &settings(), &[]).to_vec();
         assert_eq!(released.iter().filter(|e| e.kind == EventKind::NoteOff && e.offset == 0).count(), 3, "tempo jump");
         assert_eq!(sounding_after(&mut playback, input(0.0, 150.0, true), settings()), 3, "seek back to the start");
         let mut arp_off = settings();
         arp_off.parts[1].on = false;
-        let events = playback.process(&link, &input(0.025, 150.0, true), &arp_off).to_vec();
+        let events = playback.process(&link, &input(0.025, 150.0, true), &arp_off, &[]).to_vec();
         let arp_offs =
             events.iter().filter(|e| e.kind == EventKind::NoteOff && e.channel == 1 && e.offset == 0).count();
         assert_eq!(arp_offs, 2, "arp switched off mid-note");
         assert!(events.iter().all(|e| !(e.kind == EventKind::NoteOn && e.channel == 1)));
-        playback.process(&link, &input(6.0, 150.0, true), &settings());
+        playback.process(&link, &input(6.0, 150.0, true), &settings(), &[]);
         assert!(playback.sounding.count() > 0);
-        let stopped = playback.process(&link, &input(6.0, 150.0, false), &settings()).to_vec();
+        let stopped = playback.process(&link, &input(6.0, 150.0, false), &settings(), &[]).to_vec();
         assert!(stopped.iter().all(|e| e.kind == EventKind::NoteOff && e.offset == 0));
         assert_eq!(playback.sounding.count(), 0, "stop leaves nothing sounding");
     }

@@ -1,7 +1,8 @@
 //! trio-render: renders Neural Trio headless and writes the result as MIDI files.
 //!
 //! trio-render --plugin PATH [--bars 16] [--bpm 128] [--block 256] [--rate 48000] [--seed N]
-//!             [--offline|--realtime] [--pace X] [--param NAME=VALUE]... [--allow-silence] [--out DIR]
+//!             [--offline|--realtime] [--pace X] [--param NAME=VALUE]... [--input FILE.mid]
+//!             [--progression TEXT] [--allow-silence] [--out DIR]
 //!
 //! Exit codes: 0 clean, 1 an invariant failed, 2 usage or host error.
 
@@ -11,14 +12,18 @@ use trio_tests::render::{render, RenderOptions};
 use trio_tests::RenderMode;
 
 const USAGE: &str = "usage: trio-render --plugin PATH [--bars 16] [--bpm 128] [--block 256] [--rate 48000] \
-[--seed N] [--offline|--realtime] [--pace X] [--param NAME=VALUE]... [--allow-silence] [--out DIR]
+[--seed N] [--offline|--realtime] [--pace X] [--param NAME=VALUE]... [--input FILE.mid] \
+[--progression TEXT] [--allow-silence] [--out DIR]
 
 Renders the given bars with a playing transport from bar 0 and writes DIR/trio.mid (tempo track +
 one track per part) and DIR/lead.mid, DIR/arp.mid, DIR/bass.mid. Offline (the default) sets the CLAP
 render mode to offline; --realtime processes in realtime mode, as fast as possible unless --pace X
 limits it to X times real time. --param sets any parameter by its name as the host shows it (any case,
 `_` for a space) to a value as its text reads, e.g. --param Mode=Endless --param \"Key Lock=Am\"
---param compute=GPU. Exit code 1 when an invariant fails (unsorted events, unbalanced
+--param compute=GPU. --input plays a MIDI file into the plugin while rendering (from bar 0, read in
+beats, on its own channels): with --param Follow=Chords the trio follows its chords, with
+--param \"Follow=Part: Bass\" the file is the bass. --progression forces a chord progression
+(\"Am F C G\" or \"| Am | F | C G |\"), as typed in the editor. Exit code 1 when an invariant fails (unsorted events, unbalanced
 notes, a note outside its part's register, no notes unless --allow-silence), 2 on usage or host errors.";
 
 fn parse() -> Result<RenderOptions, String> {
@@ -42,6 +47,8 @@ fn parse() -> Result<RenderOptions, String> {
             "--offline" => o.mode = RenderMode::Offline,
             "--realtime" => o.mode = RenderMode::Realtime,
             "--allow-silence" => o.allow_silence = true,
+            "--input" => o.input = Some(PathBuf::from(value::<String>(&a, args.next())?)),
+            "--progression" => o.progression = Some(value(&a, args.next())?),
             "--param" => {
                 let setting: String = value(&a, args.next())?;
                 let (name, text) =

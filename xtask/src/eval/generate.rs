@@ -65,6 +65,7 @@ pub fn constraints(job: &Job) -> Constraints {
         parts_allowed: [true; 3],
         registers: Part::ALL.map(Part::default_register),
         scale_mask: job.key.map(|k| k.scale_mask()).unwrap_or(0x0fff),
+        chord_tones: 0,
     }
 }
 
@@ -90,9 +91,11 @@ pub fn phrase(model: &mut dyn TokenModel, job: &Job, bars: u32) -> Result<Genera
             BarRequest {
                 header,
                 history: &refs,
+                history_first_bar: 0,
                 forced_prefix: &[Token::Bar.id()],
                 resume_tick: 0,
                 forced_notes: &[],
+                harmony: None,
                 constraints: constraints(job),
                 rng: Rng::for_bar(job.seed, bar as i64, 0),
             },

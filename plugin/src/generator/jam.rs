@@ -1,0 +1,573 @@
+//! Jamming, on the generator thread: what the notes played into the plugin mean (chords, a key, a
+//! part), the chord progression a producer typed or captured, and the chords each bar is made under.
+
+use crate::link::PlayedNote;
+use crate::music::harmony::{chord_symbol, estimate_key, recognize, triad_on, BarHarmony, ChordValue, Progression};
+use crate::music::phrase::{note_name, Chord, BEATS_PER_BAR, TICKS_PER_BAR, TICKS_PER_BEAT};
+use crate::music::vocab::Key;
+use crate::params::Follow;
+use std::collections::BTreeMap;
+
+/// Notes started within this many beats of each other make one (broken) chord.
+const BROKEN_CHORD_BEATS: f64 = 1.0;
+/// A chord recognized again this soon after a change refines that change (a chord's notes rarely land
+/// together) rather than making a new one.
+const SAME_GESTURE_BEATS: f64 = 0.125;
+/// Live chord changes kept: far more than the bars the generator keeps.
+const MAX_CHANGES: usize = 256;
+/// How fast the key histogram forgets: each new note scales the old weights by this.
+const KEY_MEMORY: f32 = 0.97;
+
+/// A chord change heard from the player, on the host's beat timeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LiveChange {
+    beats: f64,
+    chord: ChordValue,
+    /// The key of what was played, when it was played (the scale the lead keeps to).
+    key: Option<Key>,
+}
+
+/// Capture: the chords of one whole pass of the loop become its progression.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Capture {
+    Off,
+    /// Recording the pass of `bars` bars from host bar `first_bar` (the loop's next first bar).
+    Armed {
+        first_bar: i64,
+        bars: u32,
+    },
+}
+
+/// The settings jamming needs, read once per generator step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JamSettings {
+    pub follow: Follow,
+    /// Key Lock, when set: it wins over the key of what is played.
+    pub key_lock: Option<Key>,
+    /// Loop length, or None in Endless mode.
+    pub loop_bars: Option<u32>,
+}
+
+pub struct Jam {
+    /// Keys held now, with the beat they were pressed.
+    held: BTreeMap<u8, f64>,
+    /// Notes released lately: (pitch, pressed at), for broken chords.
+    released: Vec<(u8, f64)>,
+    key_weights: [f32; 12],
+    changes: Vec<LiveChange>,
+    /// The progression text last read, and what it parsed to.
+    progression_text: String,
+    progression: Progression,
+    progression_error: Option<String>,
+    capture: Capture,
+    /// What the plugin understood of the last played notes.
+    understood: Option<String>,
+    /// A captured progression for the editor's text field and the project (taken by the worker).
+    captured: Option<String>,
+}
+
+impl Default for Jam {
+    fn default() -> Self {
+        Jam {
+            held: BTreeMap::new(),
+            released: Vec::new(),
+            key_weights: [0.0; 12],
+            changes: Vec::new(),
+            progression_text: String::new(),
+            progression: Progression::default(),
+            progression_error: None,
+            capture: Capture::Off,
+            understood: None,
+            captured: None,
+        }
+    }
+}
+
+impl Jam {
+    /// Reads the progression text (typed in the editor, or loaded with a project); a change of text
+    /// is a change of harmony.
+    pub fn set_progression_text(&mut self, text: &str) {
+        if text == self.progression_text {
+            return;
+        }
+        self.progression_text = text.to_string();
+        match Progression::parse(text) {
+            Ok(progression) => {
+                self.progression = progression;
+                self.progression_error = None;
+            }
+            Err(e) => {
+                self.progression = Progression::default();
+                self.progression_error = Some(format!("progression not used: {e}"));
+            }
+        }
+    }
+
+    /// Arms Capture (Loop mode): the next whole pass of the loop is recorded (from its first bar,
+    /// or from the playhead's bar when the transport is parked at the loop's start).
+    pub fn arm_capture(&mut self, settings: &JamSettings, playhead_beats: f64, playing: bool) {
+        let host_bar = (playhead_beats / BEATS_PER_BAR as f64).floor() as i64;
+        let after_bar = if playing { host_bar } else { host_bar - 1 };
+        self.capture = match (settings.loop_bars, settings.follow) {
+            (Some(bars), Follow::Chords | Follow::Arp | Follow::Bass) => {
+                let first_bar = (after_bar.div_euclid(bars as i64) + 1) * bars as i64;
+                Capture::Armed { first_bar, bars }
+            }
+            _ => {
+                self.understood = Some("Capture needs Loop mode and Follow set to Chords, Arp or Bass".into());
+                Capture::Off
+            }
+        };
+    }
+
+    pub fn cancel_capture(&mut self) {
+        self.capture = Capture::Off;
+    }
+
+    pub fn capturing(&self) -> bool {
+        self.capture != Capture::Off
+    }
+
+    /// A progression Capture finished, as text, once.
+    pub fn take_captured(&mut self) -> Option<String> {
+        self.captured.take()
+    }
+
+    /// Follow was switched off (or to the lead): what was played no longer sets chords.
+    fn forget_live_chords(&mut self) {
+        self.changes.clear();
+        self.held.clear();
+        self.released.clear();
+    }
+
+    /// Hears one played note.
+    pub fn hear(&mut self, note: PlayedNote, settings: &JamSettings) {
+        if note.on {
+            self.held.insert(note.pitch, note.beats);
+            for w in self.key_weights.iter_mut() {
+                *w *= KEY_MEMORY;
+            }
+            self.key_weights[note.pitch as usize % 12] += 1.0;
+        } else if let Some(pressed) = self.held.remove(&note.pitch) {
+            self.released.push((note.pitch, pressed));
+        }
+        self.released.retain(|&(_, pressed)| pressed >= note.beats - BROKEN_CHORD_BEATS);
+        if !note.on {
+            // Lifting the hands keeps the chord.
+            return;
+        }
+        let key = self.key(settings);
+        let heard: Vec<u8> = match settings.follow {
+            // A bass note sets the root; the key gives the chord on it.
+            Follow::Bass => {
+                let chord = Some(triad_on(note.pitch % 12, key));
+                self.understood = Some(format!("bass {}: {}", note_name(note.pitch), chord_symbol(chord)));
+                self.change(note.beats, chord, key);
+                return;
+            }
+            Follow::Lead => {
+                self.understood = Some(format!("lead {}", note_name(note.pitch)));
+                return;
+            }
+            Follow::Off => return,
+            Follow::Chords | Follow::Arp => {
+                let mut pitches: Vec<u8> = self.held.keys().copied().collect();
+                if pitches.len() < 3 {
+                    // A chord broken within a beat: the notes pressed lately count too.
+                    pitches.extend(self.released.iter().map(|r| r.0));
+                    pitches.sort_unstable();
+                    pitches.dedup();
+                }
+                pitches
+            }
+        };
+        let names = heard.iter().map(|&p| note_name(p)).collect::<Vec<_>>().join(" ");
+        let keeping = self.current_chord().map(|c| format!(", keeping {}", chord_symbol(c))).unwrap_or_default();
+        match recognize(&heard, key) {
+            Some(chord) => {
+                self.understood = Some(format!("{} ({names})", chord_symbol(Some(chord))));
+                // A broken chord changes where its first note was played.
+                let first_pressed = self
+                    .held
+                    .values()
+                    .chain(self.released.iter().map(|r| &r.1))
+                    .fold(note.beats, |first, &pressed| first.min(pressed))
+                    .max(note.beats - BROKEN_CHORD_BEATS)
+                    .max(self.changes.last().map_or(f64::MIN, |c| c.beats));
+                self.change(first_pressed, Some(chord), key);
+            }
+            None if heard.len() == 1 => self.understood = Some(format!("one note ({names}): not a chord{keeping}")),
+            None => {
+                let count = heard.len();
+                self.understood = Some(format!("{count} notes ({names}): no clear chord{keeping}"));
+            }
+        }
+    }
+
+    fn current_chord(&self) -> Option<ChordValue> {
+        self.changes.last().map(|c| c.chord)
+    }
+
+    fn change(&mut self, beats: f64, chord: ChordValue, key: Option<Key>) {
+        if let Some(last) = self.changes.last_mut() {
+            if beats - last.beats < SAME_GESTURE_BEATS && beats >= last.beats {
+                *last = LiveChange { beats: last.beats, chord, key };
+                self.dedup_last();
+                return;
+            }
+            if last.chord == chord {
+                return;
+            }
+        }
+        self.changes.push(LiveChange { beats, chord, key });
+        if self.changes.len() > MAX_CHANGES {
+            self.changes.remove(0);
+        }
+    }
+
+    /// A refined change that now says what the one before it said is no change.
+    fn dedup_last(&mut self) {
+        let n = self.changes.len();
+        if n >= 2 && self.changes[n - 1].chord == self.changes[n - 2].chord {
+            self.changes.pop();
+        }
+    }
+
+    /// The key: Key Lock when set, else the key of what was played.
+    pub fn key(&self, settings: &JamSettings) -> Option<Key> {
+        settings.key_lock.or_else(|| estimate_key(&self.key_weights))
+    }
+
+    /// Once per generator step: follows the settings, and finishes a capture once the audio thread is
+    /// about to play past its pass (`block_end_beats`: the end of the block it is playing, so the
+    /// progression is in place before the next pass's first tick, whatever the block size).
+    pub fn follow(&mut self, settings: &JamSettings, block_end_beats: f64) {
+        if !matches!(settings.follow, Follow::Chords | Follow::Arp | Follow::Bass) {
+            self.forget_live_chords();
+            self.capture = Capture::Off;
+        }
+        let end_bar = ((block_end_beats - 1e-9) / BEATS_PER_BAR as f64).floor() as i64;
+        match (self.capture, settings.loop_bars) {
+            (Capture::Armed { first_bar, bars }, Some(_)) if end_bar >= first_bar + bars as i64 => {
+                let progression = Progression {
+                    bars: (first_bar..first_bar + bars as i64)
+                        .map(|bar| self.played_bar(bar).map(|h| on_the_beat(&h.changes)).unwrap_or_default())
+                        .collect(),
+                };
+                self.capture = Capture::Off;
+                if progression.bars.iter().any(|b| !b.is_empty()) {
+                    // A bar with nothing played holds the chord before it.
+                    let text = fill_held_bars(progression).text();
+                    self.set_progression_text(&text);
+                    self.captured = Some(text);
+                }
+            }
+            (Capture::Armed { .. }, None) => self.capture = Capture::Off,
+            _ => {}
+        }
+    }
+
+    /// The chords forced on phrase bar `index` (host bar in Endless mode), or None where the model
+    /// chooses: a progression when one is set, else the chords played (each holds until the next).
+    pub fn harmony(&self, index: i64, settings: &JamSettings) -> Option<BarHarmony> {
+        let scale = settings.key_lock.map(|k| k.scale_mask());
+        if !self.progression.is_empty() {
+            let key = scale.is_none().then(|| self.progression_key()).flatten();
+            let changes = self.progression.bar(index).to_vec();
+            let first = changes.first()?.start_tick;
+            let mut harmony = BarHarmony { from_tick: first, changes, scale: scale.or(key.map(|k| k.scale_mask())) };
+            if first > 0 {
+                // The chord held over from the bar before.
+                let held = self.progression.chord_at_end_of(index - 1);
+                harmony.changes.insert(0, Chord { start_tick: 0, chord: held });
+                harmony.from_tick = 0;
+            }
+            return Some(harmony);
+        }
+        let latest = self.changes.last()?;
+        let mut harmony = match settings.loop_bars {
+            None => self.played_bar(index)?,
+            Some(length) => {
+                // The loop repeats: the bar where the chord last changed keeps what came before it;
+                // every other bar holds the new chord.
+                let change_bar = host_bar_of(latest.beats);
+                if index == change_bar.rem_euclid(length as i64) {
+                    self.played_bar(change_bar)?
+                } else {
+                    let changes = vec![Chord { start_tick: 0, chord: latest.chord }];
+                    BarHarmony { from_tick: 0, changes, scale: latest.key.map(|k| k.scale_mask()) }
+                }
+            }
+        };
+        if let Some(lock) = scale {
+            harmony.scale = Some(lock);
+        }
+        Some(harmony)
+    }
+
+    /// The harmony of host bar `bar` as played: the chord sounding at its start, and its changes.
+    fn played_bar(&self, bar: i64) -> Option<BarHarmony> {
+        let mut changes: Vec<Chord> = Vec::new();
+        let mut scale = None;
+        let before = self.changes.iter().rev().find(|c| change_tick(c.beats) <= start_tick(bar));
+        if let Some(c) = before {
+            changes.push(Chord { start_tick: 0, chord: c.chord });
+            scale = c.key.map(|k| k.scale_mask());
+        }
+        for c in self.changes.iter().filter(|c| change_tick(c.beats) > start_tick(bar)) {
+            let tick = change_tick(c.beats) - start_tick(bar);
+            if tick >= TICKS_PER_BAR as i64 {
+                break;
+            }
+            if changes.last().is_some_and(|l| l.start_tick == tick as u32) {
+                changes.pop();
+            }
+            changes.push(Chord { start_tick: tick as u32, chord: c.chord });
+            scale = c.key.map(|k| k.scale_mask());
+        }
+        changes.dedup_by(|later, earlier| later.chord == earlier.chord);
+        let from_tick = changes.first()?.start_tick;
+        Some(BarHarmony { from_tick, changes, scale })
+    }
+
+    /// The key a typed progression is in, from its chords' tones.
+    fn progression_key(&self) -> Option<Key> {
+        let mut weights = [0f32; 12];
+        for chord in self.progression.bars.iter().flatten() {
+            if let Some((root, quality)) = chord.chord {
+                weights[root as usize] += 1.0;
+                for i in quality.intervals() {
+                    weights[(root + i) as usize % 12] += 1.0;
+                }
+            }
+        }
+        estimate_key(&weights)
+    }
+
+    /// What the status line says about jamming, or None when there is nothing to say.
+    pub fn status(&self, settings: &JamSettings, playing: bool) -> Option<String> {
+        if let Some(error) = &self.progression_error {
+            return Some(error.clone());
+        }
+        let capture = match self.capture {
+            Capture::Off => None,
+            Capture::Armed { first_bar, bars } => {
+                Some(format!("Capture: play {bars} bars of chords from bar {} (the loop's first bar)", first_bar + 1))
+            }
+        };
+        if !self.progression.is_empty() {
+            let following = if settings.follow == Follow::Off {
+                String::new()
+            } else {
+                " (played chords are not followed while a progression is set)".into()
+            };
+            return Some(capture.unwrap_or_else(|| format!("Progression {}{following}", self.progression.text())));
+        }
+        if settings.follow == Follow::Off {
+            return None;
+        }
+        let understood = self.understood.clone().unwrap_or_else(|| "waiting for notes".into());
+        let stopped = if playing { "" } else { " (transport stopped: the trio follows when the song plays)" };
+        let what = match settings.follow {
+            Follow::Chords => "Following chords",
+            Follow::Lead => "You play the lead",
+            Follow::Arp => "You play the arp",
+            Follow::Bass => "You play the bass",
+            Follow::Off => unreachable!("returned above"),
+        };
+        Some(match capture {
+            Some(capture) => format!("{capture}; {understood}"),
+            None => format!("{what}: {understood}{stopped}"),
+        })
+    }
+
+    /// The key the status line shows.
+    pub fn key_text(&self, settings: &JamSettings) -> Option<String> {
+        if let Some(lock) = settings.key_lock {
+            return Some(format!("{} (Key Lock)", lock.name()));
+        }
+        if settings.follow == Follow::Off && self.progression.is_empty() {
+            return None;
+        }
+        let key = if self.progression.is_empty() { estimate_key(&self.key_weights) } else { self.progression_key() };
+        key.map(|k| {
+            format!(
+                "{} (from {})",
+                k.name(),
+                if self.progression.is_empty() { "what you play" } else { "the progression" }
+            )
+        })
+    }
+}
+
+fn host_bar_of(beats: f64) -> i64 {
+    change_tick(beats).div_euclid(TICKS_PER_BAR as i64)
+}
+
+fn start_tick(bar: i64) -> i64 {
+    bar * TICKS_PER_BAR as i64
+}
+
+/// The grid tick a change played at `beats` takes effect from: the next 16th (a chord played a hair
+/// late still takes the beat it meant, within 1/8 beat).
+fn change_tick(beats: f64) -> i64 {
+    let tick = beats * TICKS_PER_BEAT as f64;
+    let on_beat = tick.round();
+    if (tick - on_beat).abs() <= TICKS_PER_BEAT as f64 / 8.0 && on_beat as i64 % TICKS_PER_BEAT as i64 == 0 {
+        return on_beat as i64;
+    }
+    let sixteenth = (TICKS_PER_BEAT / 4) as f64;
+    ((tick - 1e-6) / sixteenth).ceil() as i64 * sixteenth as i64
+}
+
+/// Captured changes to the nearest beat (players are a little early or late), so the progression
+/// reads as a chord chart.
+fn on_the_beat(changes: &[Chord]) -> Vec<Chord> {
+    let mut out: Vec<Chord> = Vec::new();
+    for c in changes {
+        let beat = ((c.start_tick as f64 / TICKS_PER_BEAT as f64).round() as u32).min(BEATS_PER_BAR - 1);
+        let tick = beat * TICKS_PER_BEAT;
+        if out.last().is_some_and(|l| l.start_tick == tick) {
+            out.pop();
+        }
+        if out.last().is_none_or(|l| l.chord != c.chord) {
+            out.push(Chord { start_tick: tick, chord: c.chord });
+        }
+    }
+    out
+}
+
+/// Bars of a capture where nothing was played hold the chord before them (wrapping around the loop).
+fn fill_held_bars(mut progression: Progression) -> Progression {
+    let count = progression.bars.len();
+    for i in 0..count {
+        if progression.bars[i].is_empty() {
+            let held = (1..count).find_map(|back| progression.bars[(i + count - back) % count].last().map(|c| c.chord));
+            progression.bars[i] = vec![Chord { start_tick: 0, chord: held.flatten() }];
+        }
+    }
+    progression
+}
+
+/// The first tick at which two bars' forced harmonies differ (TICKS_PER_BAR when they never do).
+pub fn first_difference(made: Option<&BarHarmony>, wanted: Option<&BarHarmony>) -> u32 {
+    let chord_at = |h: Option<&BarHarmony>, tick: u32| h.and_then(|h| h.chord_at(tick).map(|c| (c, h.scale)));
+    (0..TICKS_PER_BAR).find(|&tick| chord_at(made, tick) != chord_at(wanted, tick)).unwrap_or(TICKS_PER_BAR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::music::ChordQuality::*;
+
+    fn settings(follow: Follow, loop_bars: Option<u32>) -> JamSettings {
+        JamSettings { follow, key_lock: None, loop_bars }
+    }
+
+    fn press(jam: &mut Jam, s: &JamSettings, beats: f64, pitches: &[u8]) {
+        for &pitch in pitches {
+            jam.hear(PlayedNote { beats, pitch, velocity: 100, on: true, playing: true }, s);
+        }
+    }
+
+    fn release(jam: &mut Jam, s: &JamSettings, beats: f64, pitches: &[u8]) {
+        for &pitch in pitches {
+            jam.hear(PlayedNote { beats, pitch, velocity: 0, on: false, playing: true }, s);
+        }
+    }
+
+    #[test]
+    fn played_chords_hold_until_the_next_and_a_released_chord_stays() {
+        let s = settings(Follow::Chords, None);
+        let mut jam = Jam::default();
+        assert_eq!(jam.harmony(0, &s), None, "nothing played: the model chooses");
+        press(&mut jam, &s, 4.0, &[53, 56, 60]);
+        release(&mut jam, &s, 7.5, &[53, 56, 60]);
+        let bar1 = jam.harmony(1, &s).expect("bar 1 follows Fm");
+        assert_eq!(bar1.changes, vec![Chord { start_tick: 0, chord: Some((5, Minor)) }]);
+        assert_eq!(jam.harmony(0, &s), None, "the bar before the change stays the model's");
+        assert_eq!(jam.harmony(5, &s).unwrap().chord_at(0), Some(Some((5, Minor))), "lifting the hands keeps Fm");
+        // Db a little late on beat 3 of bar 2: the change lands on the beat.
+        press(&mut jam, &s, 10.04, &[49, 53, 56]);
+        let bar2 = jam.harmony(2, &s).unwrap();
+        assert_eq!(
+            bar2.changes,
+            vec![Chord { start_tick: 0, chord: Some((5, Minor)) }, Chord { start_tick: 24, chord: Some((1, Major)) }]
+        );
+        assert_eq!(first_difference(Some(&bar1), Some(&bar2)), 24);
+        assert!(jam.status(&s, true).unwrap().contains("C#"), "{:?}", jam.status(&s, true));
+    }
+
+    #[test]
+    fn broken_chords_single_notes_and_clusters() {
+        let s = settings(Follow::Chords, None);
+        let mut jam = Jam::default();
+        for (i, pitch) in [41u8, 44, 48].into_iter().enumerate() {
+            let beats = i as f64 * 0.25;
+            press(&mut jam, &s, beats, &[pitch]);
+            release(&mut jam, &s, beats + 0.2, &[pitch]);
+        }
+        assert_eq!(jam.harmony(0, &s).unwrap().chord_at(0), Some(Some((5, Minor))), "F Ab C broken in a beat");
+        press(&mut jam, &s, 8.0, &[62]);
+        assert!(jam.status(&s, true).unwrap().contains("not a chord, keeping Fm"));
+        release(&mut jam, &s, 8.5, &[62]);
+        press(&mut jam, &s, 12.0, &(40..60).collect::<Vec<u8>>());
+        assert!(jam.status(&s, true).unwrap().contains("no clear chord"));
+        assert_eq!(jam.harmony(3, &s).unwrap().chord_at(0), Some(Some((5, Minor))));
+    }
+
+    #[test]
+    fn loop_bars_take_the_latest_chord_and_capture_makes_a_progression() {
+        let s = settings(Follow::Chords, Some(4));
+        let mut jam = Jam::default();
+        jam.arm_capture(&s, 2.0, true);
+        jam.follow(&s, 2.5);
+        assert!(jam.capturing());
+        let chords: [&[u8]; 4] = [&[53, 56, 60], &[49, 53, 56], &[56, 60, 63], &[51, 55, 58]];
+        for (bar, pitches) in chords.iter().enumerate() {
+            let beats = 16.0 + bar as f64 * 4.0;
+            jam.follow(&s, beats + 0.1);
+            press(&mut jam, &s, beats, pitches);
+            release(&mut jam, &s, beats + 3.0, pitches);
+        }
+        assert_eq!(jam.harmony(1, &s).unwrap().chord_at(0), Some(Some((3, Major))), "every other bar holds Eb");
+        jam.follow(&s, 32.0);
+        assert!(jam.capturing(), "the block ending at the pass's end has not played past it");
+        jam.follow(&s, 32.01);
+        assert!(!jam.capturing());
+        let text = jam.take_captured().expect("captured");
+        assert_eq!(text, "| Fm | C# | G# | D# |");
+        // Hands off: the progression plays on.
+        jam.follow(&s, 40.0);
+        assert_eq!(jam.harmony(1, &s).unwrap().chord_at(0), Some(Some((1, Major))));
+        assert_eq!(jam.harmony(6, &s).unwrap().chord_at(0), Some(Some((8, Major))));
+    }
+
+    #[test]
+    fn a_bass_line_sets_roots_in_the_key() {
+        let s = JamSettings { follow: Follow::Bass, key_lock: Some(Key { tonic: 9, minor: true }), loop_bars: None };
+        let mut jam = Jam::default();
+        press(&mut jam, &s, 0.0, &[33]);
+        release(&mut jam, &s, 3.0, &[33]);
+        press(&mut jam, &s, 4.0, &[41]);
+        assert_eq!(jam.harmony(0, &s).unwrap().chord_at(0), Some(Some((9, Minor))));
+        assert_eq!(jam.harmony(1, &s).unwrap().chord_at(0), Some(Some((5, Major))));
+        assert_eq!(jam.harmony(1, &s).unwrap().scale, Some(Key { tonic: 9, minor: true }.scale_mask()));
+        jam.follow(&settings(Follow::Off, None), 8.0);
+        assert_eq!(jam.harmony(1, &settings(Follow::Off, None)), None, "Follow off forgets played chords");
+    }
+
+    #[test]
+    fn a_typed_progression_wins_and_a_bad_one_says_why() {
+        let s = settings(Follow::Off, Some(4));
+        let mut jam = Jam::default();
+        jam.set_progression_text("| Am | F | C G |");
+        let bar2 = jam.harmony(2, &s).unwrap();
+        assert_eq!(bar2.changes.len(), 2);
+        assert_eq!(bar2.chord_at(30), Some(Some((7, Major))));
+        assert_eq!(jam.harmony(3, &s).unwrap().chord_at(0), Some(Some((9, Minor))), "it repeats");
+        jam.set_progression_text("Am Hm");
+        assert_eq!(jam.harmony(0, &s), None);
+        assert!(jam.status(&s, true).unwrap().contains("Hm"));
+    }
+}
