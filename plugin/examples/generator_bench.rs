@@ -10,11 +10,26 @@ use neural_trio::generator::model::TokenModel;
 use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
 use neural_trio::link::{Command, Link};
+use neural_trio::music::{Part, TICKS_PER_BEAT};
 use neural_trio::params::TrioParams;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The next publication of bar `index` in `epoch`, within 20 s.
+fn next_bar(link: &Link, index: i64, epoch: u32) -> Option<neural_trio::link::BarNotes> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        while let Some(bar) = link.bars.pop() {
+            if bar.index == index && bar.epoch == epoch {
+                return Some(bar);
+            }
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    None
+}
 
 fn percentile(values: &mut [f64], p: f64) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
@@ -170,18 +185,7 @@ fn main() {
     link.has_transport.store(true, Ordering::Release);
     link.playing.store(true, Ordering::Relaxed);
     link.playhead_beats.store(0.5, Ordering::Relaxed);
-    let wait_for_bar = |link: &Link, index: i64, epoch: u32| -> bool {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            while let Some(bar) = link.bars.pop() {
-                if bar.index == index && bar.epoch == epoch {
-                    return true;
-                }
-            }
-            std::thread::sleep(Duration::from_micros(100));
-        }
-        false
-    };
+    let wait_for_bar = |link: &Link, index: i64, epoch: u32| next_bar(link, index, epoch).is_some();
     assert!(wait_for_bar(&link, 0, link.epoch.load(Ordering::Acquire)), "the generator produced nothing");
     std::thread::sleep(Duration::from_millis(2000));
     while link.bars.pop().is_some() {}
@@ -204,6 +208,35 @@ fn main() {
     );
     report.insert("regenerate_to_first_bar_ms_median".into(), median.into());
     report.insert("regenerate_to_first_bar_ms_p95".into(), p95.into());
+
+    // Chord change → first fitting note: a chord typed in (as the editor's field or a played chord sets
+    // it) changes the bar under the playhead from the playhead on; timed until that bar is published,
+    // and its first arp or bass note from there checked against the chord's tones.
+    let chords: [(&str, [u8; 3]); 4] = [("Am", [9, 0, 4]), ("F", [5, 9, 0]), ("C", [0, 4, 7]), ("G", [7, 11, 2])];
+    let playhead_tick = (0.5 * TICKS_PER_BEAT as f64) as u32;
+    let (mut chord_response, mut fitting) = (Vec::new(), 0);
+    for run in 0..runs.max(1) * 2 {
+        let (symbol, tones) = chords[run % chords.len()];
+        let epoch = link.epoch.load(Ordering::Acquire);
+        let started = Instant::now();
+        *params.progression.write().unwrap() = symbol.to_string();
+        let Some(bar) = next_bar(&link, 0, epoch) else { continue };
+        chord_response.push(started.elapsed().as_secs_f64() * 1e3);
+        let first = bar.notes().iter().find(|n| n.start_tick > playhead_tick && n.part != Part::Lead);
+        fitting += usize::from(first.is_some_and(|n| tones.contains(&(n.pitch % 12))));
+        std::thread::sleep(Duration::from_millis(1000));
+        while link.bars.pop().is_some() {}
+    }
+    let answered = chord_response.len();
+    let median = percentile(&mut chord_response, 0.5);
+    let p95 = percentile(&mut chord_response, 0.95);
+    println!(
+        "chord change -> first fitting note: median {median:.0} ms, p95 {p95:.0} ms ({answered} changes, first note a \
+         chord tone in {fitting})"
+    );
+    report.insert("chord_change_to_fitting_note_ms_median".into(), median.into());
+    report.insert("chord_change_to_fitting_note_ms_p95".into(), p95.into());
+    report.insert("chord_change_first_note_fits".into(), (fitting as f64 / answered.max(1) as f64).into());
     let _ = link.commands.send(Command::Shutdown);
 
     if let Some(path) = arg("--json") {

@@ -334,6 +334,31 @@ pub fn read_played_notes(path: &Path) -> Result<Vec<(f64, u16, u16, f64)>, Strin
     Ok(notes)
 }
 
+/// Writes played notes (beats, channel, key, velocity 0–1 or 0 for a release) as a format-0 MIDI
+/// file at 120 BPM: what `--input` reads.
+pub fn write_input_midi(path: &Path, notes: &[(f64, u16, u16, f64)]) -> std::io::Result<()> {
+    let events: Vec<(u64, TrackEventKind<'static>)> = notes
+        .iter()
+        .map(|&(beats, channel, key, velocity)| {
+            let tick = (beats * TICKS_PER_BEAT as f64).round() as u64;
+            let key = u7::new(key.min(127) as u8);
+            let message = if velocity > 0.0 {
+                MidiMessage::NoteOn { key, vel: u7::new((velocity * 127.0).round().clamp(1.0, 127.0) as u8) }
+            } else {
+                MidiMessage::NoteOff { key, vel: u7::new(0) }
+            };
+            (tick, TrackEventKind::Midi { channel: u4::new(channel.min(15) as u8), message })
+        })
+        .collect();
+    let mut track = tempo_meta(120.0);
+    track.extend(events);
+    let smf = Smf {
+        header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(TICKS_PER_BEAT))),
+        tracks: vec![to_track(track)],
+    };
+    smf.save(path)
+}
+
 /// Keys a list of played notes leaves held at its end: (channel, key).
 fn still_held(played: &[(f64, u16, u16, f64)]) -> Vec<(u16, u16)> {
     let mut held = std::collections::BTreeSet::new();

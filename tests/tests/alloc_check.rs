@@ -48,6 +48,30 @@ fn process_does_not_allocate() {
     assert!(realtime.status.success(), "realtime render with the alloc-check bundle failed:\n{}", describe(&realtime));
 }
 
+/// Notes played into the plugin (Follow on chords, and a played bass routed to the bass channel): no
+/// allocation either, offline and in real time.
+#[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
+fn played_notes_do_not_allocate() {
+    let bundle = trio_tests::require_alloc_clap();
+    let dir = TempDir::new("trio-alloc-input").unwrap();
+    let input = dir.path().join("chords.mid");
+    let mut notes = Vec::new();
+    for (bar, keys) in [[53u16, 56, 60], [49, 53, 56], [44, 48, 51], [51, 55, 58]].iter().enumerate() {
+        for &key in keys {
+            notes.push((bar as f64 * 4.0, 15, key, 0.8));
+            notes.push((bar as f64 * 4.0 + 3.9, 15, key, 0.0));
+        }
+    }
+    trio_tests::render::write_input_midi(&input, &notes).unwrap();
+    let input = input.to_str().unwrap();
+    for (follow, mode) in [("Follow=Chords", "--offline"), ("Follow=Part: Bass", "--realtime")] {
+        let args = ["--bars", "4", mode, "--pace", "8", "--param", follow, "--input", input, "--allow-silence"];
+        let out = trio_render(&bundle, &args, false);
+        assert!(out.status.success(), "{follow} {mode} with the alloc-check bundle failed:\n{}", describe(&out));
+    }
+}
+
 /// Negative control: the deliberate allocation must kill the child with a signal (abort).
 #[test]
 #[ignore = "drives the built bundle: run by cargo xtask test"]

@@ -11,6 +11,14 @@ use trio_tests::render::{render, RenderOptions};
 use trio_tests::timeline::Timeline;
 use trio_tests::RunResult;
 
+/// The tests here run one at a time: the live one measures response in real time, and the others
+/// would take its cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The channel (0-based) the chords are played on; Input Channel 16 listens to it alone.
 const INPUT_CHANNEL: u16 = 15;
 const ARP: i16 = 1;
@@ -111,6 +119,7 @@ fn follow_figures(r: &RunResult, chords: &[Played]) -> (usize, usize, Vec<String
 #[test]
 #[ignore = "drives the built bundle: run by cargo xtask test"]
 fn played_chords_are_followed_within_a_beat() {
+    let _serial = one_at_a_time();
     let chords = progression();
     let notes = notes_of(&chords, 32.0);
     for mode in ["Loop", "Endless"] {
@@ -131,10 +140,58 @@ fn played_chords_are_followed_within_a_beat() {
     }
 }
 
+/// Live, in real time at 174 BPM: after every chord change the first arp or bass note that fits the
+/// new chord starts within a beat (345 ms) of the change.
+#[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
+fn a_chord_change_is_heard_within_a_beat_live() {
+    let _serial = one_at_a_time();
+    let bpm = 174.0;
+    let chords = progression();
+    let notes = notes_of(&chords, 32.0);
+    let bundle = trio_tests::require_trio_clap();
+    let initial = vec![text("Follow", "Chords"), text("Input Channel", "16"), text("Mode", "Endless")];
+    let opts = HostOptions {
+        sample_rate: SR,
+        max_block: BLOCK,
+        render: RenderMode::Realtime,
+        initial_params: initial,
+        ..HostOptions::default()
+    };
+    let mut host = TrioHost::new(&bundle, opts).expect("host");
+    let mut tl = Timeline::new(SR, BLOCK, bpm);
+    tl.play_beats_exactly(32.0);
+    tl.place_notes(&notes);
+    tl.stop_blocks(2);
+    let r = host.run(&tl.take(), Some(1.0)).expect("real-time run");
+    assert_clean("live", &r, true);
+    let all = onsets(&r);
+    let mut latencies_ms = Vec::new();
+    for (i, c) in chords.iter().enumerate() {
+        let until = chords.get(i + 1).map_or(c.beats + 4.0, |n| n.beats);
+        let first_fitting = all.iter().find(|(beat, ch, key)| {
+            (*ch == ARP || *ch == BASS) && *beat >= c.beats - 1e-6 && *beat < until && c.tones & 1 << (key % 12) != 0
+        });
+        let beats = first_fitting.map_or(f64::INFINITY, |f| f.0 - c.beats);
+        latencies_ms.push(beats * 60_000.0 / bpm);
+    }
+    let mut sorted = latencies_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "live at 174 BPM: chord change -> first fitting note median {:.0} ms, slowest {:.0} ms (a beat is 345 ms)",
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() - 1]
+    );
+    println!("  per change (ms): {:?}", latencies_ms.iter().map(|ms| ms.round()).collect::<Vec<_>>());
+    let beat_ms = 60_000.0 / bpm;
+    assert!(latencies_ms.iter().all(|&ms| ms < beat_ms), "changes heard later than a beat: {latencies_ms:?} ms");
+}
+
 /// An offline bounce with played chords is the same at any block size.
 #[test]
 #[ignore = "drives the built bundle: run by cargo xtask test"]
 fn a_jam_bounces_the_same_at_any_block_size() {
+    let _serial = one_at_a_time();
     let notes = notes_of(&progression(), 32.0);
     let events = |block: u32| {
         let mut host = jam_host(block, vec![text("Mode", "Endless")]);
@@ -151,6 +208,7 @@ fn a_jam_bounces_the_same_at_any_block_size() {
 #[test]
 #[ignore = "drives the built bundle: run by cargo xtask test"]
 fn a_played_bass_is_the_bass_and_the_arp_follows_its_roots() {
+    let _serial = one_at_a_time();
     let roots: [(u16, u16); 4] = [(41, 5), (37, 1), (44, 8), (39, 3)];
     let mut notes = Vec::new();
     for bar in 0..8 {
@@ -190,6 +248,7 @@ fn a_played_bass_is_the_bass_and_the_arp_follows_its_roots() {
 #[test]
 #[ignore = "drives the built bundle: run by cargo xtask test"]
 fn a_captured_progression_keeps_playing_hands_off() {
+    let _serial = one_at_a_time();
     let mut host = jam_host(BLOCK, vec![text("Mode", "Loop"), text("Capture", "On")]);
     // The four chords, one a bar, played twice (bars 0–7): whichever pass Capture records (the loop's
     // next first bar after it was armed), it holds them bar for bar.
@@ -215,11 +274,36 @@ fn a_captured_progression_keeps_playing_hands_off() {
     assert!(late.is_empty(), "{late:?}");
 }
 
+/// `trio-render --input` plays a chord file into the plugin: the trio follows it, and the file's notes
+/// pass through.
+#[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
+fn trio_render_plays_a_midi_file_into_the_plugin() {
+    let _serial = one_at_a_time();
+    let dir = trio_tests::TempDir::new("jam-input").expect("temp dir");
+    let chords = progression();
+    let file = dir.path().join("chords.mid");
+    trio_tests::render::write_input_midi(&file, &notes_of(&chords, 32.0)).expect("chord file");
+    let report = render(&RenderOptions {
+        bars: 8.0,
+        params: vec![("Follow".into(), "Chords".into()), ("Input Channel".into(), "16".into())],
+        input: Some(file),
+        ..RenderOptions::default()
+    })
+    .expect("render");
+    assert!(report.failures.is_empty(), "{}", report.summary());
+    let (fitting, total, _) = follow_figures(&report.run, &chords);
+    assert!(total >= 8 && fitting as f64 >= 0.9 * total as f64, "{fitting} of {total} notes fit the file's chords");
+    let through = report.run.events.iter().filter(|e| e.channel == INPUT_CHANNEL as i16).count();
+    assert_eq!(through, 2 * 3 * chords.len(), "the file's notes do not all pass through");
+}
+
 /// A typed progression forces the trio's chords, is saved with the project, and a project reloaded
 /// with it plays the same notes.
 #[test]
 #[ignore = "drives the built bundle: run by cargo xtask test"]
 fn a_typed_progression_is_followed_saved_and_reloaded() {
+    let _serial = one_at_a_time();
     let options = |out: Option<std::path::PathBuf>| RenderOptions {
         bars: 8.0,
         seed: Some(3),
@@ -277,6 +361,7 @@ fn a_typed_progression_is_followed_saved_and_reloaded() {
 #[test]
 #[ignore = "drives the built bundle: run by cargo xtask test"]
 fn odd_input_never_leaves_a_note_hanging() {
+    let _serial = one_at_a_time();
     let mut host = jam_host(BLOCK, vec![text("Follow", "Part: Bass"), text("Mode", "Endless")]);
     let follow = host.param("Follow").expect("Follow").id;
     let off = host.enum_value("Follow", "Off").expect("Off");

@@ -17,6 +17,12 @@ const SAME_GESTURE_BEATS: f64 = 0.125;
 const MAX_CHANGES: usize = 256;
 /// How fast the key histogram forgets: each new note scales the old weights by this.
 const KEY_MEMORY: f32 = 0.97;
+/// Bars of a played part kept for the model's context.
+const MAX_PLAYED_BARS: usize = 64;
+/// A played part's bar is in the context of bars this many bars later and on: by the time those are
+/// made (the lookahead is two bars), the played bar is over, so what the model hears does not depend
+/// on when it made them.
+pub const PLAYED_PART_DELAY_BARS: i64 = 3;
 
 /// A chord change heard from the player, on the host's beat timeline.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,6 +70,10 @@ pub struct Jam {
     understood: Option<String>,
     /// A captured progression for the editor's text field and the project (taken by the worker).
     captured: Option<String>,
+    /// Keys of the played part held now: pitch → (grid tick pressed, velocity).
+    part_held: BTreeMap<u8, (i64, u8)>,
+    /// The played part's notes by host bar (ticks relative to the bar), for the model's context.
+    played_part: BTreeMap<i64, Vec<crate::music::Note>>,
 }
 
 impl Default for Jam {
@@ -79,6 +89,8 @@ impl Default for Jam {
             capture: Capture::Off,
             understood: None,
             captured: None,
+            part_held: BTreeMap::new(),
+            played_part: BTreeMap::new(),
         }
     }
 }
@@ -138,10 +150,14 @@ impl Jam {
         self.changes.clear();
         self.held.clear();
         self.released.clear();
+        self.part_held.clear();
     }
 
     /// Hears one played note.
     pub fn hear(&mut self, note: PlayedNote, settings: &JamSettings) {
+        if let Some(part) = settings.follow.part() {
+            self.record_part(note, part);
+        }
         if note.on {
             self.held.insert(note.pitch, note.beats);
             for w in self.key_weights.iter_mut() {
@@ -204,6 +220,29 @@ impl Jam {
         }
     }
 
+    /// Writes down a played part's notes as the model hears a part: on the grid, by bar.
+    fn record_part(&mut self, note: PlayedNote, part: crate::music::Part) {
+        let tick = (note.beats * TICKS_PER_BEAT as f64).round() as i64;
+        if note.on && note.playing {
+            self.part_held.insert(note.pitch, (tick, note.velocity));
+            return;
+        }
+        let Some((start, velocity)) = self.part_held.remove(&note.pitch) else { return };
+        let bar = start.div_euclid(TICKS_PER_BAR as i64);
+        let start_tick = start.rem_euclid(TICKS_PER_BAR as i64) as u32;
+        let duration_ticks = (tick - start).clamp(1, 4 * TICKS_PER_BAR as i64) as u32;
+        let played = crate::music::Note { start_tick, part, pitch: note.pitch, duration_ticks, velocity };
+        self.played_part.entry(bar).or_default().push(played);
+        while self.played_part.len() > MAX_PLAYED_BARS {
+            self.played_part.pop_first();
+        }
+    }
+
+    /// The played part's notes in host bar `bar`, if it was played there.
+    pub fn played_part(&self, bar: i64) -> Option<&[crate::music::Note]> {
+        self.played_part.get(&bar).map(Vec::as_slice)
+    }
+
     fn current_chord(&self) -> Option<ChordValue> {
         self.changes.last().map(|c| c.chord)
     }
@@ -242,8 +281,11 @@ impl Jam {
     /// about to play past its pass (`block_end_beats`: the end of the block it is playing, so the
     /// progression is in place before the next pass's first tick, whatever the block size).
     pub fn follow(&mut self, settings: &JamSettings, block_end_beats: f64) {
-        if !matches!(settings.follow, Follow::Chords | Follow::Arp | Follow::Bass) {
+        if settings.follow == Follow::Off {
             self.forget_live_chords();
+        }
+        if !matches!(settings.follow, Follow::Chords | Follow::Arp | Follow::Bass) {
+            self.changes.clear();
             self.capture = Capture::Off;
         }
         let end_bar = ((block_end_beats - 1e-9) / BEATS_PER_BAR as f64).floor() as i64;
@@ -555,6 +597,22 @@ mod tests {
         assert_eq!(jam.harmony(1, &s).unwrap().scale, Some(Key { tonic: 9, minor: true }.scale_mask()));
         jam.follow(&settings(Follow::Off, None), 8.0);
         assert_eq!(jam.harmony(1, &settings(Follow::Off, None)), None, "Follow off forgets played chords");
+    }
+
+    #[test]
+    fn a_played_part_is_written_down_by_bar_on_the_grid() {
+        let s = settings(Follow::Lead, None);
+        let mut jam = Jam::default();
+        press(&mut jam, &s, 4.02, &[72]);
+        release(&mut jam, &s, 4.5, &[72]);
+        press(&mut jam, &s, 7.5, &[74]);
+        release(&mut jam, &s, 9.0, &[74]);
+        let bar = jam.played_part(1).expect("bar 1");
+        assert_eq!(bar.len(), 2);
+        assert_eq!((bar[0].start_tick, bar[0].duration_ticks, bar[0].pitch), (0, 6, 72));
+        assert_eq!((bar[1].start_tick, bar[1].duration_ticks, bar[1].part), (42, 18, crate::music::Part::Lead));
+        assert!(jam.played_part(2).is_none(), "a note belongs to the bar it starts in");
+        assert_eq!(jam.harmony(1, &s), None, "a played lead sets no chords");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the playhead generated under the current parameters, and publishes them to the audio thread.
 
 use super::compute::{Calibrations, ComputeChoice, Models, OpenModel, Workload};
-use super::jam::{first_difference, Jam, JamSettings};
+use super::jam::{first_difference, Jam, JamSettings, PLAYED_PART_DELAY_BARS};
 use super::model::TokenModel;
 use super::onnx::Provider;
 use super::{composer, onnx, resources, sampler, settings};
@@ -28,8 +28,10 @@ use std::time::{Duration, Instant};
 
 /// Most candidates one Variations request makes.
 pub const MAX_VARIATIONS: usize = 8;
-/// In real time, a regeneration keeps what will already have been heard by the time it lands.
+/// In real time, a regeneration keeps what will already have been heard by the time it lands: at
+/// least this, and more when bars take longer to make (a slow machine, a busy core).
 const REGENERATE_MARGIN_MS: f64 = 60.0;
+const MAX_REGENERATE_MARGIN_MS: f64 = 400.0;
 
 /// One bar: what plays, and the tokens that condition what follows.
 #[derive(Clone)]
@@ -109,6 +111,8 @@ pub struct Generator {
     jam_shown: (Option<String>, Option<String>, bool),
     /// The Capture switch as last seen: switching it on (or finding it on) arms a capture.
     capture_switch: bool,
+    /// How long a bar takes to make lately (ms, a moving average): the margin a live regeneration leaves.
+    bar_ms: f64,
 }
 
 /// A whole phrase, as undo/redo and the variations keep it.
@@ -156,6 +160,7 @@ impl Generator {
             jam: Jam::default(),
             jam_shown: (None, None, false),
             capture_switch: false,
+            bar_ms: 0.0,
         }
     }
 
@@ -520,8 +525,9 @@ impl Generator {
                         let heard = if self.link.offline.load(Ordering::Relaxed) {
                             playhead_beats
                         } else {
-                            let margin_beats =
-                                REGENERATE_MARGIN_MS / 1000.0 * self.link.tempo_bpm.load(Ordering::Relaxed) / 60.0;
+                            let margin_ms =
+                                (1.5 * self.bar_ms + 10.0).clamp(REGENERATE_MARGIN_MS, MAX_REGENERATE_MARGIN_MS);
+                            let margin_beats = margin_ms / 1000.0 * self.link.tempo_bpm.load(Ordering::Relaxed) / 60.0;
                             self.link.block_end_beats.load(Ordering::Relaxed).max(playhead_beats + margin_beats)
                         };
                         let tick = (heard * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
@@ -568,11 +574,23 @@ impl Generator {
             Some(_) => 0..index,
             None => (index - 16)..index,
         };
+        // In Endless mode the model hears a part the player plays in the bars it was played in (those
+        // far enough back to be over: what it hears never depends on when a bar was made).
+        let followed = self.params.follow.value().part().filter(|_| structure.loop_length().is_none());
+        let heard_played: BTreeMap<i64, Vec<u32>> = match followed {
+            Some(part) => history_range
+                .clone()
+                .filter(|&i| i <= index - PLAYED_PART_DELAY_BARS)
+                .filter_map(|i| Some((i, self.bars.get(&i)?, self.jam.played_part(i)?)))
+                .map(|(i, bar, played)| (i, with_played_part(&bar.content, part, played)))
+                .collect(),
+            None => BTreeMap::new(),
+        };
         // Only the unbroken run of bars right before this one is context.
         let mut history: Vec<&[u32]> = Vec::new();
         for i in history_range.rev() {
             match self.bars.get(&i) {
-                Some(bar) => history.push(&bar.content.tokens),
+                Some(bar) => history.push(heard_played.get(&i).map_or(&bar.content.tokens, |t| t)),
                 None => break,
             }
         }
@@ -612,6 +630,7 @@ impl Generator {
 
     fn report_speed(&mut self, started: Instant) {
         let seconds = started.elapsed().as_secs_f64();
+        self.bar_ms = if self.bar_ms == 0.0 { seconds * 1e3 } else { 0.8 * self.bar_ms + 0.2 * seconds * 1e3 };
         let tempo = self.link.tempo_bpm.load(Ordering::Relaxed).max(1.0);
         let bar_seconds = 4.0 * 60.0 / tempo;
         let lookahead = self.bars.len() as f64;
@@ -781,6 +800,16 @@ impl Generator {
         std::thread::sleep(Duration::from_millis(50));
         false
     }
+}
+
+/// A bar's tokens with `part` replaced by what the player played.
+fn with_played_part(content: &BarContent, part: Part, played: &[crate::music::Note]) -> Vec<u32> {
+    let mut notes: Vec<crate::music::Note> = content.notes.iter().filter(|n| n.part != part).copied().collect();
+    notes.extend(played.iter().filter(|n| n.start_tick < TICKS_PER_BAR));
+    let chords = composer::bar_chords(&content.tokens);
+    let mut tokens = Vec::new();
+    crate::music::tokens::encode_bar(&notes, &chords, &mut tokens);
+    tokens
 }
 
 /// The model's identity for saved phrases and its name for the status line ("unnamed" for a stand-in).
