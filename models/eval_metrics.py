@@ -17,6 +17,10 @@ metrics, per part (lead, arp, bass), follow MusPy's definitions where MusPy has 
 A metric that needs notes (or two bars, or two onsets) is undefined (NaN) for a phrase without
 them and is left out of that metric's mean.
 
+Chord-tone ratio (jamming): share of a part's notes whose pitch class is a tone of the chord sounding
+at their onset (the annotated chords for real music, the forced ones for generated phrases), on the
+beat (strong) and between the beats (weak); notes under "no chord" are left out.
+
 Also here: the Yang & Lerch (2018) features, the classifier's feature vector and the mood features
 of one phrase, which eval_stats.py compares across sets.
 """
@@ -190,6 +194,27 @@ def part_metrics(notes, part, bars, key_index, register):
         "in_key_rate": in_key_rate(pitches, key_index),
         "register_compliance": register_compliance(pitches, register),
     }
+
+
+def chord_tone_counts(notes, chords, part):
+    """(tones on the beat, notes on the beat, tones between beats, notes between beats) of one part.
+
+    `chords`: rows [start_tick, root, tone mask (12-bit; 0 for no chord)], sorted by start."""
+    counts = np.zeros(4, dtype=int)
+    if not len(chords):
+        return counts
+    starts = np.array([c[0] for c in chords])
+    for start, p, pitch, _, _ in notes:
+        if p != part:
+            continue
+        i = np.searchsorted(starts, start, side="right") - 1
+        if i < 0 or chords[i][2] == 0:
+            continue
+        tone = (chords[i][2] >> (pitch % 12)) & 1
+        strong = start % TICKS_PER_BEAT == 0
+        counts[0 if strong else 2] += tone
+        counts[1 if strong else 3] += 1
+    return counts
 
 
 def as_notes(rows):

@@ -271,6 +271,31 @@ def write_report(result, data, out_dir, seed, plot_files, elapsed):
                         "median run", "longest", f"≥ {COPY_RUN_NOTES} notes (interval only)"], rows))
     lines += ["", image(plot_files, "copies", "copied runs"), ""]
 
+    chord_rows = result.get("chord_tones", [])
+    if len(chord_rows) > 1:
+        lines += ["## Following chords", "",
+                  ("The chord progressions of held-out songs (their annotations, one window each) forced on the model, as "
+                   "the plugin forces played, captured or typed chords (chord tokens where they change; the arp and the bass "
+                   "on chord tones, the bass on every change, the lead on chord tones on the beat and in the song's key "
+                   "between). Share of each part's notes that are tones of the chord sounding at their onset, on the beat "
+                   "/ between the beats, against the real songs under their own chords; and the classifier's accuracy "
+                   "telling those phrases from real ones (0.5 = cannot tell)."), ""]
+        rows = []
+        for r in chord_rows:
+            cells = [r["name"]]
+            for part in PARTS:
+                x = r["ratios"][part]
+                cells.append(f"{fmt(x['strong'], 2)} / {fmt(x['weak'], 2)} ({x['notes']})")
+            accuracy = "–"
+            if r["setting"] is not None:
+                tests = result["classifier"][r["setting"]]
+                accuracy = " / ".join(f"{fmt(t['accuracy'], 2)}" for t in tests.values()) if tests else "–"
+            cells.append(accuracy)
+            rows.append(cells)
+        lines.append(table(["phrases", "lead on / between beats (notes)", "arp", "bass",
+                            "classifier accuracy (logistic regression / gradient boosting)"], rows))
+        lines.append("")
+
     lines += ["## Mood", "",
               ("Mode: the duration-weighted pitch-class profile of all notes against the 24 Krumhansl–Kessler key profiles "
                "(a phrase counts as minor when its best minor correlation beats its best major one). Tempo feel in grid "

@@ -19,6 +19,7 @@ from eval_metrics import (
     PARTS,
     YL_FEATURES,
     PhraseSet,
+    chord_tone_counts,
     classifier_feature_names,
     classifier_matrix,
     mood_features,
@@ -274,10 +275,33 @@ def analyse(data, seed):
         gen_x = classifier_matrix(phrases)
         result["classifier"].append(two_sample_test(real_x, real.groups, gen_x, phrases.groups, seed))
 
+    result["chord_tones"] = chord_tone_analysis(real, sets, settings)
     result["mood"] = mood_analysis(data, real, sets, settings)
     result["_sets"] = sets
     result["_real"] = real
     return result
+
+
+def chord_tone_analysis(real, sets, settings):
+    """Chord-tone ratios per part on and between the beats: the held-out windows under their own
+    annotated chords, and each phrase set that was made under forced chords."""
+
+    def ratios(phrases):
+        out = {}
+        for p, part in enumerate(PARTS):
+            total = np.zeros(4, dtype=int)
+            for item, notes in zip(phrases.items, phrases.notes):
+                total += chord_tone_counts(notes, item.get("chords", []), p)
+            out[part] = {"strong": total[0] / total[1] if total[1] else np.nan,
+                         "weak": total[2] / total[3] if total[3] else np.nan,
+                         "notes": int(total[1] + total[3])}
+        return out
+
+    rows = [{"name": "held-out real (their own chords)", "setting": None, "ratios": ratios(real)}]
+    for s, phrases in enumerate(sets):
+        if settings[s]["group"] == "chords" and len(phrases):
+            rows.append({"name": settings[s]["name"], "setting": s, "ratios": ratios(phrases)})
+    return rows
 
 
 def mood_analysis(data, real, sets, settings):

@@ -55,14 +55,14 @@ mod plugin {
         /// held on its channel are ended (the model's part takes the channel back).
         followed: Option<Part>,
         /// This block's played note events, kept so Follow hears them before the block's ticks play.
-        /// Fixed capacity (no allocation): a block with more played notes than that loses the rest.
+        /// Fixed capacity (no allocation): a block with more played note events than that loses the rest.
         played: Vec<InputNote>,
         /// Test hook for the allocation check's negative control (debug alloc-check builds only).
         allocate_in_process: bool,
     }
 
-    /// Played notes Follow hears in one block, at most.
-    const MAX_PLAYED_PER_BLOCK: usize = 1024;
+    /// Played note events one block may hold (far more than a host sends).
+    const MAX_PLAYED_PER_BLOCK: usize = 2048;
 
     impl Default for NeuralTrio {
         fn default() -> Self {
@@ -95,7 +95,8 @@ mod plugin {
     impl NeuralTrio {
         fn block_settings(&self) -> BlockSettings {
             let only = self.params.part_output.value().only();
-            let followed = self.params.follow.value().part();
+            let follow = self.params.follow.value();
+            let followed = follow.part();
             let parts = Part::ALL.map(|part| {
                 let p = self.params.part(part);
                 let (low, high) = p.register();
@@ -116,13 +117,14 @@ mod plugin {
                 Mode::Loop | Mode::Hold => Some(self.params.loop_bars.value().clamp(1, 16) as u32),
             };
             let listen = Listen {
-                on: self.params.follow.value() != crate::params::Follow::Off,
+                on: follow != crate::params::Follow::Off,
                 channel: match self.params.input_channel.value() {
                     0 => None,
                     c => Some((c.clamp(1, 16) - 1) as u8),
                 },
             };
-            BlockSettings { parts, loop_bars, listen, capture: self.params.capture.value() }
+            let capture = self.link.capture_armed.load(Ordering::Relaxed);
+            BlockSettings { parts, loop_bars, listen, followed, capture }
         }
     }
 
@@ -220,19 +222,41 @@ mod plugin {
                     NoteEvent::NoteOff { timing, channel, key, .. } => (timing, channel, key, 0.0, false),
                     _ => continue,
                 };
-                let (Channel::Number(channel), MidiKey::Number(pitch)) = (note.1, note.2) else { continue };
-                if self.played.len() < MAX_PLAYED_PER_BLOCK {
-                    let velocity = (note.3 * 127.0).round().clamp(1.0, 127.0) as u8;
-                    self.played.push(InputNote { offset: note.0, channel, pitch, velocity, on: note.4 });
+                let played = &mut self.played;
+                let mut push = |note: InputNote| {
+                    if played.len() < MAX_PLAYED_PER_BLOCK {
+                        played.push(note);
+                    }
+                };
+                match (note.1, note.2) {
+                    (Channel::Number(channel), MidiKey::Number(pitch)) => {
+                        let velocity = (note.3 * 127.0).round().clamp(1.0, 127.0) as u8;
+                        push(InputNote { offset: note.0, channel, pitch, velocity, on: note.4 });
+                    }
+                    // A wildcard note-off ("release all" on a channel, or a key on every channel) ends
+                    // each held note it matches, wherever that note was sent.
+                    (channel, key) if !note.4 => {
+                        let channel = match channel {
+                            Channel::Number(c) => Some(c),
+                            Channel::Wildcard => None,
+                        };
+                        let key = match key {
+                            MidiKey::Number(k) => Some(k),
+                            MidiKey::Wildcard => None,
+                        };
+                        self.router.for_each_held(channel, key, |channel, pitch| {
+                            push(InputNote { offset: note.0, channel, pitch, velocity: 0, on: false })
+                        });
+                    }
+                    _ => {}
                 }
             }
             let generated = self.playback.process(&self.link, &input, &block_settings, &self.played);
 
             // Follow left a part: the played notes held on its channel end first (the model's part
             // takes the channel back this block).
-            let followed = self.params.follow.value().part();
-            if followed != self.followed {
-                self.followed = followed;
+            if block_settings.followed != self.followed {
+                self.followed = block_settings.followed;
                 self.router.release_rerouted(|channel, pitch| {
                     let off =
                         crate::playback::OutEvent { offset: 0, kind: EventKind::NoteOff, channel, pitch, velocity: 0 };
@@ -270,7 +294,7 @@ mod plugin {
     /// Where a played note-on leaves: a followed part's notes on that part's channel (or not at all when
     /// the part is routed to another instance or off); everything else as it came.
     fn route_for_block(params: &TrioParams, settings: &BlockSettings, note: &InputNote) -> Route {
-        match params.follow.value().part() {
+        match settings.followed {
             Some(part) if settings.listen.hears(note.channel) => {
                 let only = params.part_output.value().only();
                 if params.part(part).on.value() && only.is_none_or(|o| o == part) {

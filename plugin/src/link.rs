@@ -51,6 +51,12 @@ pub const PLAYED_QUEUE_CAPACITY: usize = 1024;
 pub struct PlayedNote {
     /// Where it was played, on the host's beat timeline (the playhead, when the transport is stopped).
     pub beats: f64,
+    /// The first grid tick (12 per beat) at or after the sample it was played at: where it can take
+    /// effect, the same at any block size.
+    pub tick: i64,
+    /// The audio thread's discontinuity count when it was played: a new count is a new pass (a seek,
+    /// a host loop wrap).
+    pub pass: u32,
     pub pitch: u8,
     pub velocity: u8,
     pub on: bool,
@@ -147,6 +153,8 @@ pub struct Link {
     pub discontinuities: AtomicU32,
     /// Host bar an Offline block is waiting for, or `i64::MIN`: the generator makes it next.
     pub waiting_for_bar: AtomicI64,
+    /// The first grid tick the latest block plays: offline, what a regeneration keeps ends there.
+    pub first_unplayed_tick: AtomicI64,
     /// Notes played into the plugin, for Follow.
     pub played: ArrayQueue<PlayedNote>,
 
@@ -156,6 +164,9 @@ pub struct Link {
     pub epoch: AtomicU32,
     /// The model is loaded and generating.
     pub ready: AtomicBool,
+    /// A capture is armed: it may finish at any bar line, so an offline block that holds one waits for
+    /// bars made after the generator looked.
+    pub capture_armed: AtomicBool,
     /// The generator cannot run (no ONNX Runtime, no usable model): Offline blocks must not wait.
     pub failed: AtomicBool,
     /// The generator found nothing to do on its last look: a bar still missing is not coming.
@@ -183,10 +194,12 @@ impl Default for Link {
             settings_rev: AtomicU32::new(0),
             discontinuities: AtomicU32::new(0),
             waiting_for_bar: AtomicI64::new(i64::MIN),
+            first_unplayed_tick: AtomicI64::new(0),
             played: ArrayQueue::new(PLAYED_QUEUE_CAPACITY),
             bars: ArrayQueue::new(BAR_QUEUE_CAPACITY),
             epoch: AtomicU32::new(1),
             ready: AtomicBool::new(false),
+            capture_armed: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             generator_idle: AtomicBool::new(false),
             status: Mutex::new(EngineStatus::default()),

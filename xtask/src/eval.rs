@@ -28,9 +28,10 @@ use crate::pop909::{load_song, Song};
 use anyhow::{bail, Context, Result};
 use generate::{Job, Setting, DEFAULT_TOP_P};
 use neural_trio::generator::sampler::Rng;
+use neural_trio::music::harmony::{chord_mask, BarHarmony};
 use neural_trio::music::tokens::{decode_phrase, encode_phrase};
 use neural_trio::music::vocab::{Key, Mood, TEMPO_BIN_EDGES_BPM};
-use neural_trio::music::{Note, Part, Phrase, TICKS_PER_BAR};
+use neural_trio::music::{Chord, Note, Part, Phrase, TICKS_PER_BAR};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -198,11 +199,46 @@ fn load_songs(dirs: &[PathBuf], threads: usize) -> (Vec<Song>, Vec<(String, Stri
     (songs, skipped)
 }
 
-/// A real window: bars `start_bar..start_bar + bars` of a held-out song, through the tokenizer.
+/// A real window: bars `start_bar..start_bar + bars` of a held-out song, through the tokenizer, and
+/// its annotated chords (the one sounding at its start at tick 0).
 struct Window {
     song: u32,
     start_bar: u32,
     notes: Vec<Note>,
+    chords: Vec<Chord>,
+}
+
+/// A window's chords bar by bar, as the plugin forces them (each bar restating the chord it starts
+/// under), with the song's key as the lead's scale between the beats.
+fn forced_plan(window: &Window, bars: u32, key: Key) -> Vec<BarHarmony> {
+    (0..bars)
+        .map(|bar| {
+            let (lo, hi) = (bar * TICKS_PER_BAR, (bar + 1) * TICKS_PER_BAR);
+            let at_start = window.chords.iter().rev().find(|c| c.start_tick <= lo).map(|c| c.chord);
+            let mut changes: Vec<Chord> = at_start.map(|chord| Chord { start_tick: 0, chord }).into_iter().collect();
+            changes.extend(
+                window
+                    .chords
+                    .iter()
+                    .filter(|c| c.start_tick > lo && c.start_tick < hi)
+                    .map(|c| Chord { start_tick: c.start_tick - lo, chord: c.chord }),
+            );
+            let from_tick = changes.first().map_or(0, |c| c.start_tick);
+            BarHarmony { from_tick, changes, scale: Some(key.scale_mask()) }
+        })
+        .collect()
+}
+
+/// Chords as JSON rows for models/eval.py: [start tick, root, tone mask (0: no chord)].
+fn chords_json(
+    chords: impl Iterator<Item = (u32, Option<(u8, neural_trio::music::ChordQuality)>)>,
+) -> serde_json::Value {
+    chords
+        .map(|(tick, chord)| match chord {
+            Some((root, quality)) => json!([tick, root, chord_mask(root, quality)]),
+            None => json!([tick, -1, 0]),
+        })
+        .collect()
 }
 
 fn windows(song: &Song, bars: u32) -> Result<Vec<Window>> {
@@ -210,6 +246,15 @@ fn windows(song: &Song, bars: u32) -> Result<Vec<Window>> {
     let mut start_bar = 0;
     while start_bar + bars <= song.phrase.bars {
         let (lo, hi) = (start_bar * TICKS_PER_BAR, (start_bar + bars) * TICKS_PER_BAR);
+        let at_start = song.phrase.chords.iter().rev().find(|c| c.start_tick <= lo).map(|c| c.chord);
+        let mut chords: Vec<Chord> = at_start.map(|chord| Chord { start_tick: 0, chord }).into_iter().collect();
+        chords.extend(
+            song.phrase
+                .chords
+                .iter()
+                .filter(|c| c.start_tick > lo && c.start_tick < hi)
+                .map(|c| Chord { start_tick: c.start_tick - lo, chord: c.chord }),
+        );
         let mut phrase = Phrase {
             notes: song
                 .phrase
@@ -227,7 +272,7 @@ fn windows(song: &Song, bars: u32) -> Result<Vec<Window>> {
         if decoded.notes != phrase.notes {
             bail!("song {:03} bar {start_bar}: the tokenizer changed the window's notes", song.id);
         }
-        out.push(Window { song: song.id, start_bar, notes: decoded.notes });
+        out.push(Window { song: song.id, start_bar, notes: decoded.notes, chords });
         start_bar += bars;
     }
     Ok(out)
@@ -302,6 +347,7 @@ fn settings(args: &Args) -> Vec<Setting> {
             mood: None,
             phrases: args.phrases,
             baseline: None,
+            forced_chords: false,
         })
         .collect();
     // Key lock and each mood are compared with T=1 at fewer phrases: N/2 and N/4, at least 4.
@@ -315,6 +361,19 @@ fn settings(args: &Args) -> Vec<Setting> {
         mood: None,
         phrases: small(2),
         baseline: None,
+        forced_chords: false,
+    });
+    // Jamming: the chords of held-out windows forced on the model (issue 12).
+    settings.push(Setting {
+        name: "T=1 held-out chords".into(),
+        group: "chords",
+        temperature: 1.0,
+        top_p: args.top_p,
+        key_lock: false,
+        mood: None,
+        phrases: small(2),
+        baseline: None,
+        forced_chords: true,
     });
     for mood in Mood::ALL {
         settings.push(Setting {
@@ -326,6 +385,7 @@ fn settings(args: &Args) -> Vec<Setting> {
             mood: Some(mood),
             phrases: small(4),
             baseline: None,
+            forced_chords: false,
         });
     }
     settings
@@ -391,6 +451,7 @@ fn run_baselines(
             mood: None,
             phrases,
             baseline: Some(short),
+            forced_chords: false,
         };
         let mut made = Vec::new();
         let mut failure = None;
@@ -404,8 +465,9 @@ fn run_baselines(
                 mood: None,
                 temperature: setting.temperature,
                 top_p: setting.top_p,
+                harmony: None,
             };
-            match generate::phrase(&mut bridge, &job, args.bars) {
+            match generate::phrase(&mut bridge, &job, args.bars, &[]) {
                 Ok(g) => made.push(g),
                 Err(e) => {
                     failure = Some(e);
@@ -481,17 +543,29 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
     let mut pick_rng = Rng::new(args.seed as u64 ^ 0x00E7_A1ED);
     let picks: Vec<&Song> = (0..most).map(|_| &held[(pick_rng.next_u64() % held.len() as u64) as usize]).collect();
     let mut jobs = Vec::new();
+    // Forced chords: phrase i takes the chords (and the tempo bin) of a held-out window spread over
+    // the windows by a fixed stride.
+    let mut forced: Vec<Vec<BarHarmony>> = Vec::new();
     for (s, setting) in settings.iter().enumerate() {
         for (i, song) in picks.iter().enumerate().take(setting.phrases) {
+            let (tempo_bin, harmony) = if setting.forced_chords {
+                let w = (i * 7919) % real.len();
+                let window_song = held.iter().find(|h| h.id == real[w].song).expect("window of a loaded song");
+                forced.push(forced_plan(&real[w], args.bars, window_song.header.key));
+                (window_song.header.tempo_bin, Some(forced.len() - 1))
+            } else {
+                (song.header.tempo_bin, None)
+            };
             jobs.push(Job {
                 setting: s,
                 index: i,
                 seed: args.seed + i as u32,
-                tempo_bin: song.header.tempo_bin,
+                tempo_bin,
                 key: setting.key_lock.then_some(song.header.key),
                 mood: setting.mood,
                 temperature: setting.temperature,
                 top_p: setting.top_p,
+                harmony,
             });
         }
     }
@@ -503,7 +577,7 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
         args.model.display(),
         args.threads
     );
-    let mut generated = generate::run_all(&library, &args.model, &jobs, args.bars, args.threads)
+    let mut generated = generate::run_all(&library, &args.model, &jobs, args.bars, &forced, args.threads)
         .map_err(|e| anyhow::anyhow!("generation failed: {e}"))?;
     let generation_s = t.elapsed().as_secs_f64();
     timing.insert("generate_s".into(), generation_s.into());
@@ -566,6 +640,7 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
                 "effective_bpm": song.meta.effective_bpm,
                 "half_time": song.meta.half_time,
                 "notes": generate::notes_json(&w.notes),
+                "chords": chords_json(w.chords.iter().map(|c| (c.start_tick, c.chord))),
                 "copy": copy,
             })
         })
@@ -584,6 +659,12 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
                 "mood": g.mood.name(),
                 "mood_asked": g.job.mood.map(|m| m.name()),
                 "notes": generate::notes_json(&g.notes),
+                "chords": match g.job.harmony {
+                    Some(h) => chords_json(forced[h].iter().enumerate().flat_map(|(bar, plan)| {
+                        plan.changes.iter().map(move |c| (bar as u32 * TICKS_PER_BAR + c.start_tick, c.chord))
+                    })),
+                    None => json!([]),
+                },
                 "tokens": g.tokens,
                 "seconds": g.seconds,
                 "copy": copy,

@@ -6,7 +6,7 @@ use super::sampler::{sample, sample_from, Constraints, Rng};
 use crate::music::harmony::{chord_mask, BarHarmony};
 use crate::music::tokens::{Decoded, Decoder};
 use crate::music::vocab::{ids, Key, Mood, Token, VOCAB_SIZE};
-use crate::music::{Note, Part};
+use crate::music::{Note, Part, TICKS_PER_BAR};
 
 /// A bar's sampling stops at the first boundary after this many tokens.
 pub const MAX_TOKENS_PER_BAR: usize = 240;
@@ -132,13 +132,15 @@ impl BarSampler {
         pending.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
         pending.dedup_by_key(|n| (n.start_tick, n.part, n.pitch));
         pending.reverse();
-        // A change the playhead has passed is written at the first tick still to come.
+        // A change the playhead has passed is written at the first tick still to come, and every change
+        // on a position the sampler can place (the 16th/16th-triplet grid).
         let first_open = (prefix_end_tick + 1).max(resume_tick as i32).max(0) as u32;
+        let on_grid_from = |tick: u32| (tick..TICKS_PER_BAR).find(|&t| super::sampler::on_grid(t as u8));
         let mut pending_chords: Vec<crate::music::Chord> = harmony
-            .map(|h| h.changes.iter().map(|c| crate::music::Chord { start_tick: c.start_tick.max(first_open), ..*c }))
+            .map(|h| h.changes.iter())
             .into_iter()
             .flatten()
-            .filter(|c| c.start_tick < crate::music::TICKS_PER_BAR)
+            .filter_map(|c| Some(crate::music::Chord { start_tick: on_grid_from(c.start_tick.max(first_open))?, ..*c }))
             .collect();
         pending_chords.reverse();
         pending_chords.dedup_by_key(|c| c.start_tick);
@@ -621,5 +623,28 @@ mod tests {
             assert_eq!(heard(&tokens), heard(&first), "seed {seed}: the heard part changed");
         }
         assert!(checked > 20, "only {checked} arp and bass notes");
+
+        // A change at a tick off the grid (a live cut lands anywhere) is written at the next grid tick,
+        // and the bar still ends properly.
+        let late =
+            BarHarmony { from_tick: 29, changes: vec![Chord { start_tick: 29, chord: Some(d_flat) }], scale: None };
+        for seed in 1..12 {
+            let request = BarRequest {
+                header: header(),
+                history: &[],
+                history_first_bar: 0,
+                forced_prefix: &prefix_before_tick(&first, 29),
+                resume_tick: 29,
+                forced_notes: &[],
+                harmony: Some(&late),
+                constraints: Constraints::default(),
+                rng: Rng::for_bar(seed, 0, 2),
+            };
+            let tokens = generate_bar(&mut model, request).expect("bar");
+            let chords: Vec<Chord> = bar_chords(&tokens).into_iter().filter(|c| c.start_tick >= 29).collect();
+            assert_eq!(chords, vec![Chord { start_tick: 30, chord: Some(d_flat) }], "seed {seed}");
+            assert!(decoder_at_boundary_after(&tokens));
+            assert!(bar_notes(&tokens).iter().any(|n| n.part == Part::Bass && n.start_tick == 30), "seed {seed}");
+        }
     }
 }

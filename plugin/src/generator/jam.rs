@@ -10,9 +10,6 @@ use std::collections::BTreeMap;
 
 /// Notes started within this many beats of each other make one (broken) chord.
 const BROKEN_CHORD_BEATS: f64 = 1.0;
-/// A chord recognized again this soon after a change refines that change (a chord's notes rarely land
-/// together) rather than making a new one.
-const SAME_GESTURE_BEATS: f64 = 0.125;
 /// Live chord changes kept: far more than the bars the generator keeps.
 const MAX_CHANGES: usize = 256;
 /// How fast the key histogram forgets: each new note scales the old weights by this.
@@ -20,14 +17,16 @@ const KEY_MEMORY: f32 = 0.97;
 /// Bars of a played part kept for the model's context.
 const MAX_PLAYED_BARS: usize = 64;
 /// A played part's bar is in the context of bars this many bars later and on: by the time those are
-/// made (the lookahead is two bars), the played bar is over, so what the model hears does not depend
-/// on when it made them.
-pub const PLAYED_PART_DELAY_BARS: i64 = 3;
+/// made (the lookahead is two bars), the played bar has been over for two bars, so what the model hears
+/// does not depend on when it made them (unless a note is held across two bar lines).
+pub const PLAYED_PART_DELAY_BARS: i64 = 4;
 
-/// A chord change heard from the player, on the host's beat timeline.
+/// A chord change heard from the player, on the host's timeline.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct LiveChange {
-    beats: f64,
+    /// The grid tick it takes effect from: the first 16th at or after the note that made it (never
+    /// earlier, so an offline bounce changes at the same tick whatever its block size).
+    tick: i64,
     chord: ChordValue,
     /// The key of what was played, when it was played (the scale the lead keeps to).
     key: Option<Key>,
@@ -37,10 +36,12 @@ struct LiveChange {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Capture {
     Off,
-    /// Recording the pass of `bars` bars from host bar `first_bar` (the loop's next first bar).
+    /// Recording the pass of `bars` bars from host bar `first_bar` (the loop's next first bar);
+    /// `in_last_bar`: the playhead has reached its last bar (a host loop that wraps then ends the pass).
     Armed {
         first_bar: i64,
         bars: u32,
+        in_last_bar: bool,
     },
 }
 
@@ -59,6 +60,10 @@ pub struct Jam {
     held: BTreeMap<u8, f64>,
     /// Notes released lately: (pitch, pressed at), for broken chords.
     released: Vec<(u8, f64)>,
+    /// The audio thread's pass (discontinuity count) of the notes heard last.
+    pass: u32,
+    /// The playhead's host bar at the last look, to tell a jump back from playing on.
+    last_bar: i64,
     key_weights: [f32; 12],
     changes: Vec<LiveChange>,
     /// The progression text last read, and what it parsed to.
@@ -81,6 +86,8 @@ impl Default for Jam {
         Jam {
             held: BTreeMap::new(),
             released: Vec::new(),
+            pass: 0,
+            last_bar: i64::MIN,
             key_weights: [0.0; 12],
             changes: Vec::new(),
             progression_text: String::new(),
@@ -123,7 +130,7 @@ impl Jam {
         self.capture = match (settings.loop_bars, settings.follow) {
             (Some(bars), Follow::Chords | Follow::Arp | Follow::Bass) => {
                 let first_bar = (after_bar.div_euclid(bars as i64) + 1) * bars as i64;
-                Capture::Armed { first_bar, bars }
+                Capture::Armed { first_bar, bars, in_last_bar: false }
             }
             _ => {
                 self.understood = Some("Capture needs Loop mode and Follow set to Chords, Arp or Bass".into());
@@ -155,6 +162,9 @@ impl Jam {
 
     /// Hears one played note.
     pub fn hear(&mut self, note: PlayedNote, settings: &JamSettings) {
+        if note.pass != self.pass {
+            self.new_pass(note.pass, note.beats);
+        }
         if let Some(part) = settings.follow.part() {
             self.record_part(note, part);
         }
@@ -178,7 +188,7 @@ impl Jam {
             Follow::Bass => {
                 let chord = Some(triad_on(note.pitch % 12, key));
                 self.understood = Some(format!("bass {}: {}", note_name(note.pitch), chord_symbol(chord)));
-                self.change(note.beats, chord, key);
+                self.change(note.tick, chord, key);
                 return;
             }
             Follow::Lead => {
@@ -187,13 +197,22 @@ impl Jam {
             }
             Follow::Off => return,
             Follow::Chords | Follow::Arp => {
-                let mut pitches: Vec<u8> = self.held.keys().copied().collect();
-                if pitches.len() < 3 {
-                    // A chord broken within a beat: the notes pressed lately count too.
-                    pitches.extend(self.released.iter().map(|r| r.0));
-                    pitches.sort_unstable();
-                    pitches.dedup();
+                // The notes pressed within the last beat, held or already let go, make the chord (a
+                // broken chord; keys of the chord before still held in a legato change do not count)...
+                let recent = |pressed: f64| pressed >= note.beats - BROKEN_CHORD_BEATS;
+                let mut pitches: Vec<u8> = self
+                    .held
+                    .iter()
+                    .filter(|(_, &pressed)| recent(pressed))
+                    .map(|(&p, _)| p)
+                    .chain(self.released.iter().filter(|r| recent(r.1)).map(|r| r.0))
+                    .collect();
+                // ...unless that is one note alone: then everything held (a new note over a held chord).
+                if pitches.len() < 2 {
+                    pitches.extend(self.held.keys().copied());
                 }
+                pitches.sort_unstable();
+                pitches.dedup();
                 pitches
             }
         };
@@ -202,15 +221,7 @@ impl Jam {
         match recognize(&heard, key) {
             Some(chord) => {
                 self.understood = Some(format!("{} ({names})", chord_symbol(Some(chord))));
-                // A broken chord changes where its first note was played.
-                let first_pressed = self
-                    .held
-                    .values()
-                    .chain(self.released.iter().map(|r| &r.1))
-                    .fold(note.beats, |first, &pressed| first.min(pressed))
-                    .max(note.beats - BROKEN_CHORD_BEATS)
-                    .max(self.changes.last().map_or(f64::MIN, |c| c.beats));
-                self.change(first_pressed, Some(chord), key);
+                self.change(note.tick, Some(chord), key);
             }
             None if heard.len() == 1 => self.understood = Some(format!("one note ({names}): not a chord{keeping}")),
             None => {
@@ -247,28 +258,58 @@ impl Jam {
         self.changes.last().map(|c| c.chord)
     }
 
-    fn change(&mut self, beats: f64, chord: ChordValue, key: Option<Key>) {
-        if let Some(last) = self.changes.last_mut() {
-            if beats - last.beats < SAME_GESTURE_BEATS && beats >= last.beats {
-                *last = LiveChange { beats: last.beats, chord, key };
-                self.dedup_last();
-                return;
-            }
-            if last.chord == chord {
-                return;
-            }
+    /// A chord heard at grid tick `at`: it takes effect from the first 16th there or after, replacing
+    /// whatever was heard from that tick on (a chord refined by a late note; a jump back in the song).
+    fn change(&mut self, at: i64, chord: ChordValue, key: Option<Key>) {
+        let sixteenth = (TICKS_PER_BEAT / 4) as i64;
+        let tick = at.div_euclid(sixteenth) * sixteenth + if at.rem_euclid(sixteenth) == 0 { 0 } else { sixteenth };
+        self.changes.retain(|c| c.tick < tick);
+        if self.changes.last().is_some_and(|last| last.chord == chord) {
+            return;
         }
-        self.changes.push(LiveChange { beats, chord, key });
+        self.changes.push(LiveChange { tick, chord, key });
         if self.changes.len() > MAX_CHANGES {
             self.changes.remove(0);
         }
     }
 
-    /// A refined change that now says what the one before it said is no change.
-    fn dedup_last(&mut self) {
-        let n = self.changes.len();
-        if n >= 2 && self.changes[n - 1].chord == self.changes[n - 2].chord {
-            self.changes.pop();
+    /// The song jumped (a seek, a host loop wrap): notes of the last pass no longer make chords with
+    /// new ones, and a capture whose last bar was reached is complete.
+    fn new_pass(&mut self, pass: u32, playhead_beats: f64) {
+        self.pass = pass;
+        // Keys held across the jump were pressed on the old timeline: they no longer make chords.
+        self.held.clear();
+        self.released.clear();
+        self.part_held.clear();
+        let host_bar = (playhead_beats / BEATS_PER_BAR as f64).floor() as i64;
+        let jumped_back = host_bar < self.last_bar;
+        self.last_bar = host_bar;
+        if let Capture::Armed { first_bar, bars, in_last_bar } = self.capture {
+            if in_last_bar {
+                self.finish_capture(first_bar, bars);
+            } else if jumped_back && host_bar < first_bar {
+                // Back before the pass began (a host loop shorter than the way to it): it begins at the
+                // loop's next first bar from here.
+                let first_bar = host_bar.div_euclid(bars as i64) * bars as i64
+                    + if host_bar.rem_euclid(bars as i64) == 0 { 0 } else { bars as i64 };
+                self.capture = Capture::Armed { first_bar, bars, in_last_bar: false };
+            }
+        }
+    }
+
+    /// The chords of the recorded pass become the progression.
+    fn finish_capture(&mut self, first_bar: i64, bars: u32) {
+        self.capture = Capture::Off;
+        let progression = Progression {
+            bars: (first_bar..first_bar + bars as i64)
+                .map(|bar| self.played_bar(bar).map(|h| on_the_beat(&h.changes)).unwrap_or_default())
+                .collect(),
+        };
+        if progression.bars.iter().any(|b| !b.is_empty()) {
+            // A bar with nothing played holds the chord before it.
+            let text = fill_held_bars(progression).text();
+            self.set_progression_text(&text);
+            self.captured = Some(text);
         }
     }
 
@@ -277,10 +318,11 @@ impl Jam {
         settings.key_lock.or_else(|| estimate_key(&self.key_weights))
     }
 
-    /// Once per generator step: follows the settings, and finishes a capture once the audio thread is
-    /// about to play past its pass (`block_end_beats`: the end of the block it is playing, so the
-    /// progression is in place before the next pass's first tick, whatever the block size).
-    pub fn follow(&mut self, settings: &JamSettings, block_end_beats: f64) {
+    /// Once per generator step: follows the settings and the audio thread's pass, and finishes a capture
+    /// once the audio thread is about to play past its pass (`block_end_beats`: the end of the block it
+    /// is playing, so the progression is in place before the next pass's first tick, whatever the block
+    /// size) or a host loop wraps from its last bar.
+    pub fn follow(&mut self, settings: &JamSettings, block_end_beats: f64, pass: u32, playhead_beats: f64) {
         if settings.follow == Follow::Off {
             self.forget_live_chords();
         }
@@ -288,24 +330,20 @@ impl Jam {
             self.changes.clear();
             self.capture = Capture::Off;
         }
+        if settings.loop_bars.is_none() {
+            self.capture = Capture::Off;
+        }
+        if pass != self.pass {
+            self.new_pass(pass, playhead_beats);
+        }
+        self.last_bar = (playhead_beats / BEATS_PER_BAR as f64).floor() as i64;
         let end_bar = ((block_end_beats - 1e-9) / BEATS_PER_BAR as f64).floor() as i64;
-        match (self.capture, settings.loop_bars) {
-            (Capture::Armed { first_bar, bars }, Some(_)) if end_bar >= first_bar + bars as i64 => {
-                let progression = Progression {
-                    bars: (first_bar..first_bar + bars as i64)
-                        .map(|bar| self.played_bar(bar).map(|h| on_the_beat(&h.changes)).unwrap_or_default())
-                        .collect(),
-                };
-                self.capture = Capture::Off;
-                if progression.bars.iter().any(|b| !b.is_empty()) {
-                    // A bar with nothing played holds the chord before it.
-                    let text = fill_held_bars(progression).text();
-                    self.set_progression_text(&text);
-                    self.captured = Some(text);
-                }
+        if let Capture::Armed { first_bar, bars, in_last_bar } = self.capture {
+            if end_bar >= first_bar + bars as i64 {
+                self.finish_capture(first_bar, bars);
+            } else if !in_last_bar && end_bar == first_bar + bars as i64 - 1 {
+                self.capture = Capture::Armed { first_bar, bars, in_last_bar: true };
             }
-            (Capture::Armed { .. }, None) => self.capture = Capture::Off,
-            _ => {}
         }
     }
 
@@ -315,16 +353,12 @@ impl Jam {
         let scale = settings.key_lock.map(|k| k.scale_mask());
         if !self.progression.is_empty() {
             let key = scale.is_none().then(|| self.progression_key()).flatten();
-            let changes = self.progression.bar(index).to_vec();
-            let first = changes.first()?.start_tick;
-            let mut harmony = BarHarmony { from_tick: first, changes, scale: scale.or(key.map(|k| k.scale_mask())) };
-            if first > 0 {
-                // The chord held over from the bar before.
-                let held = self.progression.chord_at_end_of(index - 1);
-                harmony.changes.insert(0, Chord { start_tick: 0, chord: held });
-                harmony.from_tick = 0;
+            let mut changes = self.progression.bar(index).to_vec();
+            if changes.first().is_none_or(|c| c.start_tick > 0) {
+                // The chord held over from the bar before (a held bar holds it throughout).
+                changes.insert(0, Chord { start_tick: 0, chord: self.progression.chord_at_end_of(index - 1) });
             }
-            return Some(harmony);
+            return Some(BarHarmony { from_tick: 0, changes, scale: scale.or(key.map(|k| k.scale_mask())) });
         }
         let latest = self.changes.last()?;
         let mut harmony = match settings.loop_bars {
@@ -332,7 +366,7 @@ impl Jam {
             Some(length) => {
                 // The loop repeats: the bar where the chord last changed keeps what came before it;
                 // every other bar holds the new chord.
-                let change_bar = host_bar_of(latest.beats);
+                let change_bar = latest.tick.div_euclid(TICKS_PER_BAR as i64);
                 if index == change_bar.rem_euclid(length as i64) {
                     self.played_bar(change_bar)?
                 } else {
@@ -347,27 +381,24 @@ impl Jam {
         Some(harmony)
     }
 
-    /// The harmony of host bar `bar` as played: the chord sounding at its start, and its changes.
+    /// The harmony of host bar `bar` as played: the chord sounding at its start, and its changes. The
+    /// lead's scale is the key at the bar's first change (a later change in the bar does not move it,
+    /// so a change never alters the part of the bar before it).
     fn played_bar(&self, bar: i64) -> Option<BarHarmony> {
+        let start = bar * TICKS_PER_BAR as i64;
+        let end = start + TICKS_PER_BAR as i64;
         let mut changes: Vec<Chord> = Vec::new();
         let mut scale = None;
-        let before = self.changes.iter().rev().find(|c| change_tick(c.beats) <= start_tick(bar));
-        if let Some(c) = before {
+        if let Some(c) = self.changes.iter().rev().find(|c| c.tick <= start) {
             changes.push(Chord { start_tick: 0, chord: c.chord });
             scale = c.key.map(|k| k.scale_mask());
         }
-        for c in self.changes.iter().filter(|c| change_tick(c.beats) > start_tick(bar)) {
-            let tick = change_tick(c.beats) - start_tick(bar);
-            if tick >= TICKS_PER_BAR as i64 {
-                break;
+        for c in self.changes.iter().filter(|c| c.tick > start && c.tick < end) {
+            if changes.is_empty() {
+                scale = c.key.map(|k| k.scale_mask());
             }
-            if changes.last().is_some_and(|l| l.start_tick == tick as u32) {
-                changes.pop();
-            }
-            changes.push(Chord { start_tick: tick as u32, chord: c.chord });
-            scale = c.key.map(|k| k.scale_mask());
+            changes.push(Chord { start_tick: (c.tick - start) as u32, chord: c.chord });
         }
-        changes.dedup_by(|later, earlier| later.chord == earlier.chord);
         let from_tick = changes.first()?.start_tick;
         Some(BarHarmony { from_tick, changes, scale })
     }
@@ -393,7 +424,7 @@ impl Jam {
         }
         let capture = match self.capture {
             Capture::Off => None,
-            Capture::Armed { first_bar, bars } => {
+            Capture::Armed { first_bar, bars, .. } => {
                 Some(format!("Capture: play {bars} bars of chords from bar {} (the loop's first bar)", first_bar + 1))
             }
         };
@@ -442,26 +473,6 @@ impl Jam {
     }
 }
 
-fn host_bar_of(beats: f64) -> i64 {
-    change_tick(beats).div_euclid(TICKS_PER_BAR as i64)
-}
-
-fn start_tick(bar: i64) -> i64 {
-    bar * TICKS_PER_BAR as i64
-}
-
-/// The grid tick a change played at `beats` takes effect from: the next 16th (a chord played a hair
-/// late still takes the beat it meant, within 1/8 beat).
-fn change_tick(beats: f64) -> i64 {
-    let tick = beats * TICKS_PER_BEAT as f64;
-    let on_beat = tick.round();
-    if (tick - on_beat).abs() <= TICKS_PER_BEAT as f64 / 8.0 && on_beat as i64 % TICKS_PER_BEAT as i64 == 0 {
-        return on_beat as i64;
-    }
-    let sixteenth = (TICKS_PER_BEAT / 4) as f64;
-    ((tick - 1e-6) / sixteenth).ceil() as i64 * sixteenth as i64
-}
-
 /// Captured changes to the nearest beat (players are a little early or late), so the progression
 /// reads as a chord chart.
 fn on_the_beat(changes: &[Chord]) -> Vec<Chord> {
@@ -506,15 +517,26 @@ mod tests {
         JamSettings { follow, key_lock: None, loop_bars }
     }
 
+    /// The first grid tick at or after `beats`, as the audio thread reports it.
+    fn tick_of(beats: f64) -> i64 {
+        (beats * TICKS_PER_BEAT as f64 - 1e-9).ceil() as i64
+    }
+
     fn press(jam: &mut Jam, s: &JamSettings, beats: f64, pitches: &[u8]) {
         for &pitch in pitches {
-            jam.hear(PlayedNote { beats, pitch, velocity: 100, on: true, playing: true }, s);
+            jam.hear(
+                PlayedNote { beats, tick: tick_of(beats), pass: 1, pitch, velocity: 100, on: true, playing: true },
+                s,
+            );
         }
     }
 
     fn release(jam: &mut Jam, s: &JamSettings, beats: f64, pitches: &[u8]) {
         for &pitch in pitches {
-            jam.hear(PlayedNote { beats, pitch, velocity: 0, on: false, playing: true }, s);
+            jam.hear(
+                PlayedNote { beats, tick: tick_of(beats), pass: 1, pitch, velocity: 0, on: false, playing: true },
+                s,
+            );
         }
     }
 
@@ -529,8 +551,8 @@ mod tests {
         assert_eq!(bar1.changes, vec![Chord { start_tick: 0, chord: Some((5, Minor)) }]);
         assert_eq!(jam.harmony(0, &s), None, "the bar before the change stays the model's");
         assert_eq!(jam.harmony(5, &s).unwrap().chord_at(0), Some(Some((5, Minor))), "lifting the hands keeps Fm");
-        // Db a little late on beat 3 of bar 2: the change lands on the beat.
-        press(&mut jam, &s, 10.04, &[49, 53, 56]);
+        // Db on beat 3 of bar 2.
+        press(&mut jam, &s, 10.0, &[49, 53, 56]);
         let bar2 = jam.harmony(2, &s).unwrap();
         assert_eq!(
             bar2.changes,
@@ -549,7 +571,9 @@ mod tests {
             press(&mut jam, &s, beats, &[pitch]);
             release(&mut jam, &s, beats + 0.2, &[pitch]);
         }
-        assert_eq!(jam.harmony(0, &s).unwrap().chord_at(0), Some(Some((5, Minor))), "F Ab C broken in a beat");
+        let bar0 = jam.harmony(0, &s).expect("bar 0");
+        assert_eq!(bar0.chord_at(6), Some(Some((5, Minor))), "F Ab C broken in a beat, from its last note");
+        assert_eq!(bar0.chord_at(0), None, "a change never reaches back before the note that made it");
         press(&mut jam, &s, 8.0, &[62]);
         assert!(jam.status(&s, true).unwrap().contains("not a chord, keeping Fm"));
         release(&mut jam, &s, 8.5, &[62]);
@@ -563,26 +587,83 @@ mod tests {
         let s = settings(Follow::Chords, Some(4));
         let mut jam = Jam::default();
         jam.arm_capture(&s, 2.0, true);
-        jam.follow(&s, 2.5);
+        jam.follow(&s, 2.5, 1, 2.0);
         assert!(jam.capturing());
         let chords: [&[u8]; 4] = [&[53, 56, 60], &[49, 53, 56], &[56, 60, 63], &[51, 55, 58]];
         for (bar, pitches) in chords.iter().enumerate() {
             let beats = 16.0 + bar as f64 * 4.0;
-            jam.follow(&s, beats + 0.1);
+            jam.follow(&s, beats + 0.1, 1, beats);
             press(&mut jam, &s, beats, pitches);
             release(&mut jam, &s, beats + 3.0, pitches);
         }
         assert_eq!(jam.harmony(1, &s).unwrap().chord_at(0), Some(Some((3, Major))), "every other bar holds Eb");
-        jam.follow(&s, 32.0);
+        jam.follow(&s, 32.0, 1, 31.9);
         assert!(jam.capturing(), "the block ending at the pass's end has not played past it");
-        jam.follow(&s, 32.01);
+        jam.follow(&s, 32.01, 1, 32.0);
         assert!(!jam.capturing());
         let text = jam.take_captured().expect("captured");
         assert_eq!(text, "| Fm | C# | G# | D# |");
         // Hands off: the progression plays on.
-        jam.follow(&s, 40.0);
+        jam.follow(&s, 40.0, 1, 39.9);
         assert_eq!(jam.harmony(1, &s).unwrap().chord_at(0), Some(Some((1, Major))));
         assert_eq!(jam.harmony(6, &s).unwrap().chord_at(0), Some(Some((8, Major))));
+    }
+
+    #[test]
+    fn a_host_loop_ends_a_capture_and_a_jump_back_replaces_later_chords() {
+        let s = settings(Follow::Chords, Some(4));
+        let mut jam = Jam::default();
+        // Armed in bar 1 of a host loop over bars 0-3: the pass to record begins when the loop wraps.
+        jam.arm_capture(&s, 4.5, true);
+        jam.follow(&s, 5.0, 1, 4.5);
+        jam.follow(&s, 16.0, 2, 0.0);
+        assert!(jam.capturing());
+        let chords: [&[u8]; 4] = [&[53, 56, 60], &[49, 53, 56], &[44, 48, 51], &[51, 55, 58]];
+        for (bar, pitches) in chords.iter().enumerate() {
+            let beats = bar as f64 * 4.0;
+            jam.follow(&s, beats + 0.1, 2, beats);
+            for &pitch in pitches.iter() {
+                jam.hear(
+                    PlayedNote { beats, tick: tick_of(beats), pass: 2, pitch, velocity: 90, on: true, playing: true },
+                    &s,
+                );
+            }
+            for &pitch in pitches.iter() {
+                let end = beats + 3.0;
+                jam.hear(
+                    PlayedNote {
+                        beats: end,
+                        tick: tick_of(end),
+                        pass: 2,
+                        pitch,
+                        velocity: 0,
+                        on: false,
+                        playing: true,
+                    },
+                    &s,
+                );
+            }
+        }
+        jam.follow(&s, 15.9, 2, 15.8);
+        assert!(jam.capturing(), "still in the last bar");
+        // The host wraps back to bar 0.
+        jam.follow(&s, 0.1, 3, 0.0);
+        assert!(!jam.capturing());
+        assert_eq!(jam.take_captured().as_deref(), Some("| Fm | C# | G# | D# |"));
+
+        // Endless, chords up to bar 5, then a jump back to bar 1 and a new chord there.
+        let e = settings(Follow::Chords, None);
+        let mut jam = Jam::default();
+        press(&mut jam, &e, 4.0, &[53, 56, 60]);
+        press(&mut jam, &e, 20.0, &[49, 53, 56]);
+        jam.hear(PlayedNote { beats: 6.0, tick: 72, pass: 2, pitch: 55, velocity: 90, on: true, playing: true }, &e);
+        jam.hear(PlayedNote { beats: 6.0, tick: 72, pass: 2, pitch: 59, velocity: 90, on: true, playing: true }, &e);
+        jam.hear(PlayedNote { beats: 6.0, tick: 72, pass: 2, pitch: 62, velocity: 90, on: true, playing: true }, &e);
+        assert_eq!(
+            jam.harmony(5, &e).unwrap().chord_at(0),
+            Some(Some((7, Major))),
+            "the chord after the jump holds on"
+        );
     }
 
     #[test]
@@ -595,7 +676,7 @@ mod tests {
         assert_eq!(jam.harmony(0, &s).unwrap().chord_at(0), Some(Some((9, Minor))));
         assert_eq!(jam.harmony(1, &s).unwrap().chord_at(0), Some(Some((5, Major))));
         assert_eq!(jam.harmony(1, &s).unwrap().scale, Some(Key { tonic: 9, minor: true }.scale_mask()));
-        jam.follow(&settings(Follow::Off, None), 8.0);
+        jam.follow(&settings(Follow::Off, None), 8.0, 1, 7.9);
         assert_eq!(jam.harmony(1, &settings(Follow::Off, None)), None, "Follow off forgets played chords");
     }
 

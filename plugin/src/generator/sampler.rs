@@ -64,8 +64,8 @@ impl Default for Constraints {
     }
 }
 
-/// Grid ticks inside a beat (of 12) that are 16ths or 16th-triplets.
-fn on_grid(tick: u8) -> bool {
+/// Grid ticks inside a beat (of 12) that are 16ths or 16th-triplets: the positions the sampler places.
+pub fn on_grid(tick: u8) -> bool {
     matches!(tick % 12, 0 | 2 | 3 | 4 | 6 | 8 | 9 | 10)
 }
 
@@ -136,9 +136,11 @@ pub fn sample(
 ) -> Option<u32> {
     debug_assert_eq!(logits.len(), VOCAB_SIZE);
     let temperature = constraints.temperature.max(0.05);
+    // A token the caller masked out (-inf) is no candidate: when nothing else is left, there is no draw.
     let candidates: Vec<(u32, f32)> = (0..VOCAB_SIZE as u32)
         .filter(|&id| constraints.allows(decoder, id, next_forced))
         .map(|id| (id, logits[id as usize] / temperature))
+        .filter(|c| c.1.is_finite())
         .collect();
     sample_from(candidates, constraints.top_p, rng)
 }

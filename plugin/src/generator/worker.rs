@@ -522,15 +522,17 @@ impl Generator {
                     let heard_cut = if order == 0 && playing {
                         // Offline, the block at the playhead waits for this bar and has not played; live,
                         // the last block has played to its end, and a margin more is about to be heard.
-                        let heard = if self.link.offline.load(Ordering::Relaxed) {
-                            playhead_beats
+                        let tick = if self.link.offline.load(Ordering::Relaxed) {
+                            // The first tick the waiting block plays, as the audio thread counts it.
+                            self.link.first_unplayed_tick.load(Ordering::Relaxed)
                         } else {
                             let margin_ms =
                                 (1.5 * self.bar_ms + 10.0).clamp(REGENERATE_MARGIN_MS, MAX_REGENERATE_MARGIN_MS);
                             let margin_beats = margin_ms / 1000.0 * self.link.tempo_bpm.load(Ordering::Relaxed) / 60.0;
-                            self.link.block_end_beats.load(Ordering::Relaxed).max(playhead_beats + margin_beats)
+                            let heard =
+                                self.link.block_end_beats.load(Ordering::Relaxed).max(playhead_beats + margin_beats);
+                            (heard * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64
                         };
-                        let tick = (heard * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
                         (tick - host_bar * TICKS_PER_BAR as i64).clamp(0, TICKS_PER_BAR as i64) as u32
                     } else {
                         0
@@ -708,19 +710,22 @@ impl Generator {
             self.jam.hear(note, &settings);
         }
         let playing = self.link.playing.load(Ordering::Relaxed);
+        let pass = self.link.discontinuities.load(Ordering::Acquire);
+        let playhead_beats = self.link.playhead_beats.load(Ordering::Relaxed);
         let capture = self.params.capture.value();
         if std::mem::replace(&mut self.capture_switch, capture) != capture {
             match capture {
-                true => self.jam.arm_capture(&settings, self.link.playhead_beats.load(Ordering::Relaxed), playing),
+                true => self.jam.arm_capture(&settings, playhead_beats, playing),
                 false => self.jam.cancel_capture(),
             }
         }
-        self.jam.follow(&settings, self.link.block_end_beats.load(Ordering::Relaxed));
+        self.jam.follow(&settings, self.link.block_end_beats.load(Ordering::Relaxed), pass, playhead_beats);
         if let Some(captured) = self.jam.take_captured() {
             if let Ok(mut progression) = self.params.progression.write() {
                 *progression = captured;
             }
         }
+        self.link.capture_armed.store(self.jam.capturing(), Ordering::Release);
         let shown = (self.jam.status(&settings, playing), self.jam.key_text(&settings), self.jam.capturing());
         if shown != self.jam_shown {
             self.jam_shown = shown.clone();
@@ -960,6 +965,7 @@ mod tests {
         g.link.playing.store(true, Ordering::Release);
         g.link.offline.store(true, Ordering::Release);
         g.link.playhead_beats.store(2.0, Ordering::Release);
+        g.link.first_unplayed_tick.store(24, Ordering::Release);
         g.handle(Command::Regenerate { part: None });
         settle(&mut g);
         let after = notes(&g);

@@ -174,29 +174,57 @@ pub struct Progression {
     pub bars: Vec<Vec<Chord>>,
 }
 
+/// Most chord slots one bar may hold: one per 16th.
+const MAX_SLOTS_PER_BAR: usize = 16;
+/// Slot counts a bar is written with, fewest first (each puts its slots on the 16th grid).
+const SLOT_COUNTS: [usize; 8] = [1, 2, 3, 4, 6, 8, 12, 16];
+
+/// Grid tick of slot `i` of `n` in a bar: spread evenly, on the nearest 16th (so on beats for 1, 2
+/// and 4 slots), where the sampler can place a position.
+fn slot_tick(i: usize, n: usize) -> u32 {
+    let sixteenths = (i as f64 * 16.0 / n as f64).round() as u32;
+    sixteenths * TICKS_PER_BAR / 16
+}
+
+/// A hold: the chord before goes on.
+fn is_hold(symbol: &str) -> bool {
+    matches!(symbol, "." | "/" | "%" | "-")
+}
+
 impl Progression {
-    /// `Am F C G` (one chord a bar) or `| Am | F | C G |` (bars between bars lines, their chords spread
-    /// evenly over the bar). An empty text is no progression.
+    /// `Am F C G` (one chord a bar) or `| Am | F | C G |` (bars between bar lines; a bar's chords
+    /// spread evenly over it). In a bar, `.` (or `/`) holds the chord before for one slot, so
+    /// `| C . . G |` changes on beat 4; `%` (or an empty bar) holds the chord for the whole bar. An
+    /// empty text is no progression.
     pub fn parse(text: &str) -> Result<Progression, String> {
         let text = text.trim();
         let bar_texts: Vec<&str> = if text.contains('|') {
-            text.split('|').map(str::trim).filter(|b| !b.is_empty()).collect()
+            let inner = text.strip_prefix('|').unwrap_or(text);
+            let inner = inner.strip_suffix('|').unwrap_or(inner);
+            inner.split('|').map(str::trim).collect()
         } else {
             text.split_whitespace().collect()
         };
         let mut bars = Vec::new();
-        for bar_text in bar_texts {
+        for (b, bar_text) in bar_texts.iter().enumerate() {
             let symbols: Vec<&str> = bar_text.split_whitespace().collect();
-            let count = symbols.len() as u32;
+            if symbols.len() > MAX_SLOTS_PER_BAR {
+                return Err(format!("bar {}: {} chords, at most {MAX_SLOTS_PER_BAR} a bar", b + 1, symbols.len()));
+            }
             let mut changes: Vec<Chord> = Vec::new();
             for (i, symbol) in symbols.iter().enumerate() {
-                let chord = parse_chord_symbol(symbol)?;
-                changes.push(Chord { start_tick: i as u32 * TICKS_PER_BAR / count, chord });
+                if !is_hold(symbol) {
+                    let chord = parse_chord_symbol(symbol)?;
+                    changes.push(Chord { start_tick: slot_tick(i, symbols.len()), chord });
+                }
             }
             bars.push(changes);
         }
         if bars.len() > 64 {
             return Err(format!("{} bars: a progression holds at most 64", bars.len()));
+        }
+        if !bars.is_empty() && bars.iter().all(Vec::is_empty) {
+            return Err("no chord in the progression".into());
         }
         Ok(Progression { bars })
     }
@@ -205,16 +233,12 @@ impl Progression {
         self.bars.is_empty()
     }
 
-    /// The text that parses back to this progression: `| Am | F | C G |`.
+    /// The text that parses back to this progression: `| Am | F | C G |`, `| C . . G |`, `| % |`.
     pub fn text(&self) -> String {
         if self.bars.is_empty() {
             return String::new();
         }
-        let bars: Vec<String> = self
-            .bars
-            .iter()
-            .map(|bar| bar.iter().map(|c| chord_symbol(c.chord)).collect::<Vec<_>>().join(" "))
-            .collect();
+        let bars: Vec<String> = self.bars.iter().map(|bar| bar_text(bar)).collect();
         format!("| {} |", bars.join(" | "))
     }
 
@@ -230,6 +254,22 @@ impl Progression {
     pub fn chord_at_end_of(&self, index: i64) -> ChordValue {
         (0..self.bars.len() as i64).find_map(|back| self.bar(index - back).last().map(|c| c.chord)).flatten()
     }
+}
+
+/// One bar of a progression as text: the fewest slots that put every change where it is.
+fn bar_text(changes: &[Chord]) -> String {
+    if changes.is_empty() {
+        return "%".into();
+    }
+    let fits = |n: usize| changes.iter().all(|c| (0..n).any(|i| slot_tick(i, n) == c.start_tick));
+    let n = SLOT_COUNTS.into_iter().find(|&n| fits(n)).unwrap_or(MAX_SLOTS_PER_BAR);
+    (0..n)
+        .map(|i| match changes.iter().find(|c| c.start_tick == slot_tick(i, n)) {
+            Some(c) => chord_symbol(c.chord),
+            None => ".".into(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The chords forced on one bar from `from_tick` on (what came before was heard under other chords
@@ -299,6 +339,16 @@ mod tests {
         assert_eq!(q.bars[2][1], Chord { start_tick: 24, chord: Some((3, Major)) });
         assert_eq!(q.text(), "| Fm | C# | G# D# |");
         assert_eq!(Progression::parse(&q.text()).unwrap(), q);
+        // Holds: a change on beat 4, a bar that holds the chord before, three chords on 16ths.
+        let r = Progression::parse("| C . . G | % | Am F G |").unwrap();
+        assert_eq!(r.bars[0][1].start_tick, 36);
+        assert!(r.bars[1].is_empty());
+        assert_eq!(r.bars[2].iter().map(|c| c.start_tick).collect::<Vec<_>>(), vec![0, 15, 33]);
+        assert_eq!(r.text(), "| C . . G | % | Am F G |");
+        assert_eq!(Progression::parse(&r.text()).unwrap(), r);
+        assert_eq!(r.chord_at_end_of(1), Some((7, Major)), "the held bar ends on G");
+        assert!(Progression::parse("| . | % |").is_err(), "no chord at all");
+        assert!(Progression::parse(&format!("| {} |", vec!["C"; 17].join(" "))).is_err(), "17 chords in a bar");
         for symbol in ["C", "C#m", "Ebmaj7", "Bdim", "Gsus4", "F#m7", "A7", "Dsus2", "Caug", "N"] {
             let chord = parse_chord_symbol(symbol).unwrap();
             assert_eq!(parse_chord_symbol(&chord_symbol(chord)).unwrap(), chord, "{symbol}");

@@ -46,45 +46,68 @@ const DROPPED: u8 = 255;
 pub struct InputRouter {
     /// Per input channel and key: NOT_SOUNDING, DROPPED, or the output channel + 1.
     routes: [[u8; 128]; 16],
+    /// Note-ons of that key not yet ended (a clip may stack the same key): each gets its own off.
+    held: [[u8; 128]; 16],
 }
 
 impl Default for InputRouter {
     fn default() -> Self {
-        InputRouter { routes: [[NOT_SOUNDING; 128]; 16] }
+        InputRouter { routes: [[NOT_SOUNDING; 128]; 16], held: [[0; 128]; 16] }
     }
 }
 
 impl InputRouter {
     /// The channel a played note leaves on, or None when it stays in. A note-off takes the route of its
-    /// note-on; one without a note-on stays in (nothing of ours is sounding for it to end).
+    /// note-on (a key pressed again while held keeps its first route); one with no note-on held stays
+    /// in: nothing we sent is sounding for it to end.
     pub fn route(&mut self, note: &InputNote, route: Route) -> Option<u8> {
-        let slot = &mut self.routes[note.channel as usize % 16][note.pitch as usize % 128];
+        let (c, k) = (note.channel as usize % 16, note.pitch as usize % 128);
+        let (slot, held) = (&mut self.routes[c][k], &mut self.held[c][k]);
         if note.on {
-            *slot = match route {
-                Route::Through => note.channel + 1,
-                Route::Channel(c) => c + 1,
-                Route::Drop => DROPPED,
-            };
+            if *held == 0 {
+                *slot = match route {
+                    Route::Through => note.channel + 1,
+                    Route::Channel(channel) => channel + 1,
+                    Route::Drop => DROPPED,
+                };
+            }
+            *held = held.saturating_add(1);
             return (*slot != DROPPED).then(|| *slot - 1);
         }
-        let sent = std::mem::replace(slot, NOT_SOUNDING);
-        match sent {
-            NOT_SOUNDING | DROPPED => None,
-            channel => Some(channel - 1),
+        if *held == 0 {
+            return None;
         }
+        *held -= 1;
+        let sent = *slot;
+        if *held == 0 {
+            *slot = NOT_SOUNDING;
+        }
+        (sent != DROPPED).then(|| sent - 1)
     }
-}
 
-impl InputRouter {
     /// Ends every held played note that went out on a part's channel (Follow moved away from that
     /// part: its channel now belongs to the model again); their later note-offs stay in. Calls
-    /// `release(channel, pitch)` for each.
+    /// `release(channel, pitch)` once per note-on held.
     pub fn release_rerouted(&mut self, mut release: impl FnMut(u8, u8)) {
-        for (input_channel, keys) in self.routes.iter_mut().enumerate() {
-            for (pitch, slot) in keys.iter_mut().enumerate() {
-                if *slot != NOT_SOUNDING && *slot != DROPPED && *slot - 1 != input_channel as u8 {
-                    release(*slot - 1, pitch as u8);
+        for (input_channel, (routes, held)) in self.routes.iter_mut().zip(self.held.iter()).enumerate() {
+            for (pitch, (slot, &count)) in routes.iter_mut().zip(held.iter()).enumerate() {
+                if count > 0 && *slot != DROPPED && *slot - 1 != input_channel as u8 {
+                    for _ in 0..count {
+                        release(*slot - 1, pitch as u8);
+                    }
                     *slot = DROPPED;
+                }
+            }
+        }
+    }
+
+    /// Every held played note a wildcard note-off matches (channel and key None for any): calls
+    /// `f(input channel, pitch)` once per note-on held, so each can be ended like a plain note-off.
+    pub fn for_each_held(&self, channel: Option<u8>, key: Option<u8>, mut f: impl FnMut(u8, u8)) {
+        for (c, held) in self.held.iter().enumerate().filter(|(c, _)| channel.is_none_or(|x| x as usize == *c)) {
+            for (k, &count) in held.iter().enumerate().filter(|(k, _)| key.is_none_or(|x| x as usize == *k)) {
+                for _ in 0..count {
+                    f(c as u8, k as u8);
                 }
             }
         }
@@ -110,6 +133,24 @@ mod tests {
         assert_eq!(router.route(&note(4, 41, false), Route::Through), None, "a dropped note's off is dropped");
         assert_eq!(router.route(&note(9, 42, true), Route::Through), Some(9));
         assert_eq!(router.route(&note(9, 42, false), Route::Channel(1)), Some(9));
+    }
+
+    #[test]
+    fn a_key_stacked_in_a_clip_gets_both_its_offs() {
+        let mut router = InputRouter::default();
+        assert_eq!(router.route(&note(0, 50, true), Route::Through), Some(0));
+        assert_eq!(router.route(&note(0, 50, true), Route::Channel(2)), Some(0), "the second keeps the first's route");
+        assert_eq!(router.route(&note(0, 50, false), Route::Through), Some(0));
+        assert_eq!(router.route(&note(0, 50, false), Route::Through), Some(0));
+        assert_eq!(router.route(&note(0, 50, false), Route::Through), None);
+        let mut held = Vec::new();
+        router.route(&note(3, 60, true), Route::Through);
+        router.route(&note(4, 61, true), Route::Through);
+        router.for_each_held(None, None, |c, k| held.push((c, k)));
+        assert_eq!(held, vec![(3, 60), (4, 61)]);
+        held.clear();
+        router.for_each_held(Some(4), None, |c, k| held.push((c, k)));
+        assert_eq!(held, vec![(4, 61)]);
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub struct BlockSettings {
     pub loop_bars: Option<u32>,
     /// Which played notes Follow hears.
     pub listen: Listen,
+    /// The part the player plays (Follow: Part …), read once per block.
+    pub followed: Option<Part>,
     /// Capture is on: a capture may finish at any bar line, so an offline block that holds one waits
     /// for the bars made after the generator looked.
     pub capture: bool,
@@ -152,9 +154,11 @@ impl Playback {
         link.playing.store(input.playing && position.is_some(), Ordering::Relaxed);
 
         let Some(position) = position.filter(|_| input.playing) else {
-            // The generator still hears what is played (it shows the chord), at the parked playhead.
-            let parked_beats = link.playhead_beats.load(Ordering::Relaxed);
-            hear(link, settings.listen, played, |_| parked_beats, false);
+            // The generator still hears what is played (it shows the chord), where the transport is parked.
+            let parked_beats =
+                input.pos_beats.filter(|b| b.is_finite()).unwrap_or(link.playhead_beats.load(Ordering::Relaxed));
+            let parked_tick = (parked_beats * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
+            hear(link, settings.listen, played, |_| (parked_beats, parked_tick), false);
             // Stopped, or no timeline to follow: silence, nothing left sounding.
             self.sounding.release_all(0, &mut self.events);
             self.timeline.reset();
@@ -180,7 +184,9 @@ impl Playback {
         }
         link.playhead_beats.store(span.start_beats(), Ordering::Relaxed);
         link.block_end_beats.store(span.end_beats(), Ordering::Relaxed);
-        hear(link, settings.listen, played, |offset| span.start_beats() + offset as f64 * span.beats_per_sample, true);
+        let at =
+            |offset: u32| (span.start_beats() + offset as f64 * span.beats_per_sample, span.first_tick_from(offset));
+        hear(link, settings.listen, played, at, true);
 
         let block_seconds = input.samples as f64 / input.sample_rate as f64;
         let offline = input.offline || self.pace.observe(Instant::now(), block_seconds);
@@ -200,7 +206,11 @@ impl Playback {
             end_tick += 1;
         }
 
-        if settings.capture && (first_tick..end_tick).any(|t| t.rem_euclid(TICKS_PER_BAR as i64) == 0) {
+        link.first_unplayed_tick.store(first_tick, Ordering::Relaxed);
+        // A capture may finish at a bar line, and a jump starts a new pass of what is played: an
+        // offline block waits for bars made after the generator saw either.
+        let capture_line = settings.capture && (first_tick..end_tick).any(|t| t.rem_euclid(TICKS_PER_BAR as i64) == 0);
+        if capture_line || settings.listen.on && !continues {
             link.settings_rev.fetch_add(1, Ordering::AcqRel);
         }
         let mut epoch = epoch;
@@ -233,16 +243,12 @@ impl Playback {
 
 /// Hands the notes Follow hears to the generator, then bumps the settings revision: bars published
 /// from then on were made after the generator read them (an offline block waits for those).
-fn hear(link: &Link, listen: Listen, played: &[InputNote], beats_at: impl Fn(u32) -> f64, playing: bool) {
+fn hear(link: &Link, listen: Listen, played: &[InputNote], at: impl Fn(u32) -> (f64, i64), playing: bool) {
     let mut heard = false;
+    let pass = link.discontinuities.load(Ordering::Relaxed);
     for note in played.iter().filter(|n| listen.hears(n.channel)) {
-        let played = PlayedNote {
-            beats: beats_at(note.offset),
-            pitch: note.pitch,
-            velocity: note.velocity,
-            on: note.on,
-            playing,
-        };
+        let (beats, tick) = at(note.offset);
+        let played = PlayedNote { beats, tick, pass, pitch: note.pitch, velocity: note.velocity, on: note.on, playing };
         // A full queue (the generator stalled) loses the note, never the audio thread's time.
         heard |= link.played.push(played).is_ok();
     }
@@ -300,7 +306,13 @@ mod tests {
     }
 
     fn settings() -> BlockSettings {
-        BlockSettings { parts: [part(0), part(1), part(2)], loop_bars: Some(2), listen: Listen::OFF, capture: false }
+        BlockSettings {
+            parts: [part(0), part(1), part(2)],
+            loop_bars: Some(2),
+            listen: Listen::OFF,
+            followed: None,
+            capture: false,
+        }
     }
 
     /// A link holding a 2-bar phrase: a lead line on every beat, a held arp chord, a bass note per bar.

@@ -39,6 +39,19 @@ impl BlockSpan {
         ((beats - self.anchor_beats) / self.beats_per_sample).round() as i64
     }
 
+    /// The first grid tick (12 per beat) whose sample is at or after the block's sample `offset`: the
+    /// tick from which something played at that sample can be heard, at any block size.
+    pub fn first_tick_from(&self, offset: u32) -> i64 {
+        let ticks_per_beat = crate::music::TICKS_PER_BEAT as f64;
+        let target = self.start_sample + offset as i64;
+        let beats = self.anchor_beats + target as f64 * self.beats_per_sample;
+        let mut tick = (beats * ticks_per_beat).floor() as i64 - 1;
+        while self.sample_of_beats(tick as f64 / ticks_per_beat) < target {
+            tick += 1;
+        }
+        tick
+    }
+
     /// Offset inside this block of a beat position, or None when it falls at or after the block's end
     /// (positions before the block clamp to its first sample).
     pub fn offset_of_beats(&self, beats: f64) -> Option<u32> {

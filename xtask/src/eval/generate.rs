@@ -7,6 +7,7 @@ use neural_trio::generator::composer::{bar_notes, generate_bar, make_header, Bar
 use neural_trio::generator::model::TokenModel;
 use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
+use neural_trio::music::harmony::BarHarmony;
 use neural_trio::music::vocab::{Key, Mood, Token};
 use neural_trio::music::{Note, Part, TICKS_PER_BAR};
 use std::path::Path;
@@ -30,6 +31,8 @@ pub struct Setting {
     pub phrases: usize,
     /// None: the model under test; else the baseline's short name.
     pub baseline: Option<&'static str>,
+    /// The phrases are made under the chords of held-out windows (as the plugin forces chords).
+    pub forced_chords: bool,
 }
 
 /// One phrase to make.
@@ -44,6 +47,8 @@ pub struct Job {
     pub mood: Option<Mood>,
     pub temperature: f32,
     pub top_p: f32,
+    /// Index into the forced chord plans: each bar's chords, as the plugin forces them.
+    pub harmony: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,7 +75,12 @@ pub fn constraints(job: &Job) -> Constraints {
 }
 
 /// One phrase of `bars` bars.
-pub fn phrase(model: &mut dyn TokenModel, job: &Job, bars: u32) -> Result<Generated, String> {
+pub fn phrase(
+    model: &mut dyn TokenModel,
+    job: &Job,
+    bars: u32,
+    forced: &[Vec<BarHarmony>],
+) -> Result<Generated, String> {
     let started = Instant::now();
     let mut rng = Rng::for_bar(job.seed, -1, 0);
     let header = make_header(model, job.tempo_bin, job.key, job.mood, &mut rng)?;
@@ -95,7 +105,7 @@ pub fn phrase(model: &mut dyn TokenModel, job: &Job, bars: u32) -> Result<Genera
                 forced_prefix: &[Token::Bar.id()],
                 resume_tick: 0,
                 forced_notes: &[],
-                harmony: None,
+                harmony: job.harmony.and_then(|h| forced.get(h)).and_then(|plan| plan.get(bar as usize)),
                 constraints: constraints(job),
                 rng: Rng::for_bar(job.seed, bar as i64, 0),
             },
@@ -118,6 +128,7 @@ pub fn run_all(
     model_path: &Path,
     jobs: &[Job],
     bars: u32,
+    forced: &[Vec<BarHarmony>],
     threads: usize,
 ) -> Result<Vec<Generated>, String> {
     let next = AtomicUsize::new(0);
@@ -140,7 +151,7 @@ pub fn run_all(
                     if i >= jobs.len() {
                         break;
                     }
-                    let result = phrase(&mut model, &jobs[i], bars);
+                    let result = phrase(&mut model, &jobs[i], bars, forced);
                     results.lock().unwrap()[i] = Some(result);
                     let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
                     let step = (jobs.len() / 10).max(1);
