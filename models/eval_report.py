@@ -117,6 +117,18 @@ def other_figures(result, data):
         out.append("- mood (asked, T = 1): " + "; ".join(
             f"{name} {'yes' if not np.isnan(t['p_value']) and t['p_value'] < 0.05 else 'no'} (p = {t['p_value']:.2g})"
             for name, t in tests.items()))
+    chord_rows = result.get("chord_tones", [])
+    if len(chord_rows) > 1:
+        def ratios(r):
+            return "; ".join(f"{part} {fmt(r['ratios'][part]['strong'], 2)} / {fmt(r['ratios'][part]['weak'], 2)}"
+                             for part in PARTS)
+        real_row, forced = chord_rows[0], chord_rows[1:]
+        for r in forced:
+            tests = result["classifier"][r["setting"]]
+            accuracy = " / ".join(f"{fmt(t['accuracy'], 3)}" for t in tests.values()) if tests else "–"
+            out.append(f"- {r['name']} (jamming: held-out songs' chord progressions forced): chord-tone share on / "
+                       f"between the beats {ratios(r)}; held-out real under their own chords {ratios(real_row)}; "
+                       f"classifier accuracy {accuracy} (LR / GB)")
     for b in data["baselines"]:
         if b["measured"]:
             r = settings[b["setting"]]
@@ -276,8 +288,8 @@ def write_report(result, data, out_dir, seed, plot_files, elapsed):
         lines += ["## Following chords", "",
                   ("The chord progressions of held-out songs (their annotations, one window each) forced on the model, as "
                    "the plugin forces played, captured or typed chords (chord tokens where they change; the arp and the bass "
-                   "on chord tones, the bass on every change, the lead on chord tones on the beat and in the song's key "
-                   "between). Share of each part's notes that are tones of the chord sounding at their onset, on the beat "
+                   "on chord tones, the bass on every change, the lead on chord tones on beats 1 and 3 and in the song's "
+                   "key elsewhere). Share of each part's notes that are tones of the chord sounding at their onset, on the beat "
                    "/ between the beats, against the real songs under their own chords; and the classifier's accuracy "
                    "telling those phrases from real ones (0.5 = cannot tell)."), ""]
         rows = []
