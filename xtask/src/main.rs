@@ -156,7 +156,8 @@ fn test(_args: &[String]) -> Result<()> {
         cargo()
             // The end-to-end tests are #[ignore]d for a plain `cargo test` (they need the bundle and
             // ONNX Runtime, which this command has just built): run them too.
-            .args(["test", "--release", "--workspace", "--", "--include-ignored"])
+            // Every test binary runs even when one fails, so one failure hides no other.
+            .args(["test", "--release", "--workspace", "--no-fail-fast", "--", "--include-ignored"])
             .env("DISPLAY", &display.display)
             .env("TRIO_CLAP", RELEASE_BUNDLE)
             .env("TRIO_ALLOC_CLAP", Path::new(ALLOC_CHECK_DIR).join("neural_trio.clap")),
