@@ -214,7 +214,18 @@ mod plugin {
                 loop_range_beats: transport.loop_range_beats(),
             };
             let block_settings = self.block_settings();
-            // The notes played this block (CC and other input is not passed on: see MIDI_INPUT).
+            // Follow left a part: the played notes held on its channel end first (the model's part
+            // takes the channel back this block).
+            if block_settings.followed != self.followed {
+                self.followed = block_settings.followed;
+                self.router.release_rerouted(|channel, pitch| {
+                    let off =
+                        crate::playback::OutEvent { offset: 0, kind: EventKind::NoteOff, channel, pitch, velocity: 0 };
+                    send(context, &off);
+                });
+            }
+            // The notes played this block (CC and other input is not passed on: see MIDI_INPUT), each
+            // routed as it arrives, so the router always knows what is held.
             self.played.clear();
             while let Some(event) = context.next_event() {
                 let note = match event {
@@ -222,16 +233,12 @@ mod plugin {
                     NoteEvent::NoteOff { timing, channel, key, .. } => (timing, channel, key, 0.0, false),
                     _ => continue,
                 };
-                let played = &mut self.played;
-                let mut push = |note: InputNote| {
-                    if played.len() < MAX_PLAYED_PER_BLOCK {
-                        played.push(note);
-                    }
-                };
+                let first = self.played.len();
                 match (note.1, note.2) {
-                    (Channel::Number(channel), MidiKey::Number(pitch)) => {
+                    (Channel::Number(channel), MidiKey::Number(pitch)) if self.played.len() < MAX_PLAYED_PER_BLOCK => {
                         let velocity = (note.3 * 127.0).round().clamp(1.0, 127.0) as u8;
-                        push(InputNote { offset: note.0, channel, pitch, velocity, on: note.4 });
+                        let on = note.4;
+                        self.played.push(InputNote { offset: note.0, channel, pitch, velocity, on, out_channel: None });
                     }
                     // A wildcard note-off ("release all" on a channel, or a key on every channel) ends
                     // each held note it matches, wherever that note was sent.
@@ -244,25 +251,30 @@ mod plugin {
                             MidiKey::Number(k) => Some(k),
                             MidiKey::Wildcard => None,
                         };
+                        let played = &mut self.played;
                         self.router.for_each_held(channel, key, |channel, pitch| {
-                            push(InputNote { offset: note.0, channel, pitch, velocity: 0, on: false })
+                            if played.len() < MAX_PLAYED_PER_BLOCK {
+                                let off = InputNote {
+                                    offset: note.0,
+                                    channel,
+                                    pitch,
+                                    velocity: 0,
+                                    on: false,
+                                    out_channel: None,
+                                };
+                                played.push(off);
+                            }
                         });
                     }
                     _ => {}
                 }
+                for played in &mut self.played[first..] {
+                    let route = route_for_block(&self.params, &block_settings, played);
+                    played.out_channel = self.router.route(played, route);
+                }
             }
             let generated = self.playback.process(&self.link, &input, &block_settings, &self.played);
 
-            // Follow left a part: the played notes held on its channel end first (the model's part
-            // takes the channel back this block).
-            if block_settings.followed != self.followed {
-                self.followed = block_settings.followed;
-                self.router.release_rerouted(|channel, pitch| {
-                    let off =
-                        crate::playback::OutEvent { offset: 0, kind: EventKind::NoteOff, channel, pitch, velocity: 0 };
-                    send(context, &off);
-                });
-            }
             // Merge the notes the user plays (passed through, or on a followed part's channel) with
             // ours, in time order.
             let mut generated = generated.iter().peekable();
@@ -270,8 +282,7 @@ mod plugin {
                 while let Some(ours) = generated.next_if(|g| g.offset <= played.offset) {
                     send(context, ours);
                 }
-                let route = route_for_block(&self.params, &block_settings, played);
-                if let Some(channel) = self.router.route(played, route) {
+                if let Some(channel) = played.out_channel {
                     let kind = if played.on { EventKind::NoteOn } else { EventKind::NoteOff };
                     let velocity = played.velocity;
                     let event = crate::playback::OutEvent {

@@ -925,7 +925,9 @@ struct AudioJob {
 }
 
 fn push_note(buffer: &mut EventBuffer, note: &crate::timeline::PlayedNote, frames: u32) {
-    let pckn = Pckn::new(0u16, note.channel, note.key, Match::All);
+    // u16::MAX is a wildcard ("release all" on a channel, or a key on every channel).
+    let wild = |v: u16| if v == u16::MAX { Match::All } else { Match::Specific(v) };
+    let pckn = Pckn::new(0u16, wild(note.channel), wild(note.key), Match::All);
     let time = note.offset.min(frames.saturating_sub(1));
     if note.on {
         buffer.push(&NoteOnEvent::new(time, pckn, note.velocity));

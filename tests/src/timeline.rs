@@ -27,8 +27,9 @@ pub struct ParamChange {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PlayedNote {
     pub offset: u32,
-    /// 0-based MIDI channel.
+    /// 0-based MIDI channel (u16::MAX: any, for a wildcard note-off).
     pub channel: u16,
+    /// u16::MAX: any key, for a wildcard note-off.
     pub key: u16,
     pub velocity: f64,
     pub on: bool,

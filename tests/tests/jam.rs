@@ -379,10 +379,14 @@ fn odd_input_never_leaves_a_note_hanging() {
     tl.play_beats_exactly(8.0);
     let mut notes = vec![(1.0, INPUT_CHANNEL, 36, 0.9), (2.0, INPUT_CHANNEL, 99, 0.0), (3.0, INPUT_CHANNEL, 40, 0.0)];
     notes.extend((40..60).map(|k| (4.5, INPUT_CHANNEL, k, 0.7)));
+
     tl.place_notes(&notes);
     // Follow off mid-bar with the bass key (36) held.
     tl.param(trio_tests::timeline::ParamChange { offset: 0, param_id: follow, value: off });
     tl.play_beats_exactly(2.0);
+    // Two keys (Follow now Off: they pass through) that only a wildcard note-off ("all notes of
+    // channel 16") will end.
+    assert_eq!(tl.place_notes(&[(9.0, INPUT_CHANNEL, 70, 0.6), (9.0, INPUT_CHANNEL, 71, 0.6)]), 2);
     // The transport stops with keys held; they are released (and more played) while stopped.
     tl.stop_blocks(4);
     let first = run(&mut host, &tl.take());
@@ -399,7 +403,7 @@ fn odd_input_never_leaves_a_note_hanging() {
     };
     blocks[0].notes.push(key(3, 36, false));
     blocks[0].notes.extend((40..60).map(|k| key(5, k, false)));
-    blocks[1].notes.extend([key(0, 60, true), key(9, 60, false)]);
+    blocks[1].notes.extend([key(0, 60, true), key(9, 60, false), key(20, u16::MAX, false)]);
     let second = run(&mut host, &blocks);
     // The bass key held when Follow went off is released on the bass channel right then (the model's
     // bass takes the channel back); the player's own release later stays in.
@@ -411,6 +415,10 @@ fn odd_input_never_leaves_a_note_hanging() {
         first.events.iter().filter(|e| e.key == 36).collect::<Vec<_>>()
     );
     assert!(second.events.iter().all(|e| e.key != 36), "a second release of the bass key left the plugin");
+    assert!(
+        second.events.iter().any(|e| e.key == 70 && !e.on) && second.events.iter().any(|e| e.key == 71 && !e.on),
+        "the wildcard note-off did not end the held keys"
+    );
     let mut all = first;
     all.extend(second);
     let a = assert_clean("odd input", &all, true);

@@ -285,7 +285,9 @@ impl Jam {
         let jumped_back = host_bar < self.last_bar;
         self.last_bar = host_bar;
         if let Capture::Armed { first_bar, bars, in_last_bar } = self.capture {
-            if in_last_bar {
+            // A jump back from the pass's last bar (a host loop wrap) ends it; a tempo step or a jump
+            // forward is left to `follow`, which finishes it when the playhead is past the pass.
+            if in_last_bar && jumped_back {
                 self.finish_capture(first_bar, bars);
             } else if jumped_back && host_bar < first_bar {
                 // Back before the pass began (a host loop shorter than the way to it): it begins at the

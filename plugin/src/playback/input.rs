@@ -9,6 +9,8 @@ pub struct InputNote {
     pub pitch: u8,
     pub velocity: u8,
     pub on: bool,
+    /// The channel it leaves the plugin on (routed as it arrives), or None when it stays in.
+    pub out_channel: Option<u8>,
 }
 
 /// Which played notes Follow hears.
@@ -64,6 +66,10 @@ impl InputRouter {
         let (c, k) = (note.channel as usize % 16, note.pitch as usize % 128);
         let (slot, held) = (&mut self.routes[c][k], &mut self.held[c][k]);
         if note.on {
+            if *held == u8::MAX {
+                // No count left to pair an off with: this one stays in.
+                return None;
+            }
             if *held == 0 {
                 *slot = match route {
                     Route::Through => note.channel + 1,
@@ -119,7 +125,7 @@ mod tests {
     use super::*;
 
     fn note(channel: u8, pitch: u8, on: bool) -> InputNote {
-        InputNote { offset: 0, channel, pitch, velocity: 100, on }
+        InputNote { offset: 0, channel, pitch, velocity: 100, on, out_channel: None }
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub const OFFLINE_WAIT_LIMIT: Duration = Duration::from_secs(20);
 /// billions of ticks).
 const MIN_TEMPO_BPM: f64 = 1.0;
 const MAX_TEMPO_BPM: f64 = 2000.0;
+/// Positions beyond this (a host's garbage) are not a usable timeline: ticks counted from them would
+/// overflow.
+const MAX_POSITION_BEATS: f64 = 1e12;
 /// How often a waiting block looks for its bar.
 const WAIT_POLL: Duration = Duration::from_micros(200);
 /// Polls (of `WAIT_POLL`) the generator may be seen idle before a wait gives up: 40 ms, far longer
@@ -134,7 +137,10 @@ impl Playback {
 
         let position = match (input.tempo_bpm, input.pos_beats) {
             (Some(tempo), Some(pos))
-                if (MIN_TEMPO_BPM..=MAX_TEMPO_BPM).contains(&tempo) && input.sample_rate > 0.0 && pos.is_finite() =>
+                if (MIN_TEMPO_BPM..=MAX_TEMPO_BPM).contains(&tempo)
+                    && input.sample_rate > 0.0
+                    && pos.is_finite()
+                    && pos.abs() <= MAX_POSITION_BEATS =>
             {
                 link.has_transport.store(true, Ordering::Relaxed);
                 link.tempo_bpm.store(tempo, Ordering::Relaxed);
