@@ -29,7 +29,7 @@ mod plugin {
     use crate::link::{Command, Link};
     use crate::music::Part;
     use crate::params::{Mode, TrioParams};
-    use crate::playback::input::{InputNote, InputRouter, Listen, Route};
+    use crate::playback::input::{InputNote, InputRouter, Listen, Route, MAX_PLAYED_PER_BLOCK};
     use crate::playback::{BlockInput, BlockSettings, EventKind, PartSettings, Playback};
     use nice_plug::midi::{Channel, Key as MidiKey, VoiceID};
     use nice_plug::prelude::*;
@@ -60,9 +60,6 @@ mod plugin {
         /// Test hook for the allocation check's negative control (debug alloc-check builds only).
         allocate_in_process: bool,
     }
-
-    /// Played note events one block may hold (far more than a host sends).
-    const MAX_PLAYED_PER_BLOCK: usize = 2048;
 
     impl Default for NeuralTrio {
         fn default() -> Self {
@@ -226,53 +223,9 @@ mod plugin {
             }
             // The notes played this block (CC and other input is not passed on: see MIDI_INPUT), each
             // routed as it arrives, so the router always knows what is held.
-            self.played.clear();
-            while let Some(event) = context.next_event() {
-                let note = match event {
-                    NoteEvent::NoteOn { timing, channel, key, velocity, .. } => (timing, channel, key, velocity, true),
-                    NoteEvent::NoteOff { timing, channel, key, .. } => (timing, channel, key, 0.0, false),
-                    _ => continue,
-                };
-                let first = self.played.len();
-                match (note.1, note.2) {
-                    (Channel::Number(channel), MidiKey::Number(pitch)) if self.played.len() < MAX_PLAYED_PER_BLOCK => {
-                        let velocity = (note.3 * 127.0).round().clamp(1.0, 127.0) as u8;
-                        let on = note.4;
-                        self.played.push(InputNote { offset: note.0, channel, pitch, velocity, on, out_channel: None });
-                    }
-                    // A wildcard note-off ("release all" on a channel, or a key on every channel) ends
-                    // each held note it matches, wherever that note was sent.
-                    (channel, key) if !note.4 => {
-                        let channel = match channel {
-                            Channel::Number(c) => Some(c),
-                            Channel::Wildcard => None,
-                        };
-                        let key = match key {
-                            MidiKey::Number(k) => Some(k),
-                            MidiKey::Wildcard => None,
-                        };
-                        let played = &mut self.played;
-                        self.router.for_each_held(channel, key, |channel, pitch| {
-                            if played.len() < MAX_PLAYED_PER_BLOCK {
-                                let off = InputNote {
-                                    offset: note.0,
-                                    channel,
-                                    pitch,
-                                    velocity: 0,
-                                    on: false,
-                                    out_channel: None,
-                                };
-                                played.push(off);
-                            }
-                        });
-                    }
-                    _ => {}
-                }
-                for played in &mut self.played[first..] {
-                    let route = route_for_block(&self.params, &block_settings, played);
-                    played.out_channel = self.router.route(played, route);
-                }
-            }
+            let events = std::iter::from_fn(|| context.next_event());
+            let (params, settings) = (&self.params, &block_settings);
+            self.router.read_block(events, &mut self.played, |note| route_for_block(params, settings, note));
             let generated = self.playback.process(&self.link, &input, &block_settings, &self.played);
 
             // Merge the notes the user plays (passed through, or on a followed part's channel) with

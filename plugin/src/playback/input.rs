@@ -13,6 +13,9 @@ pub struct InputNote {
     pub out_channel: Option<u8>,
 }
 
+/// Played note events one block may hold (far more than a host sends).
+pub const MAX_PLAYED_PER_BLOCK: usize = 2048;
+
 /// Which played notes Follow hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listen {
@@ -107,6 +110,61 @@ impl InputRouter {
         }
     }
 
+    /// Reads a block's note events into `played` (cleared first; its capacity is never exceeded, so
+    /// nothing allocates), each routed as it arrives so the router always knows what is held. A
+    /// wildcard note-off ("release all" on a channel, or a key on every channel) becomes a note-off for
+    /// each held note it matches, wherever that note was sent. Other events (CCs) are not passed on.
+    pub fn read_block<S>(
+        &mut self,
+        events: impl Iterator<Item = nice_plug::midi::NoteEvent<S>>,
+        played: &mut Vec<InputNote>,
+        route: impl Fn(&InputNote) -> Route,
+    ) {
+        use nice_plug::midi::{Channel, Key, NoteEvent};
+        let limit = MAX_PLAYED_PER_BLOCK.min(played.capacity());
+        played.clear();
+        for event in events {
+            let (offset, channel, key, velocity, on) = match event {
+                NoteEvent::NoteOn { timing, channel, key, velocity, .. } => (timing, channel, key, velocity, true),
+                NoteEvent::NoteOff { timing, channel, key, .. } => (timing, channel, key, 0.0, false),
+                _ => continue,
+            };
+            let first = played.len();
+            match (channel, key) {
+                (Channel::Number(channel), Key::Number(pitch)) if played.len() < limit => {
+                    let velocity = (velocity * 127.0).round().clamp(1.0, 127.0) as u8;
+                    played.push(InputNote { offset, channel, pitch, velocity, on, out_channel: None });
+                }
+                (channel, key) if !on => {
+                    let channel = match channel {
+                        Channel::Number(c) => Some(c),
+                        Channel::Wildcard => None,
+                    };
+                    let key = match key {
+                        Key::Number(k) => Some(k),
+                        Key::Wildcard => None,
+                    };
+                    self.for_each_held(channel, key, |channel, pitch| {
+                        if played.len() < limit {
+                            played.push(InputNote {
+                                offset,
+                                channel,
+                                pitch,
+                                velocity: 0,
+                                on: false,
+                                out_channel: None,
+                            });
+                        }
+                    });
+                }
+                _ => {}
+            }
+            for note in &mut played[first..] {
+                note.out_channel = self.route(note, route(note));
+            }
+        }
+    }
+
     /// Every held played note a wildcard note-off matches (channel and key None for any): calls
     /// `f(input channel, pitch)` once per note-on held, so each can be ended like a plain note-off.
     pub fn for_each_held(&self, channel: Option<u8>, key: Option<u8>, mut f: impl FnMut(u8, u8)) {
@@ -157,6 +215,35 @@ mod tests {
         held.clear();
         router.for_each_held(Some(4), None, |c, k| held.push((c, k)));
         assert_eq!(held, vec![(4, 61)]);
+    }
+
+    #[test]
+    fn a_block_is_read_routed_and_a_wildcard_off_ends_what_it_pressed() {
+        use nice_plug::midi::{Channel, Key, NoteEvent, VoiceID};
+        let on = |timing, key| NoteEvent::<()>::NoteOn {
+            timing,
+            voice_id: VoiceID::Wildcard,
+            channel: Channel::Number(15),
+            key: Key::Number(key),
+            velocity: 0.5,
+        };
+        let all_off = NoteEvent::<()>::NoteOff {
+            timing: 9,
+            voice_id: VoiceID::Wildcard,
+            channel: Channel::Number(15),
+            key: Key::Wildcard,
+            velocity: 0.0,
+        };
+        let mut router = InputRouter::default();
+        let mut played = Vec::with_capacity(MAX_PLAYED_PER_BLOCK);
+        router.read_block([on(1, 60), on(2, 64), all_off].into_iter(), &mut played, |_| Route::Channel(2));
+        let out: Vec<(u32, u8, bool, Option<u8>)> =
+            played.iter().map(|n| (n.offset, n.pitch, n.on, n.out_channel)).collect();
+        assert_eq!(
+            out,
+            vec![(1, 60, true, Some(2)), (2, 64, true, Some(2)), (9, 60, false, Some(2)), (9, 64, false, Some(2))]
+        );
+        assert_eq!(played.capacity(), MAX_PLAYED_PER_BLOCK, "reading a block never grows the buffer");
     }
 
     #[test]
