@@ -6,6 +6,7 @@
 //! library, `target/onnxruntime-gpu/libonnxruntime.so.1.31.1`, measures the CUDA provider).
 
 use neural_trio::generator::composer::{generate_bar, generate_phrases, make_header, BarPlan, BarRequest, PhrasePlan};
+use neural_trio::generator::group::{self, Member};
 use neural_trio::generator::model::TokenModel;
 use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
@@ -178,9 +179,10 @@ fn main() {
 
     // Regenerate → first new bar, through the real generator thread (this program plays the audio thread).
     let link = Arc::new(Link::default());
-    let params = Arc::new(TrioParams::default());
     std::env::set_var("NEURAL_TRIO_RESOURCES", root.join("target/bundled/neural_trio"));
-    let _worker = neural_trio::generator::worker::spawn(link.clone(), params.clone()).unwrap();
+    let member = Member::new(link.clone(), Arc::new(TrioParams::default()));
+    let (params, member_id) = (member.params.clone(), member.id);
+    group::join(member, neural_trio::generator::worker::spawn);
     link.tempo_bpm.store(tempo_bpm, Ordering::Relaxed);
     link.has_transport.store(true, Ordering::Release);
     link.playing.store(true, Ordering::Relaxed);
@@ -248,7 +250,7 @@ fn main() {
     report.insert("chord_change_to_fitting_note_ms_median".into(), median.into());
     report.insert("chord_change_to_fitting_note_ms_p95".into(), p95.into());
     report.insert("chord_change_first_note_fits".into(), (fitting as f64 / checked.max(1) as f64).into());
-    let _ = link.commands.send(Command::Shutdown);
+    group::leave(member_id);
 
     if let Some(path) = arg("--json") {
         std::fs::write(path, serde_json::to_string_pretty(&report).unwrap()).unwrap();

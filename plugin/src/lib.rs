@@ -2,7 +2,8 @@
 //! with the host. This file only wires the pieces together:
 //!
 //! - `playback/` is the audio thread (`process()`): scheduling, note-offs, transport;
-//! - `generator/` is the background thread that owns ONNX Runtime and the sampler;
+//! - `generator/` is the background thread that owns ONNX Runtime and the sampler (one per group of
+//!   linked instances; an instance with Link Off is a group of its own);
 //! - `link.rs` is the only thing those two share: lock-free queues and atomics;
 //! - `music/` is the model contract: parts, phrases, the token vocabulary, MIDI files.
 
@@ -25,8 +26,9 @@ pub use plugin::NeuralTrio;
 
 #[cfg(feature = "plugin")]
 mod plugin {
+    use crate::generator::group::{self, Member};
     use crate::generator::settings::GenSettings;
-    use crate::link::{Command, Link};
+    use crate::link::{GroupPlayback, Link};
     use crate::music::Part;
     use crate::params::{Mode, TrioParams};
     use crate::playback::input::{InputNote, InputRouter, Listen, Route, MAX_PLAYED_PER_BLOCK};
@@ -35,7 +37,6 @@ mod plugin {
     use nice_plug::prelude::*;
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
-    use std::thread::JoinHandle;
 
     pub struct NeuralTrio {
         params: Arc<TrioParams>,
@@ -43,8 +44,14 @@ mod plugin {
         link: Arc<Link>,
         /// Audio-thread state: bar table, sounding notes, timeline.
         playback: Playback,
-        /// Started on first activation, not at instantiation (hosts instantiate to scan).
-        generator: Option<JoinHandle<()>>,
+        /// This instance in the process-wide registry of groups.
+        member_id: u64,
+        /// Joined its group (which starts the group's generator) on first activation, not at
+        /// instantiation (hosts instantiate to scan).
+        joined: bool,
+        /// The Regenerate parameter as last block saw it (None before the first block: a project saved
+        /// with it on does not regenerate when it loads).
+        regenerate_switch: Option<bool>,
         /// Last block's generation settings, to tell the generator (and Offline waits) they changed.
         last_settings: Option<GenSettings>,
         sample_rate: f32,
@@ -63,11 +70,14 @@ mod plugin {
 
     impl Default for NeuralTrio {
         fn default() -> Self {
+            let member = Member::new(Arc::new(Link::default()), Arc::new(TrioParams::default()));
             NeuralTrio {
-                params: Arc::new(TrioParams::default()),
-                link: Arc::new(Link::default()),
+                params: member.params,
+                link: member.link,
                 playback: Playback::default(),
-                generator: None,
+                member_id: member.id,
+                joined: false,
+                regenerate_switch: None,
                 last_settings: None,
                 sample_rate: 48_000.0,
                 offline: false,
@@ -82,10 +92,8 @@ mod plugin {
 
     impl Drop for NeuralTrio {
         fn drop(&mut self) {
-            let _ = self.link.commands.send(Command::Shutdown);
-            if let Some(handle) = self.generator.take() {
-                let _ = handle.join();
-            }
+            // The last member of a group ends its generator (joined before the library can unload).
+            group::leave(self.member_id);
         }
     }
 
@@ -94,12 +102,17 @@ mod plugin {
             let only = self.params.part_output.value().only();
             let follow = self.params.follow.value();
             let followed = follow.part();
+            // Linked: the group's structure and parts (set in whichever member changed them last).
+            let linked = GroupPlayback::unpack(self.link.group_playback.load(Ordering::Acquire));
             let parts = Part::ALL.map(|part| {
                 let p = self.params.part(part);
-                let (low, high) = p.register();
+                let (on, low, high) = match linked {
+                    Some(group) => group.parts[part.index()],
+                    None => (p.on.value(), p.register().0, p.register().1),
+                };
                 PartSettings {
                     // A part the player plays is not ours to sound.
-                    on: p.on.value() && followed != Some(part),
+                    on: on && followed != Some(part),
                     low,
                     high,
                     channel: match only {
@@ -109,9 +122,10 @@ mod plugin {
                     routed: only.is_none_or(|o| o == part),
                 }
             });
-            let loop_bars = match self.params.mode.value() {
-                Mode::Endless => None,
-                Mode::Loop | Mode::Hold => Some(self.params.loop_bars.value().clamp(1, 16) as u32),
+            let loop_bars = match (linked, self.params.mode.value()) {
+                (Some(group), _) => group.loop_bars,
+                (None, Mode::Endless) => None,
+                (None, Mode::Loop | Mode::Hold) => Some(self.params.loop_bars.value().clamp(1, 16) as u32),
             };
             let listen = Listen {
                 on: follow != crate::params::Follow::Off,
@@ -121,7 +135,8 @@ mod plugin {
                 },
             };
             let capture = self.link.capture_armed.load(Ordering::Relaxed);
-            BlockSettings { parts, loop_bars, listen, followed, capture }
+            let link_group = self.params.link.value().code();
+            BlockSettings { parts, loop_bars, listen, followed, capture, link_group }
         }
     }
 
@@ -167,8 +182,9 @@ mod plugin {
         ) -> bool {
             self.sample_rate = buffer_config.sample_rate;
             self.offline = buffer_config.process_mode == ProcessMode::Offline;
-            if self.generator.as_ref().is_none_or(|h| h.is_finished()) {
-                self.generator = crate::generator::worker::spawn(self.link.clone(), self.params.clone()).ok();
+            if !std::mem::replace(&mut self.joined, true) {
+                let member = Member { id: self.member_id, link: self.link.clone(), params: self.params.clone() };
+                group::join(member, crate::generator::worker::spawn);
             }
             self.playback.reset();
             true
@@ -194,8 +210,14 @@ mod plugin {
                     *sample = 0.0;
                 }
             }
+            self.link.processed_blocks.fetch_add(1, Ordering::Relaxed);
             let settings = GenSettings::from_params(&self.params, 0);
-            if self.last_settings != Some(settings) {
+            let regenerate = self.params.regenerate.value();
+            let pressed = self.regenerate_switch.replace(regenerate) == Some(false) && regenerate;
+            if pressed {
+                self.link.regenerate_presses.fetch_add(1, Ordering::AcqRel);
+            }
+            if self.last_settings != Some(settings) || pressed {
                 self.last_settings = Some(settings);
                 self.link.settings_rev.fetch_add(1, Ordering::AcqRel);
             }

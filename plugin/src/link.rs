@@ -5,7 +5,7 @@ use crate::music::Note;
 use atomic_float::AtomicF64;
 use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 /// Notes one bar can hold; the generator stops a bar's sampling well before this.
@@ -20,6 +20,9 @@ pub struct BarNotes {
     pub epoch: u32,
     /// The audio thread's settings revision the bar was generated under (Offline waits for a match).
     pub settings_rev: u32,
+    /// The group's revision it was published under: a change made in a linked member makes the
+    /// bars of every member stale (Offline waits for a match with `Link::group_rev`).
+    pub group_rev: u32,
     /// Phrase bar index: Loop and Hold count 0..length, Endless counts host bars.
     pub index: i64,
     pub len: u16,
@@ -28,9 +31,9 @@ pub struct BarNotes {
 }
 
 impl BarNotes {
-    pub fn new(epoch: u32, settings_rev: u32, index: i64, notes: &[Note]) -> Self {
+    pub fn new(epoch: u32, (settings_rev, group_rev): (u32, u32), index: i64, notes: &[Note]) -> Self {
         let blank = Note { start_tick: 0, part: crate::music::Part::Lead, pitch: 0, duration_ticks: 0, velocity: 0 };
-        let mut bar = BarNotes { epoch, settings_rev, index, len: 0, notes: [blank; MAX_NOTES_PER_BAR] };
+        let mut bar = BarNotes { epoch, settings_rev, group_rev, index, len: 0, notes: [blank; MAX_NOTES_PER_BAR] };
         for (slot, note) in bar.notes.iter_mut().zip(notes) {
             *slot = *note;
         }
@@ -42,6 +45,9 @@ impl BarNotes {
         &self.notes[..self.len as usize]
     }
 }
+
+/// `Link::serving_group` before any generator has taken the instance in.
+pub const NO_GROUP: u8 = u8::MAX;
 
 /// Notes played into the plugin in flight to the generator: far more than a player sends in 2 ms.
 pub const PLAYED_QUEUE_CAPACITY: usize = 1024;
@@ -89,7 +95,46 @@ pub enum Command {
     /// Back to the phrase before the last Regenerate or Variations (and forward again).
     Undo,
     Redo,
-    Shutdown,
+}
+
+/// What a linked member's audio thread plays by instead of its own knobs: the phrase structure and
+/// the parts' settings of the group (those of the member whose settings changed last).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupPlayback {
+    /// Phrase length in bars, None in Endless mode.
+    pub loop_bars: Option<u32>,
+    /// (on, low, high) of each part.
+    pub parts: [(bool, u8, u8); 3],
+}
+
+impl GroupPlayback {
+    const PRESENT: u64 = 1 << 63;
+
+    /// One word, so the audio thread reads it with a single atomic load.
+    pub fn pack(self) -> u64 {
+        let mut word = Self::PRESENT | self.loop_bars.map_or(0, |b| b.clamp(1, 31) as u64);
+        for (i, (on, low, high)) in self.parts.into_iter().enumerate() {
+            let part = (on as u64) << 14 | ((low & 0x7f) as u64) << 7 | (high & 0x7f) as u64;
+            word |= part << (5 + 15 * i);
+        }
+        word
+    }
+
+    /// None for 0: not linked, the member plays by its own knobs.
+    pub fn unpack(word: u64) -> Option<Self> {
+        if word & Self::PRESENT == 0 {
+            return None;
+        }
+        let loop_bars = match (word & 0x1f) as u32 {
+            0 => None,
+            bars => Some(bars),
+        };
+        let parts = [0, 1, 2].map(|i| {
+            let part = word >> (5 + 15 * i);
+            (part >> 14 & 1 == 1, (part >> 7 & 0x7f) as u8, (part & 0x7f) as u8)
+        });
+        Some(GroupPlayback { loop_bars, parts })
+    }
 }
 
 /// What the editor shows about the engine, written by the generator thread only.
@@ -121,6 +166,10 @@ pub struct EngineStatus {
     pub key: Option<String>,
     /// Capture is armed or recording.
     pub capturing: bool,
+    /// Linked instances: the group, its members and what each plays, or why no other member is here.
+    pub linked: Option<String>,
+    /// Linked with other members: the knobs the group plays by (an editor turns its own to them).
+    pub group_knobs: Option<crate::params::GroupKnobs>,
 }
 
 /// The generator's current bars, for the editor's piano roll and MIDI export.
@@ -153,8 +202,13 @@ pub struct Link {
     pub discontinuities: AtomicU32,
     /// Host bar an Offline block is waiting for, or `i64::MIN`: the generator makes it next.
     pub waiting_for_bar: AtomicI64,
-    /// The first grid tick the latest block plays: offline, what a regeneration keeps ends there.
+    /// The first grid tick not yet played (during a block, that block's first): offline, what a
+    /// regeneration keeps ends there.
     pub first_unplayed_tick: AtomicI64,
+    /// Times the Regenerate parameter was switched on (a linked group hears every member's).
+    pub regenerate_presses: AtomicU32,
+    /// Blocks processed: a linked member that stopped processing no longer leads the group's timing.
+    pub processed_blocks: AtomicU32,
     /// Notes played into the plugin, for Follow.
     pub played: ArrayQueue<PlayedNote>,
 
@@ -162,6 +216,14 @@ pub struct Link {
     pub bars: ArrayQueue<BarNotes>,
     /// Bars tagged with an older epoch are stale.
     pub epoch: AtomicU32,
+    /// Bumped (for every member of a group) when the generator sees a settings revision change in
+    /// any member: bars published under an older one are stale for an Offline wait.
+    pub group_rev: AtomicU32,
+    /// A linked member's group settings (`GroupPlayback::pack`), 0 when not linked.
+    pub group_playback: AtomicU64,
+    /// The Link group whose generator serves this instance (`LinkGroup::code`), written when it takes
+    /// the instance in: an Offline block waits until it is the group the Link parameter asks for.
+    pub serving_group: AtomicU8,
     /// The model is loaded and generating.
     pub ready: AtomicBool,
     /// A capture is armed: it may finish at any bar line, so an offline block that holds one waits for
@@ -195,9 +257,14 @@ impl Default for Link {
             discontinuities: AtomicU32::new(0),
             waiting_for_bar: AtomicI64::new(i64::MIN),
             first_unplayed_tick: AtomicI64::new(0),
+            regenerate_presses: AtomicU32::new(0),
+            processed_blocks: AtomicU32::new(0),
             played: ArrayQueue::new(PLAYED_QUEUE_CAPACITY),
             bars: ArrayQueue::new(BAR_QUEUE_CAPACITY),
             epoch: AtomicU32::new(1),
+            group_rev: AtomicU32::new(0),
+            group_playback: AtomicU64::new(0),
+            serving_group: AtomicU8::new(NO_GROUP),
             ready: AtomicBool::new(false),
             capture_armed: AtomicBool::new(false),
             failed: AtomicBool::new(false),
@@ -230,5 +297,19 @@ impl Link {
     /// True when the generator has given up (no library, no model): nothing will arrive.
     pub fn status_has_problem(&self) -> bool {
         self.failed.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GroupPlayback;
+
+    #[test]
+    fn group_playback_survives_its_word() {
+        for loop_bars in [None, Some(1), Some(16)] {
+            let playback = GroupPlayback { loop_bars, parts: [(true, 60, 96), (false, 0, 127), (true, 28, 52)] };
+            assert_eq!(GroupPlayback::unpack(playback.pack()), Some(playback));
+        }
+        assert_eq!(GroupPlayback::unpack(0), None, "0 is a member playing by its own knobs");
     }
 }

@@ -104,6 +104,37 @@ fn input_channel_value(text: &str) -> Option<i32> {
     text.parse::<i32>().ok().filter(|c| (0..=16).contains(c))
 }
 
+/// Linked instances: the instances of one process in the same group play one trio (Ableton Live
+/// takes one part per track). Off: this instance plays its own.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LinkGroup {
+    #[id = "off"]
+    Off,
+    #[id = "a"]
+    A,
+    #[id = "b"]
+    B,
+    #[id = "c"]
+    C,
+    #[id = "d"]
+    D,
+    #[id = "e"]
+    E,
+    #[id = "f"]
+    F,
+    #[id = "g"]
+    G,
+    #[id = "h"]
+    H,
+}
+
+impl LinkGroup {
+    /// 0 for Off, 1–8 for A–H: what an atomic holds.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
 /// Where the model runs (not automatable: it reopens the model).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compute {
@@ -291,6 +322,13 @@ pub struct TrioParams {
     /// progression. Off cancels a capture not yet finished.
     #[id = "capture"]
     pub capture: BoolParam,
+    /// Switching it on makes a new phrase of the parts that are not locked, as the Regenerate button
+    /// does: automate it for a new phrase at a chosen bar.
+    #[id = "regenerate"]
+    pub regenerate: BoolParam,
+    /// The group of linked instances this one belongs to (not automatable: it changes which trio plays).
+    #[id = "link"]
+    pub link: EnumParam<LinkGroup>,
     /// Where the model runs: Auto, CPU or GPU (CUDA, with the `--gpu` bundle).
     #[id = "compute"]
     pub compute: EnumParam<Compute>,
@@ -314,6 +352,43 @@ pub struct TrioParams {
     /// Where the editor's Export button writes MIDI files; kept with the project like a bounce folder.
     #[persist = "export-folder"]
     pub export_folder: Arc<RwLock<String>>,
+}
+
+/// The generation knobs a linked group shares, as the member whose settings changed last has them:
+/// the editors of the other members turn their knobs to these, so every member shows what plays.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupKnobs {
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: i32,
+    pub mode: Mode,
+    pub loop_bars: i32,
+    pub key_lock: i32,
+    pub mood: MoodChoice,
+    pub follow: Follow,
+    pub compute: Compute,
+    /// (on, low, high) of each part.
+    pub parts: [(bool, i32, i32); 3],
+}
+
+impl GroupKnobs {
+    pub fn of(params: &TrioParams) -> Self {
+        GroupKnobs {
+            temperature: params.temperature.value(),
+            top_p: params.top_p.value(),
+            seed: params.seed.value(),
+            mode: params.mode.value(),
+            loop_bars: params.loop_bars.value(),
+            key_lock: params.key_lock.value(),
+            mood: params.mood.value(),
+            follow: params.follow.value(),
+            compute: params.compute.value(),
+            parts: Part::ALL.map(|p| {
+                let part = params.part(p);
+                (part.on.value(), part.low.value(), part.high.value())
+            }),
+        }
+    }
 }
 
 /// The editor's size in logical pixels. nice-plug-egui's `EguiEditorState` cannot be persisted
@@ -367,6 +442,8 @@ impl Default for TrioParams {
             compute: EnumParam::new("Compute", Compute::Auto).non_automatable(),
             follow: EnumParam::new("Follow", Follow::Off),
             capture: BoolParam::new("Capture", false),
+            regenerate: BoolParam::new("Regenerate", false),
+            link: EnumParam::new("Link", LinkGroup::Off).non_automatable(),
             input_channel: IntParam::new("Input Channel", 0, IntRange::Linear { min: 0, max: 16 })
                 .with_value_to_string(Arc::new(input_channel_name))
                 .with_string_to_value(Arc::new(input_channel_value)),

@@ -6,6 +6,7 @@
 //! Needs ONNX Runtime's library (`cargo xtask onnxruntime`; `cargo xtask test` fetches it first).
 
 use neural_trio::generator::composer::{generate_phrases, make_header, BarPlan, PhrasePlan};
+use neural_trio::generator::group::{self, Member};
 use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
 use neural_trio::generator::worker;
@@ -33,7 +34,8 @@ type Phrase = Vec<(i64, Vec<Note>)>;
 struct Running {
     link: Arc<Link>,
     params: Arc<TrioParams>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// The instance in the registry of groups (alone: Link Off), whose generator thread runs.
+    member_id: u64,
 }
 
 impl Running {
@@ -54,9 +56,10 @@ impl Running {
         let link = Arc::new(Link::default());
         link.tempo_bpm.store(120.0, Ordering::Relaxed);
         link.has_transport.store(true, Ordering::Relaxed);
-        let params = Arc::new(TrioParams::default());
-        let thread = worker::spawn(link.clone(), params.clone()).expect("generator thread starts");
-        Running { link, params, thread: Some(thread) }
+        let member = Member::new(link.clone(), Arc::new(TrioParams::default()));
+        let (params, member_id) = (member.params.clone(), member.id);
+        group::join(member, worker::spawn);
+        Running { link, params, member_id }
     }
 
     /// Waits (draining the bars as the audio thread would) until `done` holds for status and phrase.
@@ -87,10 +90,8 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.link.commands.send(Command::Shutdown);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        // The group's last member leaves: its generator thread ends and is joined.
+        group::leave(self.member_id);
     }
 }
 

@@ -853,6 +853,98 @@ impl TrioHost {
     }
 }
 
+/// Processes several instances of one process together, as a host does tracks: block after block,
+/// each instance in turn on one audio thread (`blocks[i]` is what `hosts[i]` gets; every list has
+/// the same frames at each index), while this thread answers their main-thread callbacks. `pace`
+/// as in [`TrioHost::run`].
+pub fn run_together(hosts: &mut [TrioHost], blocks: &[Vec<BlockSpec>], pace: Option<f64>) -> Result<Vec<RunResult>> {
+    if blocks.len() != hosts.len() {
+        return err(format!("{} block lists for {} instances", blocks.len(), hosts.len()));
+    }
+    let length = blocks.first().map_or(0, Vec::len);
+    for (list, host) in blocks.iter().zip(hosts.iter()) {
+        let frames_differ = list.iter().zip(&blocks[0]).any(|(a, b)| a.frames != b.frames);
+        if list.len() != length || frames_differ {
+            return err("every instance must get blocks of the same frames");
+        }
+        if list.iter().any(|b| b.frames == 0 || b.frames > host.opts.max_block) {
+            return err(format!("a block of 0 or more than {} frames", host.opts.max_block));
+        }
+        if host.processor.is_none() {
+            return err("an instance is not active");
+        }
+    }
+    let mut members: Vec<(StartedPluginAudioProcessor<TrioHandlers>, AudioJob)> = hosts
+        .iter_mut()
+        .map(|host| {
+            let job = AudioJob {
+                sample_rate: host.opts.sample_rate,
+                stereo: host.stereo,
+                input_signal: host.opts.input_signal,
+                first_sample: host.next_sample,
+                first_block: host.next_block,
+                out_buffer: std::mem::take(&mut host.out_buffer),
+                in_buffer: std::mem::take(&mut host.in_buffer),
+            };
+            (host.processor.take().expect("checked active"), job)
+        })
+        .collect();
+    let started = Instant::now();
+    let (members, results) = std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("trio-audio".into())
+            .spawn_scoped(scope, move || {
+                let mut runs: Vec<RunState> =
+                    members.iter().zip(blocks).map(|((_, job), list)| job.start_run(list)).collect();
+                let start = Instant::now();
+                for run_index in 0..length {
+                    for (((processor, job), run), list) in members.iter_mut().zip(&mut runs).zip(blocks) {
+                        job.process_block(processor, run, run_index, &list[run_index]);
+                    }
+                    if let (Some(factor), Some(run)) = (pace, runs.first()) {
+                        let target = Duration::from_secs_f64(run.audio_time / factor);
+                        std::thread::sleep(target.saturating_sub(start.elapsed()));
+                    }
+                }
+                let results: Vec<RunResult> = runs
+                    .into_iter()
+                    .map(|mut run| {
+                        run.result.audio_seconds = run.audio_time;
+                        run.result
+                    })
+                    .collect();
+                (members, results)
+            })
+            .expect("spawn audio thread");
+        while !handle.is_finished() {
+            for host in hosts.iter_mut() {
+                if host.instance.access_shared_handler(|s| s.callback_requested.swap(false, Ordering::SeqCst)) {
+                    host.instance.call_on_main_thread_callback();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        match handle.join() {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    let wall = started.elapsed();
+    let frames: u64 = blocks.first().map_or(0, |list| list.iter().map(|b| b.frames as u64).sum());
+    let mut out = Vec::new();
+    for ((host, (processor, job)), mut result) in hosts.iter_mut().zip(members).zip(results) {
+        host.service_main_thread();
+        host.processor = Some(processor);
+        host.out_buffer = job.out_buffer;
+        host.in_buffer = job.in_buffer;
+        host.next_sample += frames;
+        host.next_block += length as u64;
+        result.wall = wall;
+        out.push(result);
+    }
+    Ok(out)
+}
+
 /// An audio-ports configuration as offered by the plugin.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PortConfig {
@@ -968,29 +1060,71 @@ pub(crate) fn make_transport(t: &TransportState) -> TransportEvent {
     }
 }
 
+/// One run's buffers and counters, block after block.
+struct RunState {
+    result: RunResult,
+    in_l: Vec<f32>,
+    in_r: Vec<f32>,
+    out_l: Vec<f32>,
+    out_r: Vec<f32>,
+    in_ports: AudioPorts,
+    out_ports: AudioPorts,
+    sample: u64,
+    audio_time: f64,
+}
+
 impl AudioJob {
+    fn start_run(&self, blocks: &[BlockSpec]) -> RunState {
+        let mut result = RunResult::default();
+        let channels = if self.stereo { 2 } else { 0 };
+        result.audio_out = vec![Vec::new(); channels];
+        result.audio_in = vec![Vec::new(); channels];
+        let max_frames = blocks.iter().map(|b| b.frames).max().unwrap_or(0) as usize;
+        RunState {
+            result,
+            in_l: vec![0f32; max_frames],
+            in_r: vec![0f32; max_frames],
+            out_l: vec![0f32; max_frames],
+            out_r: vec![0f32; max_frames],
+            in_ports: AudioPorts::with_capacity(2, 1),
+            out_ports: AudioPorts::with_capacity(2, 1),
+            sample: self.first_sample,
+            audio_time: 0.0,
+        }
+    }
+
     fn process_all(
         &mut self,
         processor: &mut StartedPluginAudioProcessor<TrioHandlers>,
         blocks: &[BlockSpec],
         pace: Option<f64>,
     ) -> Result<RunResult> {
-        let mut result = RunResult::default();
-        let channels = if self.stereo { 2 } else { 0 };
-        result.audio_out = vec![Vec::new(); channels];
-        result.audio_in = vec![Vec::new(); channels];
-        let max_frames = blocks.iter().map(|b| b.frames).max().unwrap_or(0) as usize;
-        let mut in_l = vec![0f32; max_frames];
-        let mut in_r = vec![0f32; max_frames];
-        let mut out_l = vec![0f32; max_frames];
-        let mut out_r = vec![0f32; max_frames];
-        let mut in_ports = AudioPorts::with_capacity(2, 1);
-        let mut out_ports = AudioPorts::with_capacity(2, 1);
+        let mut run = self.start_run(blocks);
         let start = Instant::now();
-        let mut sample = self.first_sample;
-        let mut audio_time = 0.0;
-
         for (run_index, spec) in blocks.iter().enumerate() {
+            self.process_block(processor, &mut run, run_index, spec);
+            if let Some(factor) = pace {
+                let target = Duration::from_secs_f64(run.audio_time / factor);
+                let elapsed = start.elapsed();
+                if target > elapsed {
+                    std::thread::sleep(target - elapsed);
+                }
+            }
+        }
+        run.result.audio_seconds = run.audio_time;
+        Ok(run.result)
+    }
+
+    fn process_block(
+        &mut self,
+        processor: &mut StartedPluginAudioProcessor<TrioHandlers>,
+        run: &mut RunState,
+        run_index: usize,
+        spec: &BlockSpec,
+    ) {
+        let RunState { result, in_l, in_r, out_l, out_r, in_ports, out_ports, sample, audio_time } = run;
+        let sample = &mut *sample;
+        {
             let frames = spec.frames as usize;
             let block_index = self.first_block + run_index as u64;
             if spec.reset_before {
@@ -1019,7 +1153,7 @@ impl AudioJob {
             let process_ns;
             let status = if self.stereo {
                 for i in 0..frames {
-                    let at = sample + i as u64;
+                    let at = *sample + i as u64;
                     let subnormal = self.input_signal == InputSignal::Subnormals && at.is_multiple_of(2);
                     in_l[i] = if subnormal { f32::MIN_POSITIVE / 4.0 } else { test_signal(at, 0) };
                     in_r[i] = if subnormal { -f32::MIN_POSITIVE / 8.0 } else { test_signal(at, 1) };
@@ -1047,7 +1181,7 @@ impl AudioJob {
                     &mut outputs,
                     &InputEvents::from_buffer(&self.in_buffer),
                     &mut OutputEvents::from_buffer(&mut self.out_buffer),
-                    Some(sample),
+                    Some(*sample),
                     transport.as_ref(),
                 );
                 process_ns = process_started.elapsed().as_nanos() as u64;
@@ -1065,7 +1199,7 @@ impl AudioJob {
                     &mut outputs,
                     &InputEvents::from_buffer(&self.in_buffer),
                     &mut OutputEvents::from_buffer(&mut self.out_buffer),
-                    Some(sample),
+                    Some(*sample),
                     transport.as_ref(),
                 );
                 process_ns = process_started.elapsed().as_nanos() as u64;
@@ -1079,7 +1213,7 @@ impl AudioJob {
             for event in self.out_buffer.iter() {
                 let time = event.header().time();
                 let mk = |channel: i16, key: i16, velocity: f64, on: bool, dialect: Dialect| NoteEvent {
-                    time: sample + time as u64,
+                    time: *sample + time as u64,
                     block: block_index,
                     run_block: run_index,
                     offset: time,
@@ -1127,23 +1261,13 @@ impl AudioJob {
             result.blocks.push(BlockRecord {
                 index: block_index,
                 run_index,
-                start_sample: sample,
+                start_sample: *sample,
                 frames: spec.frames,
                 transport: spec.transport,
                 params: spec.params.clone(),
             });
-            sample += spec.frames as u64;
-            audio_time += spec.frames as f64 / self.sample_rate;
-
-            if let Some(factor) = pace {
-                let target = Duration::from_secs_f64(audio_time / factor);
-                let elapsed = start.elapsed();
-                if target > elapsed {
-                    std::thread::sleep(target - elapsed);
-                }
-            }
+            *sample += spec.frames as u64;
+            *audio_time += spec.frames as f64 / self.sample_rate;
         }
-        result.audio_seconds = audio_time;
-        Ok(result)
     }
 }

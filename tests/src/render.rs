@@ -181,8 +181,119 @@ impl RenderReport {
 /// Renders `bars` bars from bar 0, then one stopped block (which must release everything), checks
 /// the invariants and writes the MIDI files when `out` is set.
 pub fn render(opts: &RenderOptions) -> Result<RenderReport, HostError> {
+    let mut host = open_instance(opts, &[])?;
+    let parts = read_parts(&mut host)?;
+    let plan = plan_blocks(opts, &mut host, true)?;
+    let pace = match opts.mode {
+        RenderMode::Realtime => opts.pace,
+        RenderMode::Offline => None,
+    };
+    let run = host.run(&plan.blocks, pace)?;
+    drop(host);
+    let mut report = check_render(opts, parts, run, &plan);
+    if let Some(out) = &opts.out {
+        report.files = write_midi_files(&report, out)
+            .map_err(|e| HostError(format!("writing MIDI files to {}: {e}", out.display())))?;
+    }
+    Ok(report)
+}
+
+/// `trio-render --linked`: three linked instances in one process and what they played together.
+#[derive(Debug, Clone)]
+pub struct LinkedRender {
+    /// Lead Only, Arp Only and Bass Only, each checked on its own.
+    pub members: Vec<RenderReport>,
+    /// Their notes together, each part on the channel its knob names: what one instance with All
+    /// Parts would have played.
+    pub union: RenderReport,
+}
+
+/// The group the linked render uses.
+pub const LINKED_GROUP: &str = "A";
+
+/// Renders with three instances in one host process, all in Link group A, one with Part Output
+/// Lead Only, one Arp Only, one Bass Only (the settings of `opts` in each), processed block by block
+/// as a host does three tracks. The input file, if any, is played into the first member.
+pub fn render_linked(opts: &RenderOptions) -> Result<LinkedRender, HostError> {
+    let mut hosts = Vec::new();
+    let mut channels = Vec::new();
+    for part in PARTS {
+        let only = format!("{part} Only");
+        let mut host = open_instance(opts, &[("Link", LINKED_GROUP), ("Part Output", &only)])?;
+        let channel = host.int_param(&format!("{part} Channel"), 1, 16)?;
+        channels.push(channel.plain(host.param_value(&format!("{part} Channel"))?) as i16 - 1);
+        hosts.push(host);
+    }
+    let mut plans = Vec::new();
+    for (i, host) in hosts.iter_mut().enumerate() {
+        plans.push(plan_blocks(opts, host, i == 0)?);
+    }
+    let parts: Vec<Vec<PartInfo>> = hosts.iter_mut().map(read_parts).collect::<Result<_, _>>()?;
+    let blocks: Vec<Vec<crate::BlockSpec>> = plans.iter().map(|p| p.blocks.clone()).collect();
+    let pace = match opts.mode {
+        RenderMode::Realtime => opts.pace,
+        RenderMode::Offline => None,
+    };
+    let runs = crate::host::run_together(&mut hosts, &blocks, pace)?;
+    drop(hosts);
+
+    // The union: each member's part moved to the channel its knob names, in time order.
+    let mut union_run = runs[0].clone();
+    union_run.events = runs
+        .iter()
+        .zip(&channels)
+        .flat_map(|(run, &channel)| {
+            run.events
+                .iter()
+                .map(move |e| NoteEvent { channel: if e.channel == 0 { channel } else { e.channel }, ..*e })
+        })
+        .collect();
+    union_run.events.sort_by_key(|e| e.time);
+    union_run.other_events = runs.iter().flat_map(|r| r.other_events.clone()).collect();
+    let union_parts: Vec<PartInfo> = parts
+        .iter()
+        .zip(&channels)
+        .enumerate()
+        .map(|(i, (member_parts, &channel))| PartInfo { channel, ..member_parts[i].clone() })
+        .collect();
+    let union = check_render(opts, union_parts, union_run, &plans[0]);
+    let members: Vec<RenderReport> = parts
+        .into_iter()
+        .zip(runs)
+        .zip(&plans)
+        .map(|((parts, run), plan)| check_render(opts, parts, run, plan))
+        .collect();
+    let mut linked = LinkedRender { members, union };
+    if let Some(out) = &opts.out {
+        linked.union.files = write_midi_files(&linked.union, out)
+            .map_err(|e| HostError(format!("writing MIDI files to {}: {e}", out.display())))?;
+    }
+    Ok(linked)
+}
+
+impl LinkedRender {
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        for (part, member) in PARTS.iter().zip(&self.members) {
+            let _ = writeln!(s, "-- member {part} Only (Link {LINKED_GROUP})");
+            s.push_str(&member.summary());
+        }
+        let _ = writeln!(s, "-- the three members together");
+        s.push_str(&self.union.summary());
+        s
+    }
+
+    /// Every member and the union kept every invariant.
+    pub fn failures(&self) -> Vec<String> {
+        self.members.iter().chain([&self.union]).flat_map(|r| r.failures.clone()).collect()
+    }
+}
+
+/// A new instance with the render's settings (and `extra` parameters, as text), activated.
+fn open_instance(opts: &RenderOptions, extra: &[(&str, &str)]) -> Result<TrioHost, HostError> {
     let mut initial_params: Vec<InitialParam> =
         opts.params.iter().map(|(name, value)| InitialParam::Text(name.clone(), value.clone())).collect();
+    initial_params.extend(extra.iter().map(|(name, value)| InitialParam::Text(name.to_string(), value.to_string())));
     if let Some(seed) = opts.seed {
         initial_params.push(InitialParam::Text("Seed".into(), seed.to_string()));
     }
@@ -207,14 +318,27 @@ pub fn render(opts: &RenderOptions) -> Result<RenderReport, HostError> {
         let json = serde_json::to_string(progression).map_err(|e| HostError(e.to_string()))?;
         host.set_persisted_field("progression", &json)?;
     }
-    let parts = read_parts(&mut host)?;
-    let mut played = match &opts.input {
-        Some(path) => read_played_notes(path).map_err(HostError)?,
-        None => Vec::new(),
+    Ok(host)
+}
+
+/// The blocks of a render and what checking it needs to know.
+struct BlockPlan {
+    blocks: Vec<crate::BlockSpec>,
+    stop_block: u64,
+    /// Channels the input file plays on (its notes pass through there).
+    played_channels: Vec<i16>,
+    /// The part the player plays (Follow: Part …): it leaves with the played notes.
+    followed: Option<String>,
+}
+
+/// Plays `bars` bars from bar 0, then stops; with `input`, the input file's notes are played in.
+fn plan_blocks(opts: &RenderOptions, host: &mut TrioHost, input: bool) -> Result<BlockPlan, HostError> {
+    let mut played = match (&opts.input, input) {
+        (Some(path), true) => read_played_notes(path).map_err(HostError)?,
+        _ => Vec::new(),
     };
     played.retain(|n| n.0 < opts.bars * 4.0);
     let played_channels: Vec<i16> = played.iter().map(|n| n.1 as i16).collect();
-    // The part the player plays (Follow: Part …) leaves with the played notes: they are checked as played.
     let follow = host.param_value("Follow")?;
     let follow = host.value_to_text("Follow", follow)?;
     let followed = follow.strip_prefix("Part: ").map(str::to_lowercase);
@@ -234,22 +358,20 @@ pub fn render(opts: &RenderOptions) -> Result<RenderReport, HostError> {
             on: false,
         }));
     }
-    let blocks = tl.take();
-    let pace = match opts.mode {
-        RenderMode::Realtime => opts.pace,
-        RenderMode::Offline => None,
-    };
-    let run = host.run(&blocks, pace)?;
-    drop(host);
+    Ok(BlockPlan { blocks: tl.take(), stop_block, played_channels, followed })
+}
 
+/// Checks a render's invariants: sorted and balanced notes, silence once stopped, every note on a
+/// part's channel and in its register.
+fn check_render(opts: &RenderOptions, parts: Vec<PartInfo>, run: RunResult, plan: &BlockPlan) -> RenderReport {
     let analysis = check(&run.events, &run.blocks);
     let mut failures = analysis.violations.clone();
     if !analysis.hanging.is_empty() {
         failures.push(format!("notes never released (channel, key): {:?}", analysis.hanging));
     }
-    let (stop_problems, _) = released_at_block_start(&run.events, stop_block);
+    let (stop_problems, _) = released_at_block_start(&run.events, plan.stop_block);
     failures.extend(stop_problems.into_iter().map(|p| format!("transport stop: {p}")));
-    for e in run.events.iter().filter(|e| e.on && e.block >= stop_block) {
+    for e in run.events.iter().filter(|e| e.on && e.block >= plan.stop_block) {
         failures.push(format!("note-on ch{} key {} while the transport is stopped", e.channel, e.key));
     }
     for b in &run.process_errors {
@@ -262,8 +384,8 @@ pub fn render(opts: &RenderOptions) -> Result<RenderReport, HostError> {
     for n in &analysis.notes {
         match parts.iter().find(|p| p.channel == n.channel) {
             // Played notes pass through on their own channel.
-            None if played_channels.contains(&n.channel) => {}
-            Some(p) if followed.as_deref() == Some(p.name.as_str()) => {}
+            None if plan.played_channels.contains(&n.channel) => {}
+            Some(p) if plan.followed.as_deref() == Some(p.name.as_str()) => {}
             None => failures.push(format!(
                 "note {} on channel {} which no part uses (parts on {:?})",
                 n.key,
@@ -291,13 +413,7 @@ pub fn render(opts: &RenderOptions) -> Result<RenderReport, HostError> {
     if analysis.notes.is_empty() && !opts.allow_silence {
         failures.push("no notes at all".to_string());
     }
-
-    let mut report = RenderReport { options: opts.clone(), parts, run, analysis, failures, files: Vec::new() };
-    if let Some(out) = &opts.out {
-        report.files = write_midi_files(&report, out)
-            .map_err(|e| HostError(format!("writing MIDI files to {}: {e}", out.display())))?;
-    }
-    Ok(report)
+    RenderReport { options: opts.clone(), parts, run, analysis, failures, files: Vec::new() }
 }
 
 /// The notes of a MIDI file as (beats, channel, key, velocity 0–1, 0 for a release), in time order.

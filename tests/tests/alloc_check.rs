@@ -72,6 +72,20 @@ fn played_notes_do_not_allocate() {
     }
 }
 
+/// Three linked instances in one process (one generator, three audio threads' worth of process()
+/// calls): no allocation in any member, offline and in real time.
+#[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
+fn linked_members_do_not_allocate() {
+    let bundle = trio_tests::require_alloc_clap();
+    for mode in ["--offline", "--realtime"] {
+        let out = trio_render(&bundle, &["--bars", "4", mode, "--pace", "8", "--linked", "--allow-silence"], false);
+        assert!(out.status.success(), "--linked {mode} with the alloc-check bundle failed:\n{}", describe(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("the three members together"), "not a linked render:\n{stdout}");
+    }
+}
+
 /// Negative control: the deliberate allocation must kill the child with a signal (abort).
 #[test]
 #[ignore = "drives the built bundle: run by cargo xtask test"]

@@ -8,7 +8,7 @@ use crate::link::{Command, EngineStatus, Link};
 use crate::music::harmony::Progression;
 use crate::music::vocab::Key;
 use crate::music::Part;
-use crate::params::{key_lock_key, Compute, Follow, Mode, MoodChoice, PartOutput, TrioParams};
+use crate::params::{key_lock_key, Compute, Follow, GroupKnobs, LinkGroup, Mode, MoodChoice, PartOutput, TrioParams};
 use egui::{Color32, DragValue, RichText, Ui};
 use nice_plug::prelude::*;
 use nice_plug_egui::widgets::ParamSlider;
@@ -27,6 +27,34 @@ fn set_once<P: Param>(setter: &ParamSetter, param: &P, value: P::Plain) {
     setter.begin_set_parameter(param);
     setter.set_parameter(param, value);
     setter.end_set_parameter(param);
+}
+
+/// Turns this member's generation knobs to its linked group's, where they differ (the host records it
+/// as a change made here, as Scaler-style linked plugins do).
+pub fn follow_group_knobs(params: &TrioParams, setter: &ParamSetter, knobs: &GroupKnobs) {
+    fn follow<P: Param>(setter: &ParamSetter, param: &P, value: P::Plain)
+    where
+        P::Plain: PartialEq,
+    {
+        if param.modulated_plain_value() != value {
+            set_once(setter, param, value);
+        }
+    }
+    follow(setter, &params.temperature, knobs.temperature);
+    follow(setter, &params.top_p, knobs.top_p);
+    follow(setter, &params.seed, knobs.seed);
+    follow(setter, &params.mode, knobs.mode);
+    follow(setter, &params.loop_bars, knobs.loop_bars);
+    follow(setter, &params.key_lock, knobs.key_lock);
+    follow(setter, &params.mood, knobs.mood);
+    follow(setter, &params.follow, knobs.follow);
+    follow(setter, &params.compute, knobs.compute);
+    for (part, (on, low, high)) in Part::ALL.into_iter().zip(knobs.parts) {
+        let p = params.part(part);
+        follow(setter, &p.on, on);
+        follow(setter, &p.low, low);
+        follow(setter, &p.high, high);
+    }
 }
 
 /// One button per variant; the current one is highlighted.
@@ -448,11 +476,18 @@ pub fn parts_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, link:
     });
 }
 
-/// Output: which parts leave the plugin and on which MIDI channels.
-pub fn output_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter) {
+/// Output: which parts leave the plugin and on which MIDI channels, and the group it is linked in.
+pub fn output_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, status: &EngineStatus) {
     heading(ui, "Output");
     let only = params.part_output.value().only();
     egui::Grid::new("trio-output").num_columns(2).spacing([10.0, 6.0]).show(ui, |ui| {
+        ui.label("Link").on_hover_text(
+            "Instances in the same group play one trio: one phrase, one set of settings, one history. \
+             Give each track its instance, the same group, and one part out (Ableton Live).",
+        );
+        enum_combo::<LinkGroup>(ui, "trio-link", setter, &params.link);
+        ui.end_row();
+
         ui.label("Parts out").on_hover_text(
             "For hosts that merge MIDI channels (Ableton Live: one instance per track, each sending one part).",
         );
@@ -475,4 +510,7 @@ pub fn output_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter) {
             ui.end_row();
         }
     });
+    if let Some(linked) = &status.linked {
+        ui.label(RichText::new(linked).small().color(Color32::from_gray(170)));
+    }
 }

@@ -79,6 +79,9 @@ pub struct EditorMemory {
     pub export: export::ExportMemory,
     /// The chord progression field being typed.
     pub progression: controls::ProgressionMemory,
+    /// The linked group's knobs as last followed: only a change there turns this member's knobs (a
+    /// knob being turned here is not turned back meanwhile).
+    pub group_knobs: Option<crate::params::GroupKnobs>,
 }
 
 /// The plugin's editor. It builds a fresh egui editor each time the host opens the window, sized
@@ -190,6 +193,12 @@ impl NiceEguiApp for TrioApp {
 
         let snapshot = link.phrase();
         let status = link.status();
+        if status.group_knobs != memory.group_knobs {
+            memory.group_knobs = status.group_knobs;
+            if let Some(knobs) = status.group_knobs {
+                controls::follow_group_knobs(params, &setter, &knobs);
+            }
+        }
         let view = piano_roll::RollView::from_link(params, link, &snapshot);
 
         egui::Panel::top("trio-header").show(ui, |ui| {
@@ -217,7 +226,7 @@ impl NiceEguiApp for TrioApp {
                 ui.add_space(8.0);
                 controls::jam_group(ui, params, &setter, &status, &mut memory.progression);
                 ui.add_space(8.0);
-                controls::output_group(ui, params, &setter);
+                controls::output_group(ui, params, &setter, &status);
                 ui.add_space(8.0);
                 export::export_group(ui, params, link, &snapshot, &view, &mut memory.export);
             });

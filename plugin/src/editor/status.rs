@@ -49,6 +49,11 @@ pub fn status_parts(status: &EngineStatus, has_transport: bool, ready: bool) -> 
     if let (Some(key), Some(_)) = (&status.key, &status.follow) {
         parts.push((Level::Fine, format!("key {key}")));
     }
+    if let Some(alone) = status.linked.as_deref().filter(|l| l.contains("no other member")) {
+        // The whole explanation is under Link; the status line says what matters.
+        let first_sentence = alone.split_inclusive(". ").next().unwrap_or(alone).trim_end();
+        parts.push((Level::Warning, first_sentence.to_string()));
+    }
     if let Some(problem) = &status.problem {
         parts.push((Level::Problem, problem.clone()));
     }

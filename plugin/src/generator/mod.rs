@@ -4,7 +4,11 @@
 pub mod composer;
 pub mod compute;
 #[cfg(feature = "plugin")]
+pub mod group;
+#[cfg(feature = "plugin")]
 pub mod jam;
+#[cfg(feature = "plugin")]
+pub mod members;
 pub mod model;
 pub mod onnx;
 pub mod resources;

@@ -1,12 +1,15 @@
 //! The generator thread: owns the ONNX Runtime session and the sampler, keeps the bars ahead of
-//! the playhead generated under the current parameters, and publishes them to the audio thread.
+//! the playhead generated under the current parameters, and publishes them to the audio thread of
+//! every member of its group (linked instances share one; an instance with Link Off has its own).
 
 use super::compute::{Calibrations, ComputeChoice, Models, OpenModel, Workload};
+use super::group::Group;
 use super::jam::{first_difference, Jam, JamSettings, PLAYED_PART_DELAY_BARS};
+use super::members::{HostView, Members};
 use super::model::TokenModel;
 use super::onnx::Provider;
 use super::{composer, onnx, resources, sampler, settings};
-use crate::link::{BarNotes, Command, Link};
+use crate::link::{Command, PhraseSnapshot};
 use crate::music::harmony::BarHarmony;
 use crate::music::phrase::LOOKAHEAD_BARS;
 use crate::music::vocab::{tempo_bin, Key, Mood};
@@ -21,7 +24,6 @@ use onnx::OnnxModel;
 use sampler::{Constraints, Rng};
 use settings::{GenSettings, Structure};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -64,8 +66,6 @@ struct GeneratedBar {
     settings: GenSettings,
     /// The chords forced on it when it was made (None: the model's own).
     harmony: Option<BarHarmony>,
-    /// The audio thread's settings revision it was last published under.
-    published_rev: Option<u32>,
 }
 
 /// What the header was made from; a change re-makes it.
@@ -79,8 +79,12 @@ struct HeaderInputs {
 }
 
 pub struct Generator {
-    link: Arc<Link>,
+    /// The audio threads served (one per member of the group) and the host as they hear it.
+    members: Members,
+    /// The parameters the group plays: those of the member whose settings changed last.
     params: Arc<TrioParams>,
+    /// The host as the members heard it at the start of this step.
+    host: HostView,
     model: Option<Models>,
     /// The Compute setting the models were opened under.
     compute: ComputeChoice,
@@ -103,16 +107,14 @@ pub struct Generator {
     candidate_shown: usize,
     /// Highest variation number handed out, so a Regenerate never repeats a candidate's dice.
     highest_variation: u32,
-    /// The audio thread's discontinuity count we last answered.
-    discontinuities: u32,
     /// What the player plays, and the chords each bar is made under.
     jam: Jam,
     /// The jam status last shown, so the editor's status is written only on a change.
     jam_shown: (Option<String>, Option<String>, bool),
-    /// The Capture switch as last seen: switching it on (or finding it on) arms a capture.
-    capture_switch: bool,
     /// How long a bar takes to make lately (ms, a moving average): the margin a live regeneration leaves.
     bar_ms: f64,
+    /// The phrase a new group's first member brought (a Link switched on mid-song), adopted like a load.
+    inherited: Option<PersistedSession>,
 }
 
 /// A whole phrase, as undo/redo and the variations keep it.
@@ -128,19 +130,25 @@ const UNDO_LIMIT: usize = 32;
 /// Failures in a row the generator recovers from before it gives up and says so.
 const MAX_RECOVERIES: u32 = 3;
 
-/// Starts the generator thread.
-pub fn spawn(link: Arc<Link>, params: Arc<TrioParams>) -> std::io::Result<JoinHandle<()>> {
+/// Starts a group's generator thread; it ends when the group's last member leaves.
+pub fn spawn(group: Arc<Group>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("neural-trio-generator".into()).spawn(move || {
-        let mut generator = Generator::new(link, params);
+        let mut generator = Generator::new(group);
         generator.run();
     })
 }
 
 impl Generator {
-    pub fn new(link: Arc<Link>, params: Arc<TrioParams>) -> Self {
+    pub fn new(group: Arc<Group>) -> Self {
+        let mut members = Members::new(group);
+        members.sync(spawn, false);
+        let params = members.source_params();
+        let host = members.host();
+        let inherited = members.first_phrase();
         Generator {
-            link,
+            members,
             params,
+            host,
             model: None,
             compute: ComputeChoice::Cpu,
             recoveries: 0,
@@ -156,11 +164,10 @@ impl Generator {
             candidates: Vec::new(),
             candidate_shown: 0,
             highest_variation: 0,
-            discontinuities: 0,
             jam: Jam::default(),
             jam_shown: (None, None, false),
-            capture_switch: false,
             bar_ms: 0.0,
+            inherited,
         }
     }
 
@@ -171,27 +178,28 @@ impl Generator {
             OnnxModel::load(&library, &model_path, 1, provider).map(|m| Box::new(m) as Box<dyn TokenModel + Send>)
         });
         match self.open_models(open) {
-            Ok(()) => self.link.ready.store(true, Ordering::Release),
+            Ok(()) => self.members.set_ready(true),
             Err(problem) => {
                 nice_plug::nice_log!("Neural Trio stays silent: {problem}");
-                self.link.update_status(|s| s.problem = Some(problem));
-                self.link.failed.store(true, Ordering::Release);
+                self.members.update_status(|s| s.problem = Some(problem.clone()));
+                self.members.set_failed();
             }
         }
-        loop {
-            match self.link.command_receiver.try_recv() {
-                Ok(Command::Shutdown) | Err(crossbeam::channel::TryRecvError::Disconnected) => return,
-                Ok(command) => self.handle(command),
-                Err(crossbeam::channel::TryRecvError::Empty) => {}
+        while !self.members.is_closed() {
+            if let Some(command) = self.members.next_command() {
+                self.handle(command);
             }
-            let worked = if self.model.is_some() { self.step() } else { false };
-            self.link.generator_idle.store(!worked, Ordering::Release);
-            if !worked {
-                match self.link.command_receiver.recv_timeout(Duration::from_millis(2)) {
-                    Ok(Command::Shutdown) | Err(crossbeam::channel::RecvTimeoutError::Disconnected) => return,
-                    Ok(command) => self.handle(command),
-                    Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+            let worked = match self.model {
+                Some(_) => self.step(),
+                None => {
+                    // No model: newcomers still hear why.
+                    self.members.sync(spawn, false);
+                    false
                 }
+            };
+            self.members.set_idle(!worked);
+            if !worked {
+                std::thread::sleep(Duration::from_millis(2));
             }
         }
     }
@@ -238,15 +246,14 @@ impl Generator {
                     self.restore(next);
                 }
             }
-            Command::Shutdown => {}
         }
         self.report_history();
     }
 
-    fn report_history(&self) {
+    fn report_history(&mut self) {
         let (can_undo, can_redo) = (!self.undo.is_empty(), !self.redo.is_empty());
         let (variations, shown) = (self.candidates.len(), self.candidate_shown);
-        self.link.update_status(|s| {
+        self.members.update_status(|s| {
             s.can_undo = can_undo;
             s.can_redo = can_redo;
             s.variations = variations;
@@ -333,7 +340,7 @@ impl Generator {
         self.restore(first);
         self.candidate_shown = 1;
         let ms = started.elapsed().as_secs_f64() * 1e3;
-        self.link.update_status(|s| s.variations_ms = ms);
+        self.members.update_status(|s| s.variations_ms = ms);
         Ok(())
     }
 
@@ -358,7 +365,7 @@ impl Generator {
             .into_iter()
             .map(|(i, content)| {
                 let harmony = self.jam.harmony(i, &jam_settings);
-                (i, GeneratedBar { content, settings, harmony, published_rev: None })
+                (i, GeneratedBar { content, settings, harmony })
             })
             .collect();
         self.new_epoch();
@@ -382,9 +389,9 @@ impl Generator {
         }
     }
 
-    /// Adopts a session the host just loaded.
+    /// Adopts a session the host just loaded (into any member).
     fn adopt_loaded_session(&mut self) {
-        let Some(session) = self.params.session.take_loaded() else { return };
+        let Some(session) = self.members.take_loaded().or_else(|| self.inherited.take()) else { return };
         // A host that applies the state the generator already plays, or an earlier snapshot of it (some
         // save and load again and again while bars are being made), changes nothing: the bars it has
         // are ours, and the ones it lacks would be made again note for note. No new epoch, nothing for
@@ -396,8 +403,13 @@ impl Generator {
         if ours {
             return;
         }
-        // What a save returns from now on, byte for byte what was loaded.
-        self.params.session.store(session.clone());
+        // What a save returns from now on (in every member), byte for byte what was loaded.
+        self.members.store_session(&session);
+        if let Some(settings) = session.settings {
+            // Linked members' knobs may differ: the one that made the loaded phrase leads.
+            self.members.prefer_source(|p| GenSettings::from_params(p, session.variation) == settings);
+            self.params = self.members.source_params();
+        }
         self.variation = session.variation;
         self.highest_variation = self.highest_variation.max(session.variation);
         self.candidates.clear();
@@ -405,14 +417,11 @@ impl Generator {
         self.bars.clear();
         let settings = session.settings.unwrap_or_else(|| GenSettings::from_params(&self.params, self.variation));
         // The loaded project's progression is its bars' harmony: they play as saved.
-        self.jam.set_progression_text(&self.params.progression.read().map(|t| t.clone()).unwrap_or_default());
+        self.jam.set_progression_text(self.members.progression());
         let jam_settings = self.jam_settings();
         for bar in session.bars {
             let harmony = self.jam.harmony(bar.index, &jam_settings);
-            self.bars.insert(
-                bar.index,
-                GeneratedBar { content: BarContent::from_stored(bar), settings, harmony, published_rev: None },
-            );
+            self.bars.insert(bar.index, GeneratedBar { content: BarContent::from_stored(bar), settings, harmony });
         }
         if let Some(header) = session.header {
             let inputs = self.header_inputs(&settings);
@@ -423,15 +432,12 @@ impl Generator {
     }
 
     fn new_epoch(&mut self) {
-        self.link.epoch.fetch_add(1, Ordering::AcqRel);
-        for bar in self.bars.values_mut() {
-            bar.published_rev = None;
-        }
+        self.members.new_epoch();
     }
 
     fn header_inputs(&self, settings: &GenSettings) -> HeaderInputs {
         HeaderInputs {
-            tempo_bin: tempo_bin(self.link.tempo_bpm.load(Ordering::Relaxed) as f32),
+            tempo_bin: tempo_bin(self.host.tempo_bpm as f32),
             key: settings.key(),
             mood: settings.mood(),
             seed: settings.seed,
@@ -441,12 +447,23 @@ impl Generator {
 
     /// One unit of work; false when there was nothing to do.
     fn step(&mut self) -> bool {
+        if self.members.sync(spawn, self.header.is_some()) {
+            // A newcomer starts with a new epoch of its own and gets every bar; the editor, the phrase.
+            self.share_phrase();
+        }
+        self.params = self.members.source_params();
+        self.host = self.members.host();
         self.adopt_loaded_session();
         self.follow_compute_setting();
-        // The revision first, then the played notes: bars published under it have heard them all.
-        let rev = self.link.settings_rev.load(Ordering::Acquire);
-        let jam_settings = self.follow_jam();
-        if !self.link.has_transport.load(Ordering::Acquire) {
+        // The revisions first, then the played notes and presses: bars published under them have
+        // heard them all.
+        self.members.read_revisions();
+        let switches = self.members.switches();
+        for _ in 0..switches.regenerate_presses {
+            self.handle(Command::Regenerate { part: None });
+        }
+        let jam_settings = self.follow_jam(switches.capture);
+        if !self.host.has_transport {
             // The phrase is conditioned on the host's tempo: wait until a block has told us what it is,
             // or the same project would render differently depending on how soon the host processes.
             return false;
@@ -483,22 +500,16 @@ impl Generator {
             return true;
         }
 
-        let playhead_beats = self.link.playhead_beats.load(Ordering::Relaxed).max(0.0);
+        let playhead_beats = self.host.playhead_beats.max(0.0);
         let host_bar = (playhead_beats / 4.0).floor() as i64;
-        let discontinuities = self.link.discontinuities.load(Ordering::Acquire);
-        if discontinuities != self.discontinuities {
-            self.discontinuities = discontinuities;
-            if structure.mode == Mode::Endless {
-                // After a jump the audio thread's table may hold other bars in these bars' slots.
-                self.bars.values_mut().for_each(|bar| bar.published_rev = None);
-            }
-        }
+        // After a jump an audio thread's table may hold other bars in these bars' slots (Endless).
+        self.members.follow_discontinuities(structure.mode == Mode::Endless);
         let targets: Vec<i64> = match structure.loop_length() {
             Some(length) => (0..length as i64).map(|i| structure.phrase_bar(host_bar + i)).collect(),
             None => {
                 // Far enough for the widest block the host sends, and for the bar an offline block awaits.
-                let block_end_bar = (self.link.block_end_beats.load(Ordering::Relaxed) / 4.0).floor() as i64;
-                let awaited_bar = self.link.waiting_for_bar.load(Ordering::Acquire);
+                let block_end_bar = (self.host.block_end_beats / 4.0).floor() as i64;
+                let awaited_bar = self.host.waiting_for_bar;
                 let last = (host_bar + LOOKAHEAD_BARS).max(block_end_bar + 1).max(awaited_bar);
                 (host_bar..=last.min(host_bar + MAX_STORED_BARS as i64 / 2)).collect()
             }
@@ -518,19 +529,17 @@ impl Generator {
                         true => first_difference(bar.harmony.as_ref(), harmony.as_ref()),
                         false => 0,
                     };
-                    let playing = self.link.playing.load(Ordering::Relaxed);
-                    let heard_cut = if order == 0 && playing {
+                    let heard_cut = if order == 0 && self.host.playing {
                         // Offline, the block at the playhead waits for this bar and has not played; live,
                         // the last block has played to its end, and a margin more is about to be heard.
-                        let tick = if self.link.offline.load(Ordering::Relaxed) {
-                            // The first tick the waiting block plays, as the audio thread counts it.
-                            self.link.first_unplayed_tick.load(Ordering::Relaxed)
+                        let tick = if self.host.offline {
+                            // The first tick some member has not played, as its audio thread counts it.
+                            self.host.first_unplayed_tick
                         } else {
                             let margin_ms =
                                 (1.5 * self.bar_ms + 10.0).clamp(REGENERATE_MARGIN_MS, MAX_REGENERATE_MARGIN_MS);
-                            let margin_beats = margin_ms / 1000.0 * self.link.tempo_bpm.load(Ordering::Relaxed) / 60.0;
-                            let heard =
-                                self.link.block_end_beats.load(Ordering::Relaxed).max(playhead_beats + margin_beats);
+                            let margin_beats = margin_ms / 1000.0 * self.host.tempo_bpm / 60.0;
+                            let heard = self.host.block_end_beats.max(playhead_beats + margin_beats);
                             (heard * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64
                         };
                         (tick - host_bar * TICKS_PER_BAR as i64).clamp(0, TICKS_PER_BAR as i64) as u32
@@ -540,9 +549,9 @@ impl Generator {
                     let cut = harmony_cut.max(heard_cut);
                     Some(Some((prefix_before_tick(&bar.content.tokens, cut), cut)))
                 }
-                Some(bar) if bar.published_rev != Some(rev) => {
+                Some(_) if self.members.needs(index) => {
                     self.busy();
-                    self.publish(index, rev);
+                    self.publish(index);
                     return true;
                 }
                 Some(_) => None,
@@ -554,7 +563,7 @@ impl Generator {
                     return self.model_failed(Workload::Stream, e);
                 }
                 self.recoveries = 0;
-                self.publish(index, rev);
+                self.publish(index);
                 self.report_speed(started);
                 self.store_session(settings);
                 return true;
@@ -615,17 +624,15 @@ impl Generator {
         let model = self.model.as_mut().ok_or("no model")?.get(Workload::Stream);
         let tokens = generate_bar(model, request)?;
         let content = BarContent::from_tokens(tokens);
-        self.bars.insert(index, GeneratedBar { content, settings: *settings, harmony, published_rev: None });
+        self.bars.insert(index, GeneratedBar { content, settings: *settings, harmony });
+        self.members.unpublish(index);
         Ok(())
     }
 
-    fn publish(&mut self, index: i64, rev: u32) {
-        let epoch = self.link.epoch.load(Ordering::Acquire);
-        let Some(bar) = self.bars.get_mut(&index) else { return };
-        if self.link.bars.push(BarNotes::new(epoch, rev, index, &bar.content.notes)).is_ok() {
-            bar.published_rev = Some(rev);
-        } else {
-            // The audio thread is not draining (not processing): try again shortly.
+    fn publish(&mut self, index: i64) {
+        let Some(bar) = self.bars.get(&index) else { return };
+        if !self.members.publish(index, &bar.content.notes) {
+            // An audio thread is not draining (not processing): try again shortly.
             std::thread::sleep(Duration::from_millis(1));
         }
     }
@@ -633,19 +640,19 @@ impl Generator {
     fn report_speed(&mut self, started: Instant) {
         let seconds = started.elapsed().as_secs_f64();
         self.bar_ms = if self.bar_ms == 0.0 { seconds * 1e3 } else { 0.8 * self.bar_ms + 0.2 * seconds * 1e3 };
-        let tempo = self.link.tempo_bpm.load(Ordering::Relaxed).max(1.0);
+        let tempo = self.host.tempo_bpm.max(1.0);
         let bar_seconds = 4.0 * 60.0 / tempo;
         let lookahead = self.bars.len() as f64;
-        self.link.update_status(|s| {
+        self.members.update_status(|s| {
             s.speed_x_realtime = bar_seconds / seconds.max(1e-6);
             s.lookahead_bars = lookahead;
         });
     }
 
-    /// Writes the bars to the persisted session (what a project save will hold).
+    /// Writes the bars to the persisted session (what a project save of any member will hold).
     fn store_session(&mut self, settings: GenSettings) {
         let session = self.session(settings);
-        self.params.session.store(session);
+        self.members.store_session(&session);
         self.share_phrase();
     }
 
@@ -673,8 +680,8 @@ impl Generator {
         }
     }
 
-    /// Hands the editor a copy of the bars.
-    fn share_phrase(&self) {
+    /// Hands the editors a copy of the bars.
+    fn share_phrase(&mut self) {
         let bars = self.bars.iter().map(|(&i, bar)| (i, bar.content.notes.clone())).collect();
         let chords = self
             .bars
@@ -686,10 +693,7 @@ impl Generator {
                 })
             })
             .collect();
-        if let Ok(mut phrase) = self.link.phrase.lock() {
-            phrase.bars = bars;
-            phrase.chords = chords;
-        }
+        self.members.share_phrase(PhraseSnapshot { bars, chords });
     }
 
     fn jam_settings(&self) -> JamSettings {
@@ -700,36 +704,28 @@ impl Generator {
         }
     }
 
-    /// Hears what was played since the last step, follows Capture and the typed progression, and
-    /// tells the editor what was understood.
-    fn follow_jam(&mut self) -> JamSettings {
+    /// Hears what was played since the last step, follows Capture (switched in any member) and the
+    /// typed progression, and tells the editors what was understood.
+    fn follow_jam(&mut self, capture: Option<bool>) -> JamSettings {
         let settings = self.jam_settings();
-        let text = self.params.progression.read().map(|t| t.clone()).unwrap_or_default();
-        self.jam.set_progression_text(&text);
-        while let Some(note) = self.link.played.pop() {
-            self.jam.hear(note, &settings);
+        self.jam.set_progression_text(self.members.progression());
+        let jam = &mut self.jam;
+        self.members.played_notes(|note| jam.hear(note, &settings));
+        let HostView { playing, pass, playhead_beats, block_end_beats, .. } = self.host;
+        match capture {
+            Some(true) => self.jam.arm_capture(&settings, playhead_beats, playing),
+            Some(false) => self.jam.cancel_capture(),
+            None => {}
         }
-        let playing = self.link.playing.load(Ordering::Relaxed);
-        let pass = self.link.discontinuities.load(Ordering::Acquire);
-        let playhead_beats = self.link.playhead_beats.load(Ordering::Relaxed);
-        let capture = self.params.capture.value();
-        if std::mem::replace(&mut self.capture_switch, capture) != capture {
-            match capture {
-                true => self.jam.arm_capture(&settings, playhead_beats, playing),
-                false => self.jam.cancel_capture(),
-            }
-        }
-        self.jam.follow(&settings, self.link.block_end_beats.load(Ordering::Relaxed), pass, playhead_beats);
+        self.jam.follow(&settings, block_end_beats, pass, playhead_beats);
         if let Some(captured) = self.jam.take_captured() {
-            if let Ok(mut progression) = self.params.progression.write() {
-                *progression = captured;
-            }
+            self.members.set_progression(captured);
         }
-        self.link.capture_armed.store(self.jam.capturing(), Ordering::Release);
+        self.members.set_capture_armed(self.jam.capturing());
         let shown = (self.jam.status(&settings, playing), self.jam.key_text(&settings), self.jam.capturing());
         if shown != self.jam_shown {
             self.jam_shown = shown.clone();
-            self.link.update_status(|s| (s.follow, s.key, s.capturing) = shown);
+            self.members.update_status(|s| (s.follow, s.key, s.capturing) = shown.clone());
         }
         settings
     }
@@ -743,8 +739,8 @@ impl Generator {
         let mut calibrations = Calibrations::load();
         let models = Models::open(open, cpu, self.compute, &info.0, &mut calibrations)?;
         self.model_id = info.0;
-        self.link.update_status(|s| {
-            s.model = Some(info.1);
+        self.members.update_status(|s| {
+            s.model = Some(info.1.clone());
             s.problem = None;
         });
         self.model = Some(models);
@@ -768,12 +764,12 @@ impl Generator {
         self.report_compute();
     }
 
-    fn report_compute(&self) {
+    fn report_compute(&mut self) {
         let Some(models) = &self.model else { return };
         let (provider, note) = (models.describe(), models.note.clone());
-        self.link.update_status(|s| {
-            s.provider = Some(provider);
-            s.compute_note = note;
+        self.members.update_status(|s| {
+            s.provider = Some(provider.clone());
+            s.compute_note = note.clone();
         });
     }
 
@@ -785,7 +781,7 @@ impl Generator {
             && self.model.as_mut().is_some_and(|models| models.recover(workload, &error).is_ok());
         if !recovered {
             // Given up: an offline block must not wait for bars that will not come.
-            self.link.failed.store(true, Ordering::Release);
+            self.members.set_failed();
             return self.fail(error);
         }
         nice_plug::nice_log!("Neural Trio: {error}; recovered");
@@ -796,12 +792,12 @@ impl Generator {
     /// Tells a waiting audio thread that a bar is being made (the idle flag is otherwise only updated
     /// after a step, which may take 100 ms).
     fn busy(&self) {
-        self.link.generator_idle.store(false, Ordering::Release);
+        self.members.set_idle(false);
     }
 
     fn fail(&mut self, problem: String) -> bool {
         nice_plug::nice_log!("Neural Trio generator error: {problem}");
-        self.link.update_status(|s| s.problem = Some(problem));
+        self.members.update_status(|s| s.problem = Some(problem.clone()));
         std::thread::sleep(Duration::from_millis(50));
         false
     }
@@ -837,9 +833,12 @@ fn constraints_for(settings: &GenSettings, kept: [bool; 3]) -> Constraints {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generator::group::{GroupKey, Member};
     use crate::generator::model::fake::FakeModel;
+    use crate::link::Link;
     use crate::music::Note;
     use nice_plug::params::persist::PersistentField;
+    use std::sync::atomic::Ordering;
 
     /// A generator with the fake model, a host at 128 BPM parked at bar 1, default parameters
     /// (Loop mode, 4 bars).
@@ -847,9 +846,21 @@ mod tests {
         let link = Arc::new(Link::default());
         link.has_transport.store(true, Ordering::Release);
         link.tempo_bpm.store(128.0, Ordering::Release);
-        let mut generator = Generator::new(link, Arc::new(TrioParams::default()));
+        let mut generator = solo(link);
         generator.open_models(fake_models(None)).expect("fake models open");
         generator
+    }
+
+    /// A generator serving one instance, driven by hand.
+    fn solo(link: Arc<Link>) -> Generator {
+        let member = Member::new(link, Arc::new(TrioParams::default()));
+        Generator::new(Group::unregistered(GroupKey::Solo(member.id), vec![member]))
+    }
+
+    impl Generator {
+        fn link(&self) -> Arc<Link> {
+            self.members.first_link()
+        }
     }
 
     /// Opens fake models on the CPU (there is no CUDA here); the first one fails at step `fail_at`.
@@ -907,13 +918,13 @@ mod tests {
     fn a_model_that_fails_mid_phrase_is_reopened_and_no_bar_is_lost() {
         let mut healthy = generator();
         settle(&mut healthy);
-        let mut failing = Generator::new(healthy_link(), Arc::new(TrioParams::default()));
+        let mut failing = solo(healthy_link());
         failing.open_models(fake_models(Some(150))).expect("fake models open");
         settle(&mut failing);
         assert_eq!(notes(&failing), notes(&healthy), "the bars made after the failure differ, or one is missing");
-        let note = failing.link.status().compute_note.expect("the recovery is reported");
+        let note = failing.link().status().compute_note.expect("the recovery is reported");
         assert!(note.contains("device reset"), "{note}");
-        assert_eq!(failing.link.status().problem, None);
+        assert_eq!(failing.link().status().problem, None);
     }
 
     fn healthy_link() -> Arc<Link> {
@@ -948,7 +959,7 @@ mod tests {
         let bars = notes(&g);
         assert_eq!(bars.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3]);
         assert!(bars.values().map(Vec::len).sum::<usize>() > 8, "too few notes: {bars:?}");
-        let mut sent = published(&g.link);
+        let mut sent = published(&g.link());
         sent.sort();
         assert_eq!(sent, [0, 1, 2, 3]);
         let saved = g.params.session.read();
@@ -962,10 +973,10 @@ mod tests {
         settle(&mut g);
         let before = notes(&g);
         // The host plays bar 1 at its third beat, offline (no margin for what is about to be heard).
-        g.link.playing.store(true, Ordering::Release);
-        g.link.offline.store(true, Ordering::Release);
-        g.link.playhead_beats.store(2.0, Ordering::Release);
-        g.link.first_unplayed_tick.store(24, Ordering::Release);
+        g.link().playing.store(true, Ordering::Release);
+        g.link().offline.store(true, Ordering::Release);
+        g.link().playhead_beats.store(2.0, Ordering::Release);
+        g.link().first_unplayed_tick.store(24, Ordering::Release);
         g.handle(Command::Regenerate { part: None });
         settle(&mut g);
         let after = notes(&g);
@@ -1006,7 +1017,7 @@ mod tests {
         settle(&mut g);
         let before = notes(&g);
         g.handle(Command::Variations { part: None, count: 4 });
-        let status = g.link.status();
+        let status = g.link().status();
         assert_eq!((status.variations, status.variation_shown), (5, 1));
         settle(&mut g);
         let first = notes(&g);
@@ -1029,13 +1040,13 @@ mod tests {
         let mut b = generator();
         settle(&mut b);
         assert_ne!(notes(&b), notes(&a), "the two generators start from different phrases");
-        published(&b.link);
-        let epoch = b.link.epoch.load(Ordering::Acquire);
+        published(&b.link());
+        let epoch = b.link().epoch.load(Ordering::Acquire);
         PersistentField::set(&b.params.session, saved);
         settle(&mut b);
         assert_eq!(notes(&b), notes(&a), "the loaded phrase was not adopted as it is");
-        assert!(b.link.epoch.load(Ordering::Acquire) > epoch, "the audio thread was not told to drop the old bars");
-        let mut sent = published(&b.link);
+        assert!(b.link().epoch.load(Ordering::Acquire) > epoch, "the audio thread was not told to drop the old bars");
+        let mut sent = published(&b.link());
         sent.sort();
         assert_eq!(sent, [0, 1, 2, 3]);
     }

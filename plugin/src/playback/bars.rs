@@ -34,8 +34,8 @@ impl BarTable {
         self.slots[index as usize % BAR_SLOTS].as_ref().filter(|b| b.index == index && b.epoch == epoch)
     }
 
-    /// Like `get`, but only a bar generated under settings revision `rev`.
-    pub fn get_current(&self, index: i64, epoch: u32, rev: u32) -> Option<&BarNotes> {
-        self.get(index, epoch).filter(|b| b.settings_rev == rev)
+    /// Like `get`, but only a bar published under settings revision `rev` and group revision `group_rev`.
+    pub fn get_current(&self, index: i64, epoch: u32, (rev, group_rev): (u32, u32)) -> Option<&BarNotes> {
+        self.get(index, epoch).filter(|b| b.settings_rev == rev && b.group_rev == group_rev)
     }
 }

@@ -63,6 +63,8 @@ pub struct BlockSettings {
     /// Capture is on: a capture may finish at any bar line, so an offline block that holds one waits
     /// for the bars made after the generator looked.
     pub capture: bool,
+    /// The Link group asked for (`LinkGroup::code`): offline, bars count once its generator serves us.
+    pub link_group: u8,
 }
 
 /// What the host told us about this block.
@@ -243,6 +245,8 @@ impl Playback {
         }
         self.sounding.release_ending_in(&span, &mut self.events);
         self.next_tick = self.next_tick.max(end_tick);
+        // Played: a linked member processed after this one regenerates only from here.
+        link.first_unplayed_tick.store(self.next_tick, Ordering::Relaxed);
         self.events.sorted()
     }
 }
@@ -278,10 +282,12 @@ impl Playback {
             let index = phrase_bar(bar, settings.loop_bars);
             let mut idle_polls = 0;
             loop {
-                let rev = link.settings_rev.load(Ordering::Acquire);
+                // Served first: a generator taking us in starts our new epoch before it says so.
+                let served = link.serving_group.load(Ordering::Acquire) == settings.link_group;
+                let revs = (link.settings_rev.load(Ordering::Acquire), link.group_rev.load(Ordering::Acquire));
                 epoch = link.epoch.load(Ordering::Acquire);
                 self.bars.drain(link, epoch);
-                if self.bars.get_current(index, epoch, rev).is_some() || link.status_has_problem() {
+                if served && self.bars.get_current(index, epoch, revs).is_some() || link.status_has_problem() {
                     break;
                 }
                 // The generator idles between requests for a few ms at most: idle for longer while
@@ -318,6 +324,7 @@ mod tests {
             listen: Listen::OFF,
             followed: None,
             capture: false,
+            link_group: 0,
         }
     }
 
@@ -346,7 +353,7 @@ mod tests {
                 duration_ticks: 30,
                 velocity: 90,
             });
-            link.bars.push(BarNotes::new(epoch, 0, index, &notes)).ok().expect("queue has room");
+            link.bars.push(BarNotes::new(epoch, (0, 0), index, &notes)).ok().expect("queue has room");
         }
         link
     }

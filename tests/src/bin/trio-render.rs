@@ -2,18 +2,18 @@
 //!
 //! trio-render --plugin PATH [--bars 16] [--bpm 128] [--block 256] [--rate 48000] [--seed N]
 //!             [--offline|--realtime] [--pace X] [--param NAME=VALUE]... [--input FILE.mid]
-//!             [--progression TEXT] [--allow-silence] [--out DIR]
+//!             [--progression TEXT] [--linked] [--allow-silence] [--out DIR]
 //!
 //! Exit codes: 0 clean, 1 an invariant failed, 2 usage or host error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use trio_tests::render::{render, RenderOptions};
+use trio_tests::render::{render, render_linked, RenderOptions};
 use trio_tests::RenderMode;
 
 const USAGE: &str = "usage: trio-render --plugin PATH [--bars 16] [--bpm 128] [--block 256] [--rate 48000] \
 [--seed N] [--offline|--realtime] [--pace X] [--param NAME=VALUE]... [--input FILE.mid] \
-[--progression TEXT] [--allow-silence] [--out DIR]
+[--progression TEXT] [--linked] [--allow-silence] [--out DIR]
 
 Renders the given bars with a playing transport from bar 0 and writes DIR/trio.mid (tempo track +
 one track per part) and DIR/lead.mid, DIR/arp.mid, DIR/bass.mid. Offline (the default) sets the CLAP
@@ -23,11 +23,14 @@ limits it to X times real time. --param sets any parameter by its name as the ho
 --param compute=GPU. --input plays a MIDI file into the plugin while rendering (from bar 0, read in
 beats, on its own channels): with --param Follow=Chords the trio follows its chords, with
 --param \"Follow=Part: Bass\" the file is the bass. --progression forces a chord progression
-(\"Am F C G\" or \"| Am | F | C G |\"), as typed in the editor. Exit code 1 when an invariant fails (unsorted events, unbalanced
+(\"Am F C G\" or \"| Am | F | C G |\"), as typed in the editor. --linked renders with three linked
+instances in one process (Link A; Lead Only, Arp Only, Bass Only; the input file played into the
+first) and writes what they played together. Exit code 1 when an invariant fails (unsorted events, unbalanced
 notes, a note outside its part's register, no notes unless --allow-silence), 2 on usage or host errors.";
 
-fn parse() -> Result<RenderOptions, String> {
+fn parse() -> Result<(RenderOptions, bool), String> {
     let mut o = RenderOptions::default();
+    let mut linked = false;
     let mut plugin = None;
     let mut args = std::env::args().skip(1);
     fn value<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
@@ -47,6 +50,7 @@ fn parse() -> Result<RenderOptions, String> {
             "--offline" => o.mode = RenderMode::Offline,
             "--realtime" => o.mode = RenderMode::Realtime,
             "--allow-silence" => o.allow_silence = true,
+            "--linked" => linked = true,
             "--input" => o.input = Some(PathBuf::from(value::<String>(&a, args.next())?)),
             "--progression" => o.progression = Some(value(&a, args.next())?),
             "--param" => {
@@ -63,11 +67,11 @@ fn parse() -> Result<RenderOptions, String> {
     if !(o.bars > 0.0 && o.bpm > 0.0 && o.rate > 0.0 && o.block > 0) {
         return Err("--bars, --bpm, --rate and --block must be positive".into());
     }
-    Ok(o)
+    Ok((o, linked))
 }
 
 fn main() -> ExitCode {
-    let opts = match parse() {
+    let (opts, linked) = match parse() {
         Ok(o) => o,
         Err(e) => {
             if !e.is_empty() {
@@ -84,10 +88,14 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    match render(&opts) {
-        Ok(report) => {
-            print!("{}", report.summary());
-            if report.failures.is_empty() {
+    let rendered = match linked {
+        false => render(&opts).map(|report| (report.summary(), report.failures.is_empty())),
+        true => render_linked(&opts).map(|linked| (linked.summary(), linked.failures().is_empty())),
+    };
+    match rendered {
+        Ok((summary, clean)) => {
+            print!("{summary}");
+            if clean {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -1,0 +1,621 @@
+//! The generator's side of its group: every member's `Link`, what each has been sent, which
+//! member's settings the group plays, and the host as the group hears it. A group of one (Link
+//! Off) is what a single instance always was.
+
+use super::group::{self, Group, GroupKey, Member, SpawnGenerator};
+use super::settings::Structure;
+use crate::link::{BarNotes, Command, EngineStatus, GroupPlayback, Link, PhraseSnapshot, PlayedNote};
+use crate::music::{Note, Part};
+use crate::params::{GroupKnobs, PartOutput, TrioParams};
+use crate::persist::PersistedSession;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A member that has not processed a block for this long no longer leads the group's timing (its
+/// track may be frozen or bypassed while the others play).
+const STALE_AFTER: Duration = Duration::from_millis(500);
+
+struct MemberState {
+    member: Member,
+    /// (its settings revision, the group revision) each bar was last sent under.
+    published: BTreeMap<i64, (u32, u32)>,
+    /// Its settings revision, read at the start of this step.
+    rev: u32,
+    discontinuities: u32,
+    regenerate_presses: u32,
+    /// The Capture switch as last seen: switching it on (or finding it on) arms a capture.
+    capture_switch: bool,
+    /// Its generation knobs as last seen: a change (to other values than the group's) makes it the source.
+    knobs: GroupKnobs,
+    /// The group's knobs as its status last said (None for the source itself: its editor leads).
+    knobs_shown: Option<GroupKnobs>,
+    /// Its processed-block count and when it last changed: members that stopped processing do not lead.
+    blocks: (u32, Instant),
+    /// The Linked line of its status, as last written.
+    linked_line: Option<String>,
+}
+
+impl MemberState {
+    fn new(member: Member) -> Self {
+        let link = &member.link;
+        MemberState {
+            published: BTreeMap::new(),
+            rev: link.settings_rev.load(Ordering::Acquire),
+            discontinuities: link.discontinuities.load(Ordering::Acquire),
+            regenerate_presses: link.regenerate_presses.load(Ordering::Acquire),
+            capture_switch: false,
+            knobs: GroupKnobs::of(&member.params),
+            knobs_shown: None,
+            blocks: (link.processed_blocks.load(Ordering::Acquire), Instant::now()),
+            linked_line: None,
+            member,
+        }
+    }
+
+    fn link(&self) -> &Link {
+        &self.member.link
+    }
+
+    fn has_transport(&self) -> bool {
+        self.link().has_transport.load(Ordering::Acquire)
+    }
+}
+
+/// The host as the group hears it, read once per step.
+#[derive(Debug, Clone, Copy)]
+pub struct HostView {
+    pub has_transport: bool,
+    pub playing: bool,
+    /// Any member renders offline (or faster than real time).
+    pub offline: bool,
+    pub tempo_bpm: f64,
+    /// The leading member's playhead.
+    pub playhead_beats: f64,
+    /// The furthest any member's latest block reaches.
+    pub block_end_beats: f64,
+    /// The furthest bar an Offline block of any member waits for, or `i64::MIN`.
+    pub waiting_for_bar: i64,
+    /// The first tick some member has not played: what a regeneration keeps ends there.
+    pub first_unplayed_tick: i64,
+    /// The leading member's discontinuity count.
+    pub pass: u32,
+}
+
+/// What the members' switches asked for since the last look.
+#[derive(Debug, Default)]
+pub struct Switches {
+    /// Times Regenerate was switched on, in any member.
+    pub regenerate_presses: u32,
+    /// Capture switched on (Some(true)) or off (Some(false)) in some member.
+    pub capture: Option<bool>,
+}
+
+pub struct Members {
+    group: Arc<Group>,
+    list: Vec<MemberState>,
+    /// The member whose settings changed last: the group plays its parameters.
+    source: u64,
+    /// Bumped whenever any member's settings revision changes.
+    group_rev: u32,
+    /// The status every member shows (each adds its own Linked line).
+    status: EngineStatus,
+    phrase: PhraseSnapshot,
+    /// The group's chord progression as text: what every member's `progression` field holds.
+    progression: String,
+    group_playback: u64,
+    /// The members and what each outputs, and the source, as the Linked lines last said.
+    lines_key: (Vec<(u64, PartOutput)>, u64),
+    ready: bool,
+    failed: bool,
+    capture_armed: bool,
+}
+
+impl Members {
+    pub fn new(group: Arc<Group>) -> Self {
+        Members {
+            group,
+            list: Vec::new(),
+            source: 0,
+            group_rev: 0,
+            status: EngineStatus::default(),
+            phrase: PhraseSnapshot::default(),
+            progression: String::new(),
+            group_playback: 0,
+            lines_key: (Vec::new(), 0),
+            ready: false,
+            failed: false,
+            capture_armed: false,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.group.is_closed()
+    }
+
+    /// Follows the registry: members whose Link now names another group move there, newcomers get
+    /// everything the others have (status, phrase, progression; `has_phrase`: the group's phrase wins
+    /// over a project state the newcomer brought), leavers are forgotten. True when some joined.
+    pub fn sync(&mut self, spawn: SpawnGenerator, has_phrase: bool) -> bool {
+        let mut joined = false;
+        for state in &self.list {
+            if state.member.wanted_group() != self.group.key {
+                group::join(state.member.clone(), spawn);
+            }
+        }
+        let now = self.group.members();
+        self.list.retain(|s| now.iter().any(|m| m.id == s.member.id));
+        for member in now {
+            if self.list.iter().any(|s| s.member.id == member.id) {
+                continue;
+            }
+            let first = self.list.is_empty();
+            if !first {
+                if has_phrase {
+                    member.params.session.take_loaded();
+                }
+                if let Ok(mut text) = member.params.progression.write() {
+                    text.clone_from(&self.progression);
+                }
+            }
+            let state = MemberState::new(member);
+            self.welcome(&state);
+            if first {
+                self.source = state.member.id;
+                self.progression = read_progression(&state.member.params);
+            }
+            self.list.push(state);
+            joined = true;
+        }
+        self.list.sort_by_key(|s| s.member.id);
+        if !self.list.iter().any(|s| s.member.id == self.source) {
+            self.source = self.list.first().map_or(0, |s| s.member.id);
+        }
+        self.follow_parameters();
+        joined
+    }
+
+    /// A newcomer's link gets the group's state; its old bars (another group's) are dropped.
+    fn welcome(&self, state: &MemberState) {
+        let link = state.link();
+        link.epoch.fetch_add(1, Ordering::AcqRel);
+        link.group_rev.store(self.group_rev, Ordering::Release);
+        link.group_playback.store(self.group_playback, Ordering::Release);
+        link.serving_group.store(self.group.key.code(), Ordering::Release);
+        link.capture_armed.store(self.capture_armed, Ordering::Release);
+        link.failed.store(self.failed, Ordering::Release);
+        link.ready.store(self.ready, Ordering::Release);
+        // Busy until this generator's next look says otherwise: an Offline block waits for its bars.
+        link.generator_idle.store(false, Ordering::Release);
+        if let Ok(mut phrase) = link.phrase.lock() {
+            phrase.clone_from(&self.phrase);
+        }
+        if let Ok(mut status) = link.status.lock() {
+            status.clone_from(&self.status);
+        }
+    }
+
+    /// The source follows the last member whose settings changed; the others are told its knobs, the
+    /// Linked lines what the group is.
+    fn follow_parameters(&mut self) {
+        let group_knobs = GroupKnobs::of(&self.source_params());
+        for state in &mut self.list {
+            // An editor following the group's knobs turns them to the group's values: not an edit.
+            let knobs = GroupKnobs::of(&state.member.params);
+            if std::mem::replace(&mut state.knobs, knobs) != knobs && knobs != group_knobs {
+                self.source = state.member.id;
+            }
+            let blocks = state.link().processed_blocks.load(Ordering::Acquire);
+            if blocks != state.blocks.0 {
+                state.blocks = (blocks, Instant::now());
+            }
+        }
+        // The text the group plays: a member whose field differs was just edited (the editor, a capture
+        // there, a state load), and every other member takes it.
+        if let Some(edited) =
+            self.list.iter().map(|s| read_progression(&s.member.params)).find(|text| *text != self.progression)
+        {
+            self.set_progression(edited);
+        }
+        let playback = match self.group.key {
+            GroupKey::Solo(_) => 0,
+            GroupKey::Linked(_) => {
+                let params = self.source_params();
+                let structure = Structure::from_params(&params);
+                GroupPlayback {
+                    loop_bars: structure.loop_length(),
+                    parts: Part::ALL.map(|p| {
+                        let (low, high) = params.part(p).register();
+                        (params.part(p).on.value(), low, high)
+                    }),
+                }
+                .pack()
+            }
+        };
+        let knobs = GroupKnobs::of(&self.source_params());
+        let linked = matches!(self.group.key, GroupKey::Linked(_)) && self.list.len() > 1;
+        for state in &mut self.list {
+            let shown = (linked && state.member.id != self.source).then_some(knobs);
+            if state.knobs_shown != shown {
+                state.knobs_shown = shown;
+                state.member.link.update_status(|s| s.group_knobs = shown);
+            }
+        }
+        if playback != self.group_playback {
+            self.group_playback = playback;
+            for state in &self.list {
+                state.link().group_playback.store(playback, Ordering::Release);
+            }
+        }
+        let lines_key =
+            (self.list.iter().map(|s| (s.member.id, s.member.params.part_output.value())).collect(), self.source);
+        if lines_key != self.lines_key {
+            self.lines_key = lines_key;
+            self.write_linked_lines();
+        }
+    }
+
+    /// Each member's Linked line: the group, its members and what each plays, and whose settings play.
+    fn write_linked_lines(&mut self) {
+        let GroupKey::Linked(group) = self.group.key else { return };
+        let plays = |params: &TrioParams| match params.part_output.value() {
+            PartOutput::All => "all parts",
+            PartOutput::LeadOnly => "the lead",
+            PartOutput::ArpOnly => "the arp",
+            PartOutput::BassOnly => "the bass",
+        };
+        let source = self.source;
+        let lines: Vec<String> = self
+            .list
+            .iter()
+            .map(|me| {
+                if self.list.len() == 1 {
+                    return format!(
+                        "Link {group:?}: no other member in this process. A host that runs each plugin in its \
+                         own process (a sandbox, a bridge) cannot link them: the fallback is to give every \
+                         member the same Seed and settings (they play the same trio until one is edited)."
+                    );
+                }
+                let others: Vec<String> = self
+                    .list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let who = if s.member.id == me.member.id { " (this one)" } else { "" };
+                        let from = if s.member.id == source { ", settings from here" } else { "" };
+                        format!("#{} plays {}{who}{from}", i + 1, plays(&s.member.params))
+                    })
+                    .collect();
+                format!("Link {group:?}: {} members: {}", self.list.len(), others.join("; "))
+            })
+            .collect();
+        for (state, line) in self.list.iter_mut().zip(lines) {
+            if state.linked_line.as_ref() != Some(&line) {
+                state.linked_line = Some(line.clone());
+                state.member.link.update_status(|s| s.linked = Some(line.clone()));
+            }
+        }
+    }
+
+    /// Regenerate presses and Capture switched in any member since the last look (after the
+    /// revisions: a press bumps its member's revision after counting).
+    pub fn switches(&mut self) -> Switches {
+        let mut switches = Switches::default();
+        for state in &mut self.list {
+            let presses = state.link().regenerate_presses.load(Ordering::Acquire);
+            switches.regenerate_presses += presses.wrapping_sub(state.regenerate_presses);
+            state.regenerate_presses = presses;
+            let capture = state.member.params.capture.value();
+            if std::mem::replace(&mut state.capture_switch, capture) != capture {
+                switches.capture = Some(capture);
+            }
+        }
+        switches
+    }
+
+    /// Whose parameters the group plays.
+    pub fn source_params(&self) -> Arc<TrioParams> {
+        self.list
+            .iter()
+            .find(|s| s.member.id == self.source)
+            .or(self.list.first())
+            .map(|s| s.member.params.clone())
+            .unwrap_or_default()
+    }
+
+    /// After a project load: the group plays the settings of a member whose knobs match what the
+    /// loaded phrase was made under, if any (the others' knobs may be older).
+    pub fn prefer_source(&mut self, matches: impl Fn(&TrioParams) -> bool) {
+        if let Some(state) = self.list.iter().find(|s| matches(&s.member.params)) {
+            self.source = state.member.id;
+        }
+    }
+
+    /// Reads every member's settings revision (before the played notes: bars published under these
+    /// have heard them all). A change in any member makes every member's bars stale.
+    pub fn read_revisions(&mut self) {
+        let mut changed = false;
+        for state in &mut self.list {
+            let rev = state.link().settings_rev.load(Ordering::Acquire);
+            changed |= std::mem::replace(&mut state.rev, rev) != rev;
+        }
+        if changed {
+            self.group_rev = self.group_rev.wrapping_add(1);
+            for state in &self.list {
+                state.link().group_rev.store(self.group_rev, Ordering::Release);
+            }
+        }
+    }
+
+    /// The member that leads timing: the first that processes with a timeline.
+    fn leader(&self) -> Option<&MemberState> {
+        let live = |s: &&MemberState| s.blocks.1.elapsed() < STALE_AFTER;
+        let with_transport = || self.list.iter().filter(|s| s.has_transport());
+        with_transport().find(live).or_else(|| with_transport().next())
+    }
+
+    pub fn host(&self) -> HostView {
+        let Some(leader) = self.leader() else {
+            let tempo_bpm = self.list.first().map_or(120.0, |s| s.link().tempo_bpm.load(Ordering::Relaxed));
+            return HostView {
+                has_transport: false,
+                playing: false,
+                offline: false,
+                tempo_bpm,
+                playhead_beats: 0.0,
+                block_end_beats: 0.0,
+                waiting_for_bar: i64::MIN,
+                first_unplayed_tick: 0,
+                pass: 0,
+            };
+        };
+        let timed = || self.list.iter().filter(|s| s.has_transport());
+        let link = leader.link();
+        HostView {
+            has_transport: true,
+            playing: timed().any(|s| s.link().playing.load(Ordering::Relaxed)),
+            offline: timed().any(|s| s.link().offline.load(Ordering::Relaxed)),
+            tempo_bpm: link.tempo_bpm.load(Ordering::Relaxed),
+            playhead_beats: link.playhead_beats.load(Ordering::Relaxed),
+            block_end_beats: timed().map(|s| s.link().block_end_beats.load(Ordering::Relaxed)).fold(f64::MIN, f64::max),
+            waiting_for_bar: timed()
+                .map(|s| s.link().waiting_for_bar.load(Ordering::Acquire))
+                .max()
+                .unwrap_or(i64::MIN),
+            first_unplayed_tick: timed()
+                .map(|s| s.link().first_unplayed_tick.load(Ordering::Relaxed))
+                .max()
+                .unwrap_or(0),
+            pass: link.discontinuities.load(Ordering::Acquire),
+        }
+    }
+
+    /// Members whose discontinuity count moved (a seek, a loop wrap) may hold other bars in these
+    /// bars' slots: everything is sent to them again. Returns whether any moved.
+    pub fn follow_discontinuities(&mut self, resend: bool) -> bool {
+        let mut any = false;
+        for state in &mut self.list {
+            let count = state.link().discontinuities.load(Ordering::Acquire);
+            if std::mem::replace(&mut state.discontinuities, count) != count {
+                any = true;
+                if resend {
+                    state.published.clear();
+                }
+            }
+        }
+        any
+    }
+
+    /// The notes played into any member since the last call. The leading member's notes keep their
+    /// pass; another member's count as played in the leader's current pass.
+    pub fn played_notes(&self, mut hear: impl FnMut(PlayedNote)) {
+        let leader = self.leader().map(|s| s.member.id);
+        let pass = self.host().pass;
+        for state in &self.list {
+            while let Some(mut note) = state.link().played.pop() {
+                if Some(state.member.id) != leader {
+                    note.pass = pass;
+                }
+                hear(note);
+            }
+        }
+    }
+
+    /// The next command from any member's editor.
+    pub fn next_command(&self) -> Option<Command> {
+        self.list.iter().find_map(|s| s.link().command_receiver.try_recv().ok())
+    }
+
+    /// Some member has not been sent bar `index` as it is now.
+    pub fn needs(&self, index: i64) -> bool {
+        self.list.iter().any(|s| s.published.get(&index) != Some(&(s.rev, self.group_rev)))
+    }
+
+    /// Sends bar `index` to every member that lacks it; members waiting for a bar go last, so when
+    /// their wait ends the others have it too. False when a queue was full (an audio thread is not
+    /// draining).
+    pub fn publish(&mut self, index: i64, notes: &[Note]) -> bool {
+        let group_rev = self.group_rev;
+        let mut order: Vec<usize> = (0..self.list.len()).collect();
+        order.sort_by_key(|&i| self.list[i].link().waiting_for_bar.load(Ordering::Acquire) != i64::MIN);
+        let mut all = true;
+        for i in order {
+            let state = &mut self.list[i];
+            let revs = (state.rev, group_rev);
+            if state.published.get(&index) == Some(&revs) {
+                continue;
+            }
+            let epoch = state.link().epoch.load(Ordering::Acquire);
+            if state.link().bars.push(BarNotes::new(epoch, revs, index, notes)).is_ok() {
+                state.published.insert(index, revs);
+            } else {
+                all = false;
+            }
+        }
+        all
+    }
+
+    /// Bar `index` changed: every member needs it again.
+    pub fn unpublish(&mut self, index: i64) {
+        for state in &mut self.list {
+            state.published.remove(&index);
+        }
+    }
+
+    /// The bars every member holds are stale (another phrase, another structure).
+    pub fn new_epoch(&mut self) {
+        for state in &mut self.list {
+            state.link().epoch.fetch_add(1, Ordering::AcqRel);
+            state.published.clear();
+        }
+    }
+
+    pub fn update_status(&mut self, f: impl Fn(&mut EngineStatus)) {
+        f(&mut self.status);
+        for state in &self.list {
+            state.member.link.update_status(&f);
+        }
+    }
+
+    pub fn share_phrase(&mut self, phrase: PhraseSnapshot) {
+        for state in &self.list {
+            if let Ok(mut shared) = state.link().phrase.lock() {
+                shared.clone_from(&phrase);
+            }
+        }
+        self.phrase = phrase;
+    }
+
+    /// What a project save of any member holds.
+    pub fn store_session(&self, session: &PersistedSession) {
+        for state in &self.list {
+            state.member.params.session.store(session.clone());
+        }
+    }
+
+    /// The phrase the group's first member already played (its Link was just switched on): the new
+    /// group goes on with it rather than starting over from the seed.
+    pub fn first_phrase(&self) -> Option<PersistedSession> {
+        let session = self.list.first()?.member.params.session.read();
+        (!session.bars.is_empty()).then_some(session)
+    }
+
+    /// A project state a host loaded into some member since the last look (the others' are taken too).
+    pub fn take_loaded(&self) -> Option<PersistedSession> {
+        let loaded: Vec<PersistedSession> =
+            self.list.iter().filter_map(|s| s.member.params.session.take_loaded()).collect();
+        loaded.into_iter().next()
+    }
+
+    pub fn progression(&self) -> &str {
+        &self.progression
+    }
+
+    /// The group's progression (typed in some member, captured, or loaded) in every member's field.
+    pub fn set_progression(&mut self, text: String) {
+        for state in &self.list {
+            if let Ok(mut field) = state.member.params.progression.write() {
+                if *field != text {
+                    field.clone_from(&text);
+                }
+            }
+        }
+        self.progression = text;
+    }
+
+    pub fn set_ready(&mut self, ready: bool) {
+        self.ready = ready;
+        self.list.iter().for_each(|s| s.link().ready.store(ready, Ordering::Release));
+    }
+
+    pub fn set_failed(&mut self) {
+        self.failed = true;
+        self.list.iter().for_each(|s| s.link().failed.store(true, Ordering::Release));
+    }
+
+    pub fn set_idle(&self, idle: bool) {
+        self.list.iter().for_each(|s| s.link().generator_idle.store(idle, Ordering::Release));
+    }
+
+    pub fn set_capture_armed(&mut self, armed: bool) {
+        self.capture_armed = armed;
+        self.list.iter().for_each(|s| s.link().capture_armed.store(armed, Ordering::Release));
+    }
+
+    /// The first member's link (unit tests look through it).
+    #[cfg(test)]
+    pub fn first_link(&self) -> Arc<Link> {
+        self.list[0].member.link.clone()
+    }
+}
+
+fn read_progression(params: &TrioParams) -> String {
+    params.progression.read().map(|t| t.clone()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generator::group::tests::set_param;
+    use crate::params::LinkGroup;
+
+    fn linked_pair() -> (Members, [Member; 2]) {
+        let pair = [0, 1].map(|_| {
+            let params = Arc::new(TrioParams::default());
+            set_param(&params, "link", 1.0);
+            Member::new(Arc::new(Link::default()), params)
+        });
+        let group = Group::unregistered(GroupKey::Linked(LinkGroup::H), pair.to_vec());
+        let mut members = Members::new(group);
+        members.sync(|_| unreachable!("no member changes group"), false);
+        (members, pair)
+    }
+
+    fn sync(members: &mut Members) {
+        members.sync(|_| unreachable!("no member changes group"), true);
+    }
+
+    #[test]
+    fn the_member_edited_last_leads_and_an_editor_following_it_does_not_take_over() {
+        let (mut members, [a, b]) = linked_pair();
+        assert_eq!(members.source, a.id, "the first member leads a new group");
+        assert_eq!(a.link.status().group_knobs, None, "the source's editor follows no one");
+
+        set_param(&b.params, "temperature", 0.0);
+        sync(&mut members);
+        assert_eq!(members.source, b.id, "an edit in the second member");
+        let knobs = a.link.status().group_knobs.expect("the first member's editor is told the group's knobs");
+        assert_eq!(knobs.temperature, b.params.temperature.value());
+        assert_eq!(b.link.status().group_knobs, None);
+
+        // The first member's editor turns its knob to the group's value: still the second leads.
+        set_param(&a.params, "temperature", 0.0);
+        sync(&mut members);
+        assert_eq!(members.source, b.id, "following the group is not an edit");
+        set_param(&a.params, "seed", 0.5);
+        sync(&mut members);
+        assert_eq!(members.source, a.id, "an edit of its own");
+        assert_eq!(members.source_params().seed.value(), a.params.seed.value());
+    }
+
+    #[test]
+    fn a_change_in_one_member_makes_every_members_bars_stale_and_presses_are_heard() {
+        let (mut members, [a, b]) = linked_pair();
+        members.read_revisions();
+        let bar = [Note { start_tick: 0, part: Part::Bass, pitch: 40, duration_ticks: 12, velocity: 90 }];
+        assert!(members.publish(0, &bar));
+        assert!(!members.needs(0), "both members have bar 0");
+        b.link.settings_rev.fetch_add(1, Ordering::AcqRel);
+        b.link.regenerate_presses.fetch_add(1, Ordering::AcqRel);
+        sync(&mut members);
+        members.read_revisions();
+        assert_eq!(members.switches().regenerate_presses, 1);
+        assert!(members.needs(0), "bar 0 is stale after a change in the second member");
+        assert_eq!(a.link.group_rev.load(Ordering::Acquire), b.link.group_rev.load(Ordering::Acquire));
+        assert!(members.publish(0, &bar));
+        let sent = |link: &Link| std::iter::from_fn(|| link.bars.pop()).map(|b| (b.settings_rev, b.group_rev)).last();
+        assert_eq!(sent(&a.link), Some((0, 1)), "the first member's bar carries the new group revision");
+        assert_eq!(sent(&b.link), Some((1, 1)));
+    }
+}
