@@ -27,9 +27,9 @@ pub use plugin::NeuralTrio;
 #[cfg(feature = "plugin")]
 mod plugin {
     use crate::generator::group::{self, Member};
-    use crate::generator::settings::GenSettings;
-    use crate::link::{GroupPlayback, Link};
+    use crate::link::Link;
     use crate::music::Part;
+    use crate::params::GroupKnobs;
     use crate::params::{Mode, TrioParams};
     use crate::playback::input::{InputNote, InputRouter, Listen, Route, MAX_PLAYED_PER_BLOCK};
     use crate::playback::{BlockInput, BlockSettings, EventKind, PartSettings, Playback};
@@ -52,8 +52,8 @@ mod plugin {
         /// The Regenerate parameter as last block saw it (None before the first block: a project saved
         /// with it on does not regenerate when it loads).
         regenerate_switch: Option<bool>,
-        /// Last block's generation settings, to tell the generator (and Offline waits) they changed.
-        last_settings: Option<GenSettings>,
+        /// Last block's generation knobs, to tell the generator (and Offline waits) they changed.
+        last_knobs: Option<GroupKnobs>,
         sample_rate: f32,
         offline: bool,
         /// Where played notes leave the plugin (a followed part's channel), so each note-off follows its on.
@@ -78,7 +78,7 @@ mod plugin {
                 member_id: member.id,
                 joined: false,
                 regenerate_switch: None,
-                last_settings: None,
+                last_knobs: None,
                 sample_rate: 48_000.0,
                 offline: false,
                 router: InputRouter::default(),
@@ -102,17 +102,13 @@ mod plugin {
             let only = self.params.part_output.value().only();
             let follow = self.params.follow.value();
             let followed = follow.part();
-            // Linked: the group's structure and parts (set in whichever member changed them last).
-            let linked = GroupPlayback::unpack(self.link.group_playback.load(Ordering::Acquire));
+            // (Linked, playback takes the group's structure and parts instead: see `playback::with_group`.)
             let parts = Part::ALL.map(|part| {
                 let p = self.params.part(part);
-                let (on, low, high) = match linked {
-                    Some(group) => group.parts[part.index()],
-                    None => (p.on.value(), p.register().0, p.register().1),
-                };
+                let (low, high) = p.register();
                 PartSettings {
                     // A part the player plays is not ours to sound.
-                    on: on && followed != Some(part),
+                    on: p.on.value() && followed != Some(part),
                     low,
                     high,
                     channel: match only {
@@ -122,10 +118,9 @@ mod plugin {
                     routed: only.is_none_or(|o| o == part),
                 }
             });
-            let loop_bars = match (linked, self.params.mode.value()) {
-                (Some(group), _) => group.loop_bars,
-                (None, Mode::Endless) => None,
-                (None, Mode::Loop | Mode::Hold) => Some(self.params.loop_bars.value().clamp(1, 16) as u32),
+            let loop_bars = match self.params.mode.value() {
+                Mode::Endless => None,
+                Mode::Loop | Mode::Hold => Some(self.params.loop_bars.value().clamp(1, 16) as u32),
             };
             let listen = Listen {
                 on: follow != crate::params::Follow::Off,
@@ -211,14 +206,14 @@ mod plugin {
                 }
             }
             self.link.processed_blocks.fetch_add(1, Ordering::Relaxed);
-            let settings = GenSettings::from_params(&self.params, 0);
+            let knobs = GroupKnobs::of(&self.params);
             let regenerate = self.params.regenerate.value();
             let pressed = self.regenerate_switch.replace(regenerate) == Some(false) && regenerate;
             if pressed {
                 self.link.regenerate_presses.fetch_add(1, Ordering::AcqRel);
             }
-            if self.last_settings != Some(settings) || pressed {
-                self.last_settings = Some(settings);
+            if self.last_knobs != Some(knobs) || pressed {
+                self.last_knobs = Some(knobs);
                 self.link.settings_rev.fetch_add(1, Ordering::AcqRel);
             }
 

@@ -352,6 +352,10 @@ pub struct TrioParams {
     /// Where the editor's Export button writes MIDI files; kept with the project like a bounce folder.
     #[persist = "export-folder"]
     pub export_folder: Arc<RwLock<String>>,
+    /// Linked: this instance's knobs are the ones its group played when the project was saved (the
+    /// others' may be older), so a reloaded group plays by them again.
+    #[persist = "link-leads"]
+    pub link_leads: Arc<RwLock<bool>>,
 }
 
 /// The generation knobs a linked group shares, as the member whose settings changed last has them:
@@ -388,6 +392,31 @@ impl GroupKnobs {
                 (part.on.value(), part.low.value(), part.high.value())
             }),
         }
+    }
+
+    /// Every knob as a number, in a fixed order, so two sets compare knob by knob.
+    pub fn values(&self) -> [f64; 18] {
+        let [lead, arp, bass] = self.parts.map(|(on, low, high)| [on as i32 as f64, low as f64, high as f64]);
+        [
+            self.temperature as f64,
+            self.top_p as f64,
+            self.seed as f64,
+            self.mode as i32 as f64,
+            self.loop_bars as f64,
+            self.key_lock as f64,
+            self.mood as i32 as f64,
+            self.follow as i32 as f64,
+            self.compute as i32 as f64,
+            lead[0],
+            lead[1],
+            lead[2],
+            arp[0],
+            arp[1],
+            arp[2],
+            bass[0],
+            bass[1],
+            bass[2],
+        ]
     }
 }
 
@@ -454,6 +483,7 @@ impl Default for TrioParams {
             editor_state: Arc::new(AtomicCell::new(EditorSize::DEFAULT)),
             progression: Arc::new(RwLock::new(String::new())),
             export_folder: Arc::new(RwLock::new(String::new())),
+            link_leads: Arc::new(RwLock::new(false)),
         }
     }
 }

@@ -66,6 +66,8 @@ impl Running {
     fn wait(&self, what: &str, done: impl Fn(&EngineStatus, &Phrase) -> bool) -> (EngineStatus, Phrase) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            // Played as the audio thread would: a block processed, its bars drained.
+            self.link.processed_blocks.fetch_add(1, Ordering::Relaxed);
             while self.link.bars.pop().is_some() {}
             let status = self.link.status();
             assert!(status.problem.is_none(), "generator problem while waiting for {what}: {:?}", status.problem);

@@ -79,6 +79,31 @@ fn three_linked_members_play_what_one_instance_plays_at_two_block_sizes() {
     }
 }
 
+/// The group plays one set of settings: with other knobs in the arp and bass members (never touched
+/// since they joined), the three play what the first member's settings make alone.
+#[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
+fn members_with_other_knobs_play_the_groups_settings() {
+    let song = blocks(4.0);
+    let lead_settings = [("Seed", "77"), ("Temperature", "0.8")];
+    let mut hosts = vec![host(
+        RenderMode::Offline,
+        [("Link", "A"), ("Part Output", "Lead Only")].iter().chain(&lead_settings).map(|(n, v)| text(n, v)).collect(),
+    )];
+    for part in ["Arp", "Bass"] {
+        let only = format!("{part} Only");
+        let initial = [("Link", "A"), ("Part Output", only.as_str()), ("Seed", "5"), ("Loop Length", "2")];
+        hosts.push(host(RenderMode::Offline, initial.iter().map(|(n, v)| text(n, v)).collect()));
+    }
+    let played = play(&mut hosts, &song, |_, _| {});
+    let union: Vec<NoteEvent> = played
+        .iter()
+        .enumerate()
+        .flat_map(|(i, events)| events.iter().map(move |e| NoteEvent { channel: i as i16, ..*e }))
+        .collect();
+    assert_same("the group with other knobs in two members", &union, &single(&lead_settings, &song));
+}
+
 /// Three members of group `group` (and the given parameters), offline.
 fn members(group: &str, params: &[(&str, &str)]) -> Vec<TrioHost> {
     members_in(RenderMode::Offline, group, params)

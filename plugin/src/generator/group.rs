@@ -101,9 +101,23 @@ pub type SpawnGenerator = fn(Arc<Group>) -> std::io::Result<JoinHandle<()>>;
 /// Puts the member in the group its Link parameter names (leaving any other), starting the group's
 /// generator when it is the first. Main thread (activation) or a generator thread (a Link change).
 pub fn join(member: Member, spawn: SpawnGenerator) {
+    join_locked(&mut lock(&REGISTRY), member, spawn);
+}
+
+/// Moves a member whose Link now names another group, if it is still in group `from` (it may have
+/// been destroyed since its generator last looked: a member that left never comes back).
+pub fn move_member(member: Member, from: GroupKey, spawn: SpawnGenerator) {
     let mut registry = lock(&REGISTRY);
+    let still_there =
+        registry.groups.iter().any(|(g, _)| g.key == from && lock(&g.members).iter().any(|m| m.id == member.id));
+    if still_there {
+        join_locked(&mut registry, member, spawn);
+    }
+}
+
+fn join_locked(registry: &mut Registry, member: Member, spawn: SpawnGenerator) {
     let key = member.wanted_group();
-    remove_member(&mut registry, member.id, Some(key));
+    remove_member(registry, member.id, Some(key));
     let index = match registry.groups.iter().position(|(g, _)| g.key == key) {
         Some(index) => index,
         None => {
@@ -120,7 +134,10 @@ pub fn join(member: Member, spawn: SpawnGenerator) {
             members.sort_by_key(|m| m.id);
         }
     }
-    if thread.is_none() {
+    // A generator that ended (it panicked: its members were told) is started again for the newcomer.
+    if thread.as_ref().is_none_or(|t| t.is_finished()) {
+        registry.ended.extend(thread.take());
+        let (group, thread) = &mut registry.groups[index];
         match spawn(group.clone()) {
             Ok(handle) => *thread = Some(handle),
             // No thread, no bars: the member's audio thread plays silence, as with no model.

@@ -13,9 +13,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A member that has not processed a block for this long no longer leads the group's timing (its
-/// track may be frozen or bypassed while the others play).
+/// A member that has not processed a block for this long is set aside (its track may be frozen,
+/// disabled or left out of a bounce): it leads no timing and is sent nothing until it plays again.
 const STALE_AFTER: Duration = Duration::from_millis(500);
+/// The group's knobs a member was last told, kept so its editor turning them late is not an edit.
+const KNOBS_TOLD: usize = 8;
 
 struct MemberState {
     member: Member,
@@ -27,10 +29,16 @@ struct MemberState {
     regenerate_presses: u32,
     /// The Capture switch as last seen: switching it on (or finding it on) arms a capture.
     capture_switch: bool,
-    /// Its generation knobs as last seen: a change (to other values than the group's) makes it the source.
+    /// Its generation knobs as last seen: a change (to values it was never told) makes it the source.
     knobs: GroupKnobs,
     /// The group's knobs as its status last said (None for the source itself: its editor leads).
     knobs_shown: Option<GroupKnobs>,
+    /// The group's knobs it was told lately, newest last.
+    knobs_told: Vec<GroupKnobs>,
+    /// Its project said it led the group when saved (`link_leads`), as read when it joined.
+    led_when_saved: bool,
+    /// Not processing lately: set aside until it plays again.
+    stale: bool,
     /// Its processed-block count and when it last changed: members that stopped processing do not lead.
     blocks: (u32, Instant),
     /// The Linked line of its status, as last written.
@@ -48,6 +56,9 @@ impl MemberState {
             capture_switch: false,
             knobs: GroupKnobs::of(&member.params),
             knobs_shown: None,
+            knobs_told: Vec::new(),
+            led_when_saved: member.params.link_leads.read().map(|l| *l).unwrap_or(false),
+            stale: false,
             blocks: (link.processed_blocks.load(Ordering::Acquire), Instant::now()),
             linked_line: None,
             member,
@@ -97,6 +108,8 @@ pub struct Members {
     list: Vec<MemberState>,
     /// The member whose settings changed last: the group plays its parameters.
     source: u64,
+    /// No member has been edited or loaded as the leader yet: the first member leads by default.
+    source_by_default: bool,
     /// Bumped whenever any member's settings revision changes.
     group_rev: u32,
     /// The status every member shows (each adds its own Linked line).
@@ -118,6 +131,7 @@ impl Members {
             group,
             list: Vec::new(),
             source: 0,
+            source_by_default: true,
             group_rev: 0,
             status: EngineStatus::default(),
             phrase: PhraseSnapshot::default(),
@@ -141,7 +155,7 @@ impl Members {
         let mut joined = false;
         for state in &self.list {
             if state.member.wanted_group() != self.group.key {
-                group::join(state.member.clone(), spawn);
+                group::move_member(state.member.clone(), self.group.key, spawn);
             }
         }
         let now = self.group.members();
@@ -165,15 +179,29 @@ impl Members {
                 self.source = state.member.id;
                 self.progression = read_progression(&state.member.params);
             }
+            if state.led_when_saved && self.source_by_default {
+                // The member that led when the project was saved leads again.
+                self.source = state.member.id;
+                self.source_by_default = false;
+            }
             self.list.push(state);
             joined = true;
         }
         self.list.sort_by_key(|s| s.member.id);
         if !self.list.iter().any(|s| s.member.id == self.source) {
             self.source = self.list.first().map_or(0, |s| s.member.id);
+            self.source_by_default = true;
         }
         self.follow_parameters();
         joined
+    }
+
+    /// Everything published so far is stale for every member (offline blocks wait for it again).
+    fn bump_group_rev(&mut self) {
+        self.group_rev = self.group_rev.wrapping_add(1);
+        for state in &self.list {
+            state.link().group_rev.store(self.group_rev, Ordering::Release);
+        }
     }
 
     /// A newcomer's link gets the group's state; its old bars (another group's) are dropped.
@@ -199,16 +227,39 @@ impl Members {
     /// The source follows the last member whose settings changed; the others are told its knobs, the
     /// Linked lines what the group is.
     fn follow_parameters(&mut self) {
+        let source_before = self.source;
         let group_knobs = GroupKnobs::of(&self.source_params());
         for state in &mut self.list {
-            // An editor following the group's knobs turns them to the group's values: not an edit.
+            // An editor following the group's knobs turns them to values it was told (late, one knob at
+            // a time): not an edit. Any other change is.
             let knobs = GroupKnobs::of(&state.member.params);
-            if std::mem::replace(&mut state.knobs, knobs) != knobs && knobs != group_knobs {
+            let old = std::mem::replace(&mut state.knobs, knobs);
+            if is_edit(&old, &knobs, &group_knobs, &state.knobs_told) {
                 self.source = state.member.id;
+                self.source_by_default = false;
             }
             let blocks = state.link().processed_blocks.load(Ordering::Acquire);
             if blocks != state.blocks.0 {
                 state.blocks = (blocks, Instant::now());
+                if std::mem::take(&mut state.stale) {
+                    // Playing again: its table may miss what changed meanwhile; it gets everything.
+                    state.published.clear();
+                }
+            } else if state.blocks.1.elapsed() > STALE_AFTER
+                && state.link().waiting_for_bar.load(Ordering::Acquire) == i64::MIN
+            {
+                // (A block waiting for its bars is not stale, however long the model takes to open.)
+                state.stale = true;
+            }
+        }
+        if self.source != source_before {
+            // Other knobs play now: every member's bars are stale until made (or found) under them.
+            self.bump_group_rev();
+            let source = self.source;
+            for state in &self.list {
+                if let Ok(mut leads) = state.member.params.link_leads.write() {
+                    *leads = state.member.id == source && matches!(self.group.key, GroupKey::Linked(_));
+                }
             }
         }
         // The text the group plays: a member whose field differs was just edited (the editor, a capture
@@ -240,6 +291,12 @@ impl Members {
             if state.knobs_shown != shown {
                 state.knobs_shown = shown;
                 state.member.link.update_status(|s| s.group_knobs = shown);
+                if let Some(told) = shown {
+                    state.knobs_told.push(told);
+                    if state.knobs_told.len() > KNOBS_TOLD {
+                        state.knobs_told.remove(0);
+                    }
+                }
             }
         }
         if playback != self.group_playback {
@@ -247,6 +304,7 @@ impl Members {
             for state in &self.list {
                 state.link().group_playback.store(playback, Ordering::Release);
             }
+            self.bump_group_rev();
         }
         let lines_key =
             (self.list.iter().map(|s| (s.member.id, s.member.params.part_output.value())).collect(), self.source);
@@ -324,11 +382,17 @@ impl Members {
             .unwrap_or_default()
     }
 
-    /// After a project load: the group plays the settings of a member whose knobs match what the
-    /// loaded phrase was made under, if any (the others' knobs may be older).
-    pub fn prefer_source(&mut self, matches: impl Fn(&TrioParams) -> bool) {
-        if let Some(state) = self.list.iter().find(|s| matches(&s.member.params)) {
+    /// After a project load: the member that led when it was saved leads again; failing that (a
+    /// project from before linking), one whose knobs made the loaded phrase.
+    pub fn lead_after_load(&mut self, made_it: impl Fn(&TrioParams) -> bool) {
+        let leader = self
+            .list
+            .iter()
+            .find(|s| s.led_when_saved)
+            .or_else(|| self.list.iter().find(|s| made_it(&s.member.params)));
+        if let Some(state) = leader {
             self.source = state.member.id;
+            self.source_by_default = false;
         }
     }
 
@@ -341,18 +405,20 @@ impl Members {
             changed |= std::mem::replace(&mut state.rev, rev) != rev;
         }
         if changed {
-            self.group_rev = self.group_rev.wrapping_add(1);
-            for state in &self.list {
-                state.link().group_rev.store(self.group_rev, Ordering::Release);
-            }
+            self.bump_group_rev();
         }
     }
 
     /// The member that leads timing: the first that processes with a timeline.
     fn leader(&self) -> Option<&MemberState> {
-        let live = |s: &&MemberState| s.blocks.1.elapsed() < STALE_AFTER;
-        let with_transport = || self.list.iter().filter(|s| s.has_transport());
-        with_transport().find(live).or_else(|| with_transport().next())
+        self.timed().next()
+    }
+
+    /// The members with a timeline; those set aside only when no other has one.
+    fn timed(&self) -> impl Iterator<Item = &MemberState> {
+        let with_transport = self.list.iter().filter(|s| s.has_transport());
+        let any_live = self.list.iter().any(|s| s.has_transport() && !s.stale);
+        with_transport.filter(move |s| !(any_live && s.stale))
     }
 
     pub fn host(&self) -> HostView {
@@ -370,7 +436,7 @@ impl Members {
                 pass: 0,
             };
         };
-        let timed = || self.list.iter().filter(|s| s.has_transport());
+        let timed = || self.timed();
         let link = leader.link();
         HostView {
             has_transport: true,
@@ -429,7 +495,7 @@ impl Members {
 
     /// Some member has not been sent bar `index` as it is now.
     pub fn needs(&self, index: i64) -> bool {
-        self.list.iter().any(|s| s.published.get(&index) != Some(&(s.rev, self.group_rev)))
+        self.list.iter().any(|s| !s.stale && s.published.get(&index) != Some(&(s.rev, self.group_rev)))
     }
 
     /// Sends bar `index` to every member that lacks it; members waiting for a bar go last, so when
@@ -443,7 +509,7 @@ impl Members {
         for i in order {
             let state = &mut self.list[i];
             let revs = (state.rev, group_rev);
-            if state.published.get(&index) == Some(&revs) {
+            if state.stale || state.published.get(&index) == Some(&revs) {
                 continue;
             }
             let epoch = state.link().epoch.load(Ordering::Acquire);
@@ -550,6 +616,13 @@ impl Members {
     }
 }
 
+/// A member's knobs changed from `old` to `new`: an edit of its own when some knob took a value
+/// that is neither the group's now nor one the member was told lately.
+fn is_edit(old: &GroupKnobs, new: &GroupKnobs, group: &GroupKnobs, told: &[GroupKnobs]) -> bool {
+    let (old, new, group) = (old.values(), new.values(), group.values());
+    (0..new.len()).any(|i| new[i] != old[i] && new[i] != group[i] && !told.iter().any(|t| t.values()[i] == new[i]))
+}
+
 fn read_progression(params: &TrioParams) -> String {
     params.progression.read().map(|t| t.clone()).unwrap_or_default()
 }
@@ -589,10 +662,14 @@ mod tests {
         assert_eq!(knobs.temperature, b.params.temperature.value());
         assert_eq!(b.link.status().group_knobs, None);
 
-        // The first member's editor turns its knob to the group's value: still the second leads.
+        // The second member's knob moves on; the first member's editor turns its knob to the value it
+        // was told before (late, as a host applies it): still the second leads.
+        set_param(&b.params, "temperature", 0.5);
+        sync(&mut members);
         set_param(&a.params, "temperature", 0.0);
         sync(&mut members);
         assert_eq!(members.source, b.id, "following the group is not an edit");
+        assert!(*b.params.link_leads.read().unwrap() && !*a.params.link_leads.read().unwrap(), "who leads is saved");
         set_param(&a.params, "seed", 0.5);
         sync(&mut members);
         assert_eq!(members.source, a.id, "an edit of its own");
@@ -615,7 +692,30 @@ mod tests {
         assert_eq!(a.link.group_rev.load(Ordering::Acquire), b.link.group_rev.load(Ordering::Acquire));
         assert!(members.publish(0, &bar));
         let sent = |link: &Link| std::iter::from_fn(|| link.bars.pop()).map(|b| (b.settings_rev, b.group_rev)).last();
-        assert_eq!(sent(&a.link), Some((0, 1)), "the first member's bar carries the new group revision");
-        assert_eq!(sent(&b.link), Some((1, 1)));
+        let group_rev = a.link.group_rev.load(Ordering::Acquire);
+        assert_eq!(sent(&a.link), Some((0, group_rev)), "the first member's bar carries the new group revision");
+        assert_eq!(sent(&b.link), Some((1, group_rev)));
+    }
+
+    #[test]
+    fn a_member_that_stops_processing_is_set_aside_and_gets_everything_when_it_plays_again() {
+        let (mut members, [a, b]) = linked_pair();
+        for state in &mut members.list {
+            state.blocks.1 = Instant::now() - STALE_AFTER * 2;
+        }
+        a.link.processed_blocks.fetch_add(1, Ordering::Relaxed);
+        sync(&mut members);
+        members.read_revisions();
+        let bar = [Note { start_tick: 0, part: Part::Lead, pitch: 72, duration_ticks: 12, velocity: 90 }];
+        // The second member's queue is never drained: the first still gets every bar.
+        for index in 0..crate::link::BAR_QUEUE_CAPACITY as i64 + 8 {
+            assert!(members.publish(index, &bar), "bar {index}: a stale member held the group up");
+            assert!(!members.needs(index));
+            assert!(a.link.bars.pop().is_some(), "the member that plays got bar {index}");
+        }
+        assert_eq!(b.link.bars.len(), 0, "nothing was sent to the member that does not play");
+        b.link.processed_blocks.fetch_add(1, Ordering::Relaxed);
+        sync(&mut members);
+        assert!(members.needs(0), "playing again, it needs the bars");
     }
 }

@@ -133,8 +133,21 @@ const MAX_RECOVERIES: u32 = 3;
 /// Starts a group's generator thread; it ends when the group's last member leaves.
 pub fn spawn(group: Arc<Group>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name("neural-trio-generator".into()).spawn(move || {
-        let mut generator = Generator::new(group);
-        generator.run();
+        let run = std::panic::AssertUnwindSafe(|| Generator::new(group.clone()).run());
+        if let Err(panic) = std::panic::catch_unwind(run) {
+            // A bug, not bad input: the members go silent (offline blocks stop waiting) and say so.
+            let what =
+                panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            let problem = format!(
+                "The generator stopped unexpectedly ({}); reopen the project to restart it.",
+                what.unwrap_or_default()
+            );
+            nice_plug::nice_log!("Neural Trio: {problem}");
+            for member in group.members() {
+                member.link.update_status(|s| s.problem = Some(problem.clone()));
+                member.link.failed.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
     })
 }
 
@@ -391,7 +404,8 @@ impl Generator {
 
     /// Adopts a session the host just loaded (into any member).
     fn adopt_loaded_session(&mut self) {
-        let Some(session) = self.members.take_loaded().or_else(|| self.inherited.take()) else { return };
+        let (loaded, inherited) = (self.members.take_loaded(), self.inherited.take());
+        let Some(session) = loaded.or(inherited) else { return };
         // A host that applies the state the generator already plays, or an earlier snapshot of it (some
         // save and load again and again while bars are being made), changes nothing: the bars it has
         // are ours, and the ones it lacks would be made again note for note. No new epoch, nothing for
@@ -405,11 +419,10 @@ impl Generator {
         }
         // What a save returns from now on (in every member), byte for byte what was loaded.
         self.members.store_session(&session);
-        if let Some(settings) = session.settings {
-            // Linked members' knobs may differ: the one that made the loaded phrase leads.
-            self.members.prefer_source(|p| GenSettings::from_params(p, session.variation) == settings);
-            self.params = self.members.source_params();
-        }
+        // Linked members' knobs may differ: the one whose knobs made the loaded phrase leads.
+        let made_it = |p: &TrioParams| session.settings == Some(GenSettings::from_params(p, session.variation));
+        self.members.lead_after_load(made_it);
+        self.params = self.members.source_params();
         self.variation = session.variation;
         self.highest_variation = self.highest_variation.max(session.variation);
         self.candidates.clear();
@@ -452,12 +465,12 @@ impl Generator {
             self.share_phrase();
         }
         self.params = self.members.source_params();
+        // The revisions first, then what was played and where: bars published under them have heard
+        // it all, and a member that plays on meanwhile waits for them.
+        self.members.read_revisions();
         self.host = self.members.host();
         self.adopt_loaded_session();
         self.follow_compute_setting();
-        // The revisions first, then the played notes and presses: bars published under them have
-        // heard them all.
-        self.members.read_revisions();
         let switches = self.members.switches();
         for _ in 0..switches.regenerate_presses {
             self.handle(Command::Regenerate { part: None });

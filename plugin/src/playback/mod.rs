@@ -10,7 +10,7 @@ pub mod timeline;
 
 pub use events::{EventKind, OutEvent};
 
-use crate::link::{Link, PlayedNote};
+use crate::link::{GroupPlayback, Link, PlayedNote};
 use crate::music::phrase::phrase_bar;
 use crate::music::{Part, TICKS_PER_BAR, TICKS_PER_BEAT};
 use bars::BarTable;
@@ -125,6 +125,7 @@ impl Playback {
         self.events.clear();
         let epoch = link.epoch.load(Ordering::Acquire);
         self.bars.drain(link, epoch);
+        let mut settings = &with_group(*settings, link);
 
         // Parts switched off, re-routed or re-registered since the last block.
         if let Some(last) = self.last_parts {
@@ -222,9 +223,15 @@ impl Playback {
             link.settings_rev.fetch_add(1, Ordering::AcqRel);
         }
         let mut epoch = epoch;
+        let after_wait;
         if offline && first_tick < end_tick {
             epoch = self.wait_for_bars(link, settings, first_tick, end_tick);
+            // A linked group's structure as the bars just waited for were made under.
+            after_wait = with_group(*settings, link);
+            settings = &after_wait;
         }
+        // What this block plays is now fixed: a regeneration (for any member) keeps up to its end.
+        link.first_unplayed_tick.store(end_tick.max(first_tick), Ordering::Relaxed);
 
         for tick in first_tick..end_tick {
             let bar = tick.div_euclid(TICKS_PER_BAR as i64);
@@ -245,10 +252,23 @@ impl Playback {
         }
         self.sounding.release_ending_in(&span, &mut self.events);
         self.next_tick = self.next_tick.max(end_tick);
-        // Played: a linked member processed after this one regenerates only from here.
-        link.first_unplayed_tick.store(self.next_tick, Ordering::Relaxed);
         self.events.sorted()
     }
+}
+
+/// A linked member plays by its group's loop length, part switches and registers (those of the member
+/// edited last); channels and routing stay its own.
+fn with_group(mut settings: BlockSettings, link: &Link) -> BlockSettings {
+    if let Some(group) = GroupPlayback::unpack(link.group_playback.load(Ordering::Acquire)) {
+        settings.loop_bars = group.loop_bars;
+        for part in Part::ALL {
+            let (on, low, high) = group.parts[part.index()];
+            let mine = &mut settings.parts[part.index()];
+            // A part the player plays is not ours to sound.
+            (mine.on, mine.low, mine.high) = (on && settings.followed != Some(part), low, high);
+        }
+    }
+    settings
 }
 
 /// Hands the notes Follow hears to the generator, then bumps the settings revision: bars published
