@@ -255,10 +255,13 @@ impl Members {
         if self.source != source_before {
             // Other knobs play now: every member's bars are stale until made (or found) under them.
             self.bump_group_rev();
-            let source = self.source;
-            for state in &self.list {
-                if let Ok(mut leads) = state.member.params.link_leads.write() {
-                    *leads = state.member.id == source && matches!(self.group.key, GroupKey::Linked(_));
+        }
+        // What each member's project will say about who leads (a newcomer's old flag included).
+        for state in &self.list {
+            let leads = state.member.id == self.source && matches!(self.group.key, GroupKey::Linked(_));
+            if state.member.params.link_leads.read().is_ok_and(|l| *l != leads) {
+                if let Ok(mut flag) = state.member.params.link_leads.write() {
+                    *flag = leads;
                 }
             }
         }
