@@ -35,6 +35,9 @@ pub struct RenderOptions {
     pub input: Option<PathBuf>,
     /// A chord progression to force (`Am F C G`, `| Am | F | C G |`), as the editor's field takes it.
     pub progression: Option<String>,
+    /// Automation: (bar, parameter name, text) — the parameter takes the value at that bar (a bar may
+    /// be fractional: 4.5 is beat 3 of bar 5), as a host's automation lane sends it.
+    pub automation: Vec<(f64, String, String)>,
 }
 
 impl Default for RenderOptions {
@@ -53,6 +56,7 @@ impl Default for RenderOptions {
             params: Vec::new(),
             input: None,
             progression: None,
+            automation: Vec::new(),
         }
     }
 }
@@ -331,7 +335,8 @@ struct BlockPlan {
     followed: Option<String>,
 }
 
-/// Plays `bars` bars from bar 0, then stops; with `input`, the input file's notes are played in.
+/// Plays `bars` bars from bar 0, then stops; with `input`, the input file's notes are played in and
+/// the automation sent.
 fn plan_blocks(opts: &RenderOptions, host: &mut TrioHost, input: bool) -> Result<BlockPlan, HostError> {
     let mut played = match (&opts.input, input) {
         (Some(path), true) => read_played_notes(path).map_err(HostError)?,
@@ -358,7 +363,31 @@ fn plan_blocks(opts: &RenderOptions, host: &mut TrioHost, input: bool) -> Result
             on: false,
         }));
     }
-    Ok(BlockPlan { blocks: tl.take(), stop_block, played_channels, followed })
+    let mut blocks = tl.take();
+    if input {
+        automate(opts, host, &mut blocks)?;
+    }
+    Ok(BlockPlan { blocks, stop_block, played_channels, followed })
+}
+
+/// Puts each automation point on the block (and sample) where its bar falls.
+fn automate(opts: &RenderOptions, host: &mut TrioHost, blocks: &mut [crate::BlockSpec]) -> Result<(), HostError> {
+    let beats_per_sample = opts.bpm / 60.0 / opts.rate;
+    for (bar, name, text) in &opts.automation {
+        let param_id = host.param(name)?.id;
+        let value = host.text_to_value(name, text)?;
+        let at_beats = bar * 4.0;
+        let block = blocks.iter_mut().find(|b| {
+            b.transport.is_some_and(|t| t.playing && at_beats < t.beats + b.frames as f64 * beats_per_sample - 1e-9)
+        });
+        let Some(block) = block else {
+            return Err(HostError(format!("--at {bar}: past the end of the render")));
+        };
+        let start = block.transport.map_or(0.0, |t| t.beats);
+        let offset = (((at_beats - start) / beats_per_sample).round().max(0.0) as u32).min(block.frames - 1);
+        block.params.push(crate::ParamChange { offset, param_id, value });
+    }
+    Ok(())
 }
 
 /// Checks a render's invariants: sorted and balanced notes, silence once stopped, every note on a

@@ -7,6 +7,39 @@ use trio_tests::events::check;
 use trio_tests::render::{read_midi, render, RenderOptions};
 use trio_tests::{RenderMode, TempDir};
 
+/// `trio-render --at`: Regenerate automated at bar 4 leaves bars 0–3 as they were and makes bars 4–7
+/// anew (the parameter as a host's automation lane sends it).
+#[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
+fn automation_at_a_bar_regenerates_from_there() {
+    let opts = |automation: Vec<(f64, String, String)>| RenderOptions {
+        plugin: trio_tests::require_trio_clap(),
+        bars: 8.0,
+        params: vec![("Mode".into(), "Endless".into()), ("Seed".into(), "77".into())],
+        automation,
+        ..RenderOptions::default()
+    };
+    let plain = render(&opts(Vec::new())).unwrap_or_else(|e| panic!("render: {e}"));
+    let press =
+        vec![(4.0, "Regenerate".to_string(), "On".to_string()), (4.25, "regenerate".to_string(), "Off".to_string())];
+    let pressed = render(&opts(press)).unwrap_or_else(|e| panic!("render with --at: {e}"));
+    assert!(pressed.failures.is_empty(), "{}", pressed.summary());
+    let bar_samples = 48_000.0 * 60.0 / 128.0 * 4.0;
+    let ons = |r: &trio_tests::render::RenderReport, bars: std::ops::Range<f64>| -> Vec<(u64, i16, i16)> {
+        let (from, to) = (bars.start * bar_samples, bars.end * bar_samples);
+        r.run
+            .events
+            .iter()
+            .filter(|e| e.on && (from..to).contains(&(e.time as f64)))
+            .map(|e| (e.time, e.channel, e.key))
+            .collect()
+    };
+    assert_eq!(ons(&pressed, 0.0..4.0), ons(&plain, 0.0..4.0), "bars before the automation changed");
+    assert_ne!(ons(&pressed, 4.0..8.0), ons(&plain, 4.0..8.0), "Regenerate at bar 4 changed nothing");
+    let late = render(&opts(vec![(9.0, "Seed".into(), "3".into())]));
+    assert!(late.is_err_and(|e| e.to_string().contains("past the end")), "automation past the render is not refused");
+}
+
 /// 32 bars at 128 BPM: three parts on channels 1–3, every note inside its register, balanced and
 /// sorted, on the beat grid, and the MIDI files trio-render writes read back with the same notes.
 #[test]
