@@ -786,6 +786,19 @@ impl TrioHost {
     // Processing
     // ---------------------------------------------------------------------------------------------
 
+    /// What the audio thread needs for one run (its event buffers move there and back).
+    fn take_job(&mut self) -> AudioJob {
+        AudioJob {
+            sample_rate: self.opts.sample_rate,
+            stereo: self.stereo,
+            input_signal: self.opts.input_signal,
+            first_sample: self.next_sample,
+            first_block: self.next_block,
+            out_buffer: std::mem::take(&mut self.out_buffer),
+            in_buffer: std::mem::take(&mut self.in_buffer),
+        }
+    }
+
     /// Processes the given blocks on an audio thread, collecting every output event, while this
     /// thread answers main-thread callbacks. `pace`: `Some(x)` keeps the run at most `x` times
     /// faster than real time (for realtime-mode tests that need the generator to keep up).
@@ -808,15 +821,7 @@ impl TrioHost {
                 return err(format!("block of {} frames (max {})", b.frames, self.opts.max_block));
             }
         }
-        let mut job = AudioJob {
-            sample_rate: self.opts.sample_rate,
-            stereo: self.stereo,
-            input_signal: self.opts.input_signal,
-            first_sample: self.next_sample,
-            first_block: self.next_block,
-            out_buffer: std::mem::take(&mut self.out_buffer),
-            in_buffer: std::mem::take(&mut self.in_buffer),
-        };
+        let mut job = self.take_job();
         let shared_flag = |inst: &PluginInstance<TrioHandlers>| {
             inst.access_shared_handler(|s| s.callback_requested.swap(false, Ordering::SeqCst))
         };
@@ -877,15 +882,7 @@ pub fn run_together(hosts: &mut [TrioHost], blocks: &[Vec<BlockSpec>], pace: Opt
     let mut members: Vec<(StartedPluginAudioProcessor<TrioHandlers>, AudioJob)> = hosts
         .iter_mut()
         .map(|host| {
-            let job = AudioJob {
-                sample_rate: host.opts.sample_rate,
-                stereo: host.stereo,
-                input_signal: host.opts.input_signal,
-                first_sample: host.next_sample,
-                first_block: host.next_block,
-                out_buffer: std::mem::take(&mut host.out_buffer),
-                in_buffer: std::mem::take(&mut host.in_buffer),
-            };
+            let job = host.take_job();
             (host.processor.take().expect("checked active"), job)
         })
         .collect();

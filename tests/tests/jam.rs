@@ -351,15 +351,7 @@ fn a_typed_progression_is_followed_saved_and_reloaded() {
     first.set_persisted_field("progression", "\"| Am | F | C G | Em |\"").expect("progression set");
     let a = play(&mut first, BLOCK, BPM, 4.0, &[]);
     let state = first.save_state().expect("state");
-    let bundle = trio_tests::require_trio_clap();
-    let opts = HostOptions {
-        sample_rate: SR,
-        max_block: BLOCK,
-        render: RenderMode::Offline,
-        initial_state: Some(state),
-        ..HostOptions::default()
-    };
-    let mut second = TrioHost::new(&bundle, opts).expect("second instance");
+    let mut second = reopened(&state);
     let b = play(&mut second, BLOCK, BPM, 4.0, &[]);
     let notes = |r: &RunResult| r.events.iter().map(|e| (e.time, e.channel, e.key, e.on)).collect::<Vec<_>>();
     assert_eq!(notes(&a), notes(&b), "the reloaded project plays other notes");

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use trio_tests::host::{run_together, HostOptions, RenderMode, TrioHost};
+use trio_tests::host::{run_together, RenderMode, TrioHost};
 use trio_tests::render::{read_midi, render, render_linked, RenderOptions, PARTS};
 use trio_tests::timeline::{BlockSpec, ParamChange, Timeline};
 use trio_tests::{NoteEvent, TempDir};
@@ -226,20 +226,7 @@ fn a_saved_project_with_three_linked_members_reloads_to_one_trio() {
     let states: Vec<Vec<u8>> = hosts.iter_mut().map(|h| h.save_state().expect("state save")).collect();
     drop(hosts);
 
-    let mut reloaded: Vec<TrioHost> = states
-        .into_iter()
-        .map(|state| {
-            let bundle = trio_tests::require_trio_clap();
-            let opts = HostOptions {
-                sample_rate: SR,
-                max_block: BLOCK,
-                render: RenderMode::Offline,
-                initial_state: Some(state),
-                ..HostOptions::default()
-            };
-            TrioHost::new(&bundle, opts).unwrap_or_else(|e| panic!("reloading a member: {e}"))
-        })
-        .collect();
+    let mut reloaded: Vec<TrioHost> = states.iter().map(|state| reopened(state)).collect();
     let again = play(&mut reloaded, &blocks(4.0), |_, _| {});
     let fresh = single(&[("Seed", "3")], &blocks(4.0));
     let again_union: Vec<NoteEvent> = again

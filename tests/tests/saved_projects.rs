@@ -6,25 +6,10 @@
 mod common;
 
 use common::*;
-use trio_tests::host::{HostOptions, InitialParam, RenderMode, TrioHost};
+use trio_tests::host::{InitialParam, RenderMode, TrioHost};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     trio_tests::workspace_root().join("tests/fixtures").join(name)
-}
-
-fn reopened(state: &[u8]) -> TrioHost {
-    let bundle = trio_tests::require_trio_clap();
-    TrioHost::new(
-        &bundle,
-        HostOptions {
-            sample_rate: SR,
-            max_block: BLOCK,
-            render: RenderMode::Offline,
-            initial_state: Some(state.to_vec()),
-            ..HostOptions::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("reopening the project: {e}"))
 }
 
 /// "sample channel key on|off velocity" per event, as the fixture's notes file has them.

@@ -23,6 +23,22 @@ pub fn host(render: RenderMode, initial: Vec<InitialParam>) -> TrioHost {
     .unwrap_or_else(|e| panic!("hosting {}: {e}", bundle.display()))
 }
 
+/// A fresh offline instance that opens a saved project (the state set before activation, as a host does).
+pub fn reopened(state: &[u8]) -> TrioHost {
+    let bundle = trio_tests::require_trio_clap();
+    TrioHost::new(
+        &bundle,
+        HostOptions {
+            sample_rate: SR,
+            max_block: BLOCK,
+            render: RenderMode::Offline,
+            initial_state: Some(state.to_vec()),
+            ..HostOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("reopening the project: {e}"))
+}
+
 pub fn offline_host() -> TrioHost {
     host(RenderMode::Offline, Vec::new())
 }
