@@ -10,23 +10,22 @@ use neural_trio::generator::group::{self, Member};
 use neural_trio::generator::model::TokenModel;
 use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
-use neural_trio::link::{Command, Link};
+use neural_trio::link::{AudioEnd, Command};
 use neural_trio::music::{Part, TICKS_PER_BEAT};
 use neural_trio::params::TrioParams;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The next publication of bar `index` in `epoch`, within 20 s.
 /// Plays the audio thread until bar `index` of epoch `epoch` (or a later one: the generator starts
 /// a new epoch when it takes the instance in) arrives.
-fn next_bar(link: &Link, index: i64, epoch: u32) -> Option<neural_trio::link::BarNotes> {
+fn next_bar(link: &AudioEnd, index: i64, epoch: u32) -> Option<neural_trio::link::BarNotes> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         // A block processed: the generator keeps serving an instance that plays.
-        link.processed_blocks.fetch_add(1, Ordering::Relaxed);
-        while let Some(bar) = link.bars.pop() {
+        link.count_block();
+        while let Some(bar) = link.next_bar() {
             if bar.index == index && bar.epoch.wrapping_sub(epoch) as i32 >= 0 {
                 return Some(bar);
             }
@@ -182,29 +181,28 @@ fn main() {
     }
 
     // Regenerate → first new bar, through the real generator thread (this program plays the audio thread).
-    let link = Arc::new(Link::default());
+    let (link, generator_link, editor_link) = neural_trio::link::channel();
     std::env::set_var("NEURAL_TRIO_RESOURCES", root.join("target/bundled/neural_trio"));
-    let member = Member::new(link.clone(), Arc::new(TrioParams::default()));
+    let member = Member::new(generator_link, Arc::new(TrioParams::default()));
     let (params, member_id) = (member.params.clone(), member.id);
     group::join(member, neural_trio::generator::worker::spawn);
-    link.tempo_bpm.store(tempo_bpm, Ordering::Relaxed);
-    link.has_transport.store(true, Ordering::Release);
-    link.playing.store(true, Ordering::Relaxed);
-    link.playhead_beats.store(0.5, Ordering::Relaxed);
-    let wait_for_bar = |link: &Link, index: i64, epoch: u32| next_bar(link, index, epoch).is_some();
-    assert!(wait_for_bar(&link, 0, link.epoch.load(Ordering::Acquire)), "the generator produced nothing");
+    link.set_transport(Some(tempo_bpm));
+    link.set_playing(true);
+    link.set_block_beats(0.5, 0.5);
+    let wait_for_bar = |link: &AudioEnd, index: i64, epoch: u32| next_bar(link, index, epoch).is_some();
+    assert!(wait_for_bar(&link, 0, link.epoch()), "the generator produced nothing");
     std::thread::sleep(Duration::from_millis(2000));
-    while link.bars.pop().is_some() {}
+    while link.next_bar().is_some() {}
     let mut response = Vec::new();
     for _ in 0..runs.max(1) {
-        let epoch = link.epoch.load(Ordering::Acquire);
+        let epoch = link.epoch();
         let started = Instant::now();
-        link.commands.send(Command::Regenerate { part: None }).unwrap();
+        editor_link.send(Command::Regenerate { part: None });
         if wait_for_bar(&link, 0, epoch) {
             response.push(started.elapsed().as_secs_f64() * 1e3);
         }
         std::thread::sleep(Duration::from_millis(1500));
-        while link.bars.pop().is_some() {}
+        while link.next_bar().is_some() {}
     }
     let median = percentile(&mut response, 0.5);
     let p95 = percentile(&mut response, 0.95);
@@ -225,7 +223,7 @@ fn main() {
     let mut before: Option<neural_trio::link::BarNotes> = None;
     for run in 0..runs.max(1) * 2 {
         let (symbol, tones) = chords[run % chords.len()];
-        let epoch = link.epoch.load(Ordering::Acquire);
+        let epoch = link.epoch();
         let started = Instant::now();
         *params.progression.write().unwrap() = symbol.to_string();
         let Some(bar) = next_bar(&link, 0, epoch) else { continue };
@@ -238,7 +236,7 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(1000));
         before = Some(bar);
-        while let Some(b) = link.bars.pop() {
+        while let Some(b) = link.next_bar() {
             if b.index == 0 {
                 before = Some(b);
             }

@@ -4,7 +4,8 @@
 //! - `playback/` is the audio thread (`process()`): scheduling, note-offs, transport;
 //! - `generator/` is the background thread that owns ONNX Runtime and the sampler (one per group of
 //!   linked instances; an instance with Link Off is a group of its own);
-//! - `link.rs` is the only thing those two share: lock-free queues and atomics;
+//! - `link.rs` is the only thing the threads share: one end per thread (`AudioEnd`, `GeneratorEnd`,
+//!   `EditorEnd`) over lock-free queues and atomics;
 //! - `music/` is the model contract: parts, phrases, the token vocabulary, MIDI files.
 
 pub mod generator;
@@ -27,7 +28,7 @@ pub use plugin::NeuralTrio;
 #[cfg(feature = "plugin")]
 mod plugin {
     use crate::generator::group::{self, Member};
-    use crate::link::Link;
+    use crate::link::{AudioEnd, EditorEnd};
     use crate::music::Part;
     use crate::params::GroupKnobs;
     use crate::params::{Mode, TrioParams};
@@ -35,17 +36,18 @@ mod plugin {
     use crate::playback::{BlockInput, BlockSettings, EventKind, PartSettings, Playback};
     use nice_plug::midi::{Channel, Key as MidiKey, VoiceID};
     use nice_plug::prelude::*;
-    use std::sync::atomic::Ordering;
     use std::sync::Arc;
 
     pub struct NeuralTrio {
         params: Arc<TrioParams>,
-        /// Shared with the generator thread (and later the editor).
-        link: Arc<Link>,
+        /// This instance's end of the link to its group's generator.
+        link: AudioEnd,
+        /// Handed (cloned) to every editor window.
+        editor_link: EditorEnd,
+        /// What the group sees of this instance; joins on first activation.
+        member: Member,
         /// Audio-thread state: bar table, sounding notes, timeline.
         playback: Playback,
-        /// This instance in the process-wide registry of groups.
-        member_id: u64,
         /// Joined its group (which starts the group's generator) on first activation, not at
         /// instantiation (hosts instantiate to scan).
         joined: bool,
@@ -70,12 +72,14 @@ mod plugin {
 
     impl Default for NeuralTrio {
         fn default() -> Self {
-            let member = Member::new(Arc::new(Link::default()), Arc::new(TrioParams::default()));
+            let (link, generator_link, editor_link) = crate::link::channel();
+            let member = Member::new(generator_link, Arc::new(TrioParams::default()));
             NeuralTrio {
-                params: member.params,
-                link: member.link,
+                params: member.params.clone(),
+                link,
+                editor_link,
+                member,
                 playback: Playback::default(),
-                member_id: member.id,
                 joined: false,
                 regenerate_switch: None,
                 last_knobs: None,
@@ -93,7 +97,7 @@ mod plugin {
     impl Drop for NeuralTrio {
         fn drop(&mut self) {
             // The last member of a group ends its generator (joined before the library can unload).
-            group::leave(self.member_id);
+            group::leave(self.member.id);
         }
     }
 
@@ -129,7 +133,7 @@ mod plugin {
                     c => Some((c.clamp(1, 16) - 1) as u8),
                 },
             };
-            let capture = self.link.capture_armed.load(Ordering::Relaxed);
+            let capture = self.link.capture_armed();
             let link_group = self.params.link.value().code();
             BlockSettings { parts, loop_bars, listen, followed, capture, link_group }
         }
@@ -166,7 +170,7 @@ mod plugin {
         }
 
         fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-            crate::editor::create_editor(self.params.clone(), self.link.clone())
+            crate::editor::create_editor(self.params.clone(), self.editor_link.clone())
         }
 
         fn activate(
@@ -178,8 +182,7 @@ mod plugin {
             self.sample_rate = buffer_config.sample_rate;
             self.offline = buffer_config.process_mode == ProcessMode::Offline;
             if !std::mem::replace(&mut self.joined, true) {
-                let member = Member { id: self.member_id, link: self.link.clone(), params: self.params.clone() };
-                group::join(member, crate::generator::worker::spawn);
+                group::join(self.member.clone(), crate::generator::worker::spawn);
             }
             self.playback.reset();
             true
@@ -205,16 +208,16 @@ mod plugin {
                     *sample = 0.0;
                 }
             }
-            self.link.processed_blocks.fetch_add(1, Ordering::Relaxed);
+            self.link.count_block();
             let knobs = GroupKnobs::of(&self.params);
             let regenerate = self.params.regenerate.value();
             let pressed = self.regenerate_switch.replace(regenerate) == Some(false) && regenerate;
             if pressed {
-                self.link.regenerate_presses.fetch_add(1, Ordering::AcqRel);
+                self.link.press_regenerate();
             }
             if self.last_knobs != Some(knobs) || pressed {
                 self.last_knobs = Some(knobs);
-                self.link.settings_rev.fetch_add(1, Ordering::AcqRel);
+                self.link.bump_settings_rev();
             }
 
             let transport = context.transport();

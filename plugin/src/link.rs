@@ -1,12 +1,12 @@
 //! The one place where the audio thread, the generator thread and the editor meet: lock-free
-//! queues and atomics. Each field has one writer.
+//! queues and atomics behind one end per thread. The direction of every datum is in the types.
 
 use crate::music::Note;
 use atomic_float::AtomicF64;
 use crossbeam::channel::{Receiver, Sender};
 use crossbeam::queue::ArrayQueue;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Notes one bar can hold; the generator stops a bar's sampling well before this.
 pub const MAX_NOTES_PER_BAR: usize = 128;
@@ -181,122 +181,361 @@ pub struct PhraseSnapshot {
     pub chords: Vec<(i64, u32, String, bool)>,
 }
 
-pub struct Link {
+/// What the three threads share. Private: each thread holds its own end (`AudioEnd`, `GeneratorEnd`,
+/// `EditorEnd`), whose methods are the only way in, so each field has the writer its end names.
+struct Shared {
     // --- audio thread → generator, editor ---
     /// Position at the start of the latest block, in beats (counted in samples from the host's anchor).
-    pub playhead_beats: AtomicF64,
+    playhead_beats: AtomicF64,
     /// Position at the end of the latest block: the lookahead must reach past it (hosts may send
     /// blocks several bars wide).
-    pub block_end_beats: AtomicF64,
-    pub tempo_bpm: AtomicF64,
-    pub playing: AtomicBool,
+    block_end_beats: AtomicF64,
+    tempo_bpm: AtomicF64,
+    playing: AtomicBool,
     /// The host gives a usable timeline (tempo and position).
-    pub has_transport: AtomicBool,
+    has_transport: AtomicBool,
     /// Offline, or rendering faster than real time: the audio thread waits for bars instead of
     /// skipping them, and a regeneration needs no margin for what is about to be heard.
-    pub offline: AtomicBool,
-    /// Bumped by the audio thread whenever a parameter that shapes generation changed.
-    pub settings_rev: AtomicU32,
+    offline: AtomicBool,
+    /// Bumped whenever a parameter that shapes generation changed, or a note was played.
+    settings_rev: AtomicU32,
     /// Bumped on every transport discontinuity (seek, loop wrap, tempo jump, reset): the audio
     /// thread's bar table may have lost bars to other ones, so the generator sends them again.
-    pub discontinuities: AtomicU32,
+    discontinuities: AtomicU32,
     /// Host bar an Offline block is waiting for, or `i64::MIN`: the generator makes it next.
-    pub waiting_for_bar: AtomicI64,
+    waiting_for_bar: AtomicI64,
     /// The first grid tick not yet played (during a block, that block's first): offline, what a
     /// regeneration keeps ends there.
-    pub first_unplayed_tick: AtomicI64,
+    first_unplayed_tick: AtomicI64,
     /// Times the Regenerate parameter was switched on (a linked group hears every member's).
-    pub regenerate_presses: AtomicU32,
+    regenerate_presses: AtomicU32,
     /// Blocks processed: a linked member that stopped processing no longer leads the group's timing.
-    pub processed_blocks: AtomicU32,
+    processed_blocks: AtomicU32,
     /// Notes played into the plugin, for Follow.
-    pub played: ArrayQueue<PlayedNote>,
+    played: ArrayQueue<PlayedNote>,
 
     // --- generator → audio thread, editor ---
-    pub bars: ArrayQueue<BarNotes>,
+    bars: ArrayQueue<BarNotes>,
     /// Bars tagged with an older epoch are stale.
-    pub epoch: AtomicU32,
+    epoch: AtomicU32,
     /// Bumped (for every member of a group) when the generator sees a settings revision change in
     /// any member: bars published under an older one are stale for an Offline wait.
-    pub group_rev: AtomicU32,
+    group_rev: AtomicU32,
     /// A linked member's group settings (`GroupPlayback::pack`), 0 when not linked.
-    pub group_playback: AtomicU64,
+    group_playback: AtomicU64,
     /// The Link group whose generator serves this instance (`LinkGroup::code`), written when it takes
     /// the instance in: an Offline block waits until it is the group the Link parameter asks for.
-    pub serving_group: AtomicU8,
+    serving_group: AtomicU8,
     /// The model is loaded and generating.
-    pub ready: AtomicBool,
+    ready: AtomicBool,
     /// A capture is armed: it may finish at any bar line, so an offline block that holds one waits for
     /// bars made after the generator looked.
-    pub capture_armed: AtomicBool,
+    capture_armed: AtomicBool,
     /// The generator cannot run (no ONNX Runtime, no usable model): Offline blocks must not wait.
-    pub failed: AtomicBool,
+    failed: AtomicBool,
     /// The generator found nothing to do on its last look: a bar still missing is not coming.
-    pub generator_idle: AtomicBool,
+    generator_idle: AtomicBool,
     /// Editor-facing status. Never locked by the audio thread.
-    pub status: Mutex<EngineStatus>,
+    status: Mutex<EngineStatus>,
     /// The generated bars as the editor shows and exports them. Never locked by the audio thread.
-    pub phrase: Mutex<PhraseSnapshot>,
+    phrase: Mutex<PhraseSnapshot>,
 
     // --- editor → generator ---
-    pub commands: Sender<Command>,
-    pub command_receiver: Receiver<Command>,
+    commands: Sender<Command>,
+    command_receiver: Receiver<Command>,
 }
 
-impl Default for Link {
-    fn default() -> Self {
-        let (commands, command_receiver) = crossbeam::channel::unbounded();
-        Link {
-            playhead_beats: AtomicF64::new(0.0),
-            block_end_beats: AtomicF64::new(0.0),
-            tempo_bpm: AtomicF64::new(120.0),
-            playing: AtomicBool::new(false),
-            has_transport: AtomicBool::new(false),
-            offline: AtomicBool::new(false),
-            settings_rev: AtomicU32::new(0),
-            discontinuities: AtomicU32::new(0),
-            waiting_for_bar: AtomicI64::new(i64::MIN),
-            first_unplayed_tick: AtomicI64::new(0),
-            regenerate_presses: AtomicU32::new(0),
-            processed_blocks: AtomicU32::new(0),
-            played: ArrayQueue::new(PLAYED_QUEUE_CAPACITY),
-            bars: ArrayQueue::new(BAR_QUEUE_CAPACITY),
-            epoch: AtomicU32::new(1),
-            group_rev: AtomicU32::new(0),
-            group_playback: AtomicU64::new(0),
-            serving_group: AtomicU8::new(NO_GROUP),
-            ready: AtomicBool::new(false),
-            capture_armed: AtomicBool::new(false),
-            failed: AtomicBool::new(false),
-            generator_idle: AtomicBool::new(false),
-            status: Mutex::new(EngineStatus::default()),
-            phrase: Mutex::new(PhraseSnapshot::default()),
-            commands,
-            command_receiver,
+/// A new link between one instance's audio thread, its group's generator and its editors.
+pub fn channel() -> (AudioEnd, GeneratorEnd, EditorEnd) {
+    let (commands, command_receiver) = crossbeam::channel::unbounded();
+    let shared = Arc::new(Shared {
+        playhead_beats: AtomicF64::new(0.0),
+        block_end_beats: AtomicF64::new(0.0),
+        tempo_bpm: AtomicF64::new(120.0),
+        playing: AtomicBool::new(false),
+        has_transport: AtomicBool::new(false),
+        offline: AtomicBool::new(false),
+        settings_rev: AtomicU32::new(0),
+        discontinuities: AtomicU32::new(0),
+        waiting_for_bar: AtomicI64::new(i64::MIN),
+        first_unplayed_tick: AtomicI64::new(0),
+        regenerate_presses: AtomicU32::new(0),
+        processed_blocks: AtomicU32::new(0),
+        played: ArrayQueue::new(PLAYED_QUEUE_CAPACITY),
+        bars: ArrayQueue::new(BAR_QUEUE_CAPACITY),
+        epoch: AtomicU32::new(1),
+        group_rev: AtomicU32::new(0),
+        group_playback: AtomicU64::new(0),
+        serving_group: AtomicU8::new(NO_GROUP),
+        ready: AtomicBool::new(false),
+        capture_armed: AtomicBool::new(false),
+        failed: AtomicBool::new(false),
+        generator_idle: AtomicBool::new(false),
+        status: Mutex::new(EngineStatus::default()),
+        phrase: Mutex::new(PhraseSnapshot::default()),
+        commands,
+        command_receiver,
+    });
+    (AudioEnd(shared.clone()), GeneratorEnd(shared.clone()), EditorEnd(shared))
+}
+
+/// The audio thread's end (one per instance): publishes the playhead and what it heard, consumes
+/// bars. Every method is wait-free and never allocates.
+pub struct AudioEnd(Arc<Shared>);
+
+impl AudioEnd {
+    pub fn count_block(&self) {
+        self.0.processed_blocks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn press_regenerate(&self) {
+        self.0.regenerate_presses.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// What shapes generation changed (a knob, a press, a played note): bars made before are stale
+    /// for an Offline wait.
+    pub fn bump_settings_rev(&self) {
+        self.0.settings_rev.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn settings_rev(&self) -> u32 {
+        self.0.settings_rev.load(Ordering::Acquire)
+    }
+
+    /// The host's tempo, None when it gives no usable timeline.
+    pub fn set_transport(&self, tempo_bpm: Option<f64>) {
+        if let Some(tempo_bpm) = tempo_bpm {
+            self.0.tempo_bpm.store(tempo_bpm, Ordering::Relaxed);
+        }
+        self.0.has_transport.store(tempo_bpm.is_some(), Ordering::Relaxed);
+    }
+
+    pub fn set_playing(&self, playing: bool) {
+        self.0.playing.store(playing, Ordering::Relaxed);
+    }
+
+    /// The block start last published.
+    pub fn playhead_beats(&self) -> f64 {
+        self.0.playhead_beats.load(Ordering::Relaxed)
+    }
+
+    pub fn set_block_beats(&self, start_beats: f64, end_beats: f64) {
+        self.0.playhead_beats.store(start_beats, Ordering::Relaxed);
+        self.0.block_end_beats.store(end_beats, Ordering::Relaxed);
+    }
+
+    pub fn set_offline(&self, offline: bool) {
+        self.0.offline.store(offline, Ordering::Relaxed);
+    }
+
+    /// A seek, loop wrap, tempo jump or reset: a new pass.
+    pub fn bump_discontinuities(&self) {
+        self.0.discontinuities.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The current pass (count of discontinuities).
+    pub fn pass(&self) -> u32 {
+        self.0.discontinuities.load(Ordering::Relaxed)
+    }
+
+    pub fn set_first_unplayed_tick(&self, tick: i64) {
+        self.0.first_unplayed_tick.store(tick, Ordering::Relaxed);
+    }
+
+    /// The host bar an Offline block waits for (None: not waiting).
+    pub fn set_waiting_for_bar(&self, bar: Option<i64>) {
+        self.0.waiting_for_bar.store(bar.unwrap_or(i64::MIN), Ordering::Release);
+    }
+
+    /// False when the queue is full (the note is lost).
+    pub fn hear(&self, note: PlayedNote) -> bool {
+        self.0.played.push(note).is_ok()
+    }
+
+    pub fn next_bar(&self) -> Option<BarNotes> {
+        self.0.bars.pop()
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.0.epoch.load(Ordering::Acquire)
+    }
+
+    pub fn group_rev(&self) -> u32 {
+        self.0.group_rev.load(Ordering::Acquire)
+    }
+
+    /// The group's structure and parts, None when not linked.
+    pub fn group_playback(&self) -> Option<GroupPlayback> {
+        GroupPlayback::unpack(self.0.group_playback.load(Ordering::Acquire))
+    }
+
+    pub fn serving_group(&self) -> u8 {
+        self.0.serving_group.load(Ordering::Acquire)
+    }
+
+    pub fn capture_armed(&self) -> bool {
+        self.0.capture_armed.load(Ordering::Relaxed)
+    }
+
+    /// The generator has given up (no library, no model): nothing will arrive.
+    pub fn generator_failed(&self) -> bool {
+        self.0.failed.load(Ordering::Acquire)
+    }
+
+    /// The generator found nothing to do on its last look.
+    pub fn generator_idle(&self) -> bool {
+        self.0.generator_idle.load(Ordering::Acquire)
+    }
+}
+
+/// The generator's end of one instance's link: reads what the audio thread published, takes
+/// commands and played notes, publishes bars, status and the phrase snapshot.
+#[derive(Clone)]
+pub struct GeneratorEnd(Arc<Shared>);
+
+/// Where the host was at the latest block of one instance, as the generator reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Playhead {
+    pub playing: bool,
+    pub offline: bool,
+    pub has_transport: bool,
+    pub tempo_bpm: f64,
+    pub start_beats: f64,
+    pub end_beats: f64,
+    /// The host bar an Offline block waits for.
+    pub waiting_for_bar: Option<i64>,
+    pub first_unplayed_tick: i64,
+    pub pass: u32,
+}
+
+impl GeneratorEnd {
+    pub fn playhead(&self) -> Playhead {
+        let s = &self.0;
+        Playhead {
+            playing: s.playing.load(Ordering::Relaxed),
+            offline: s.offline.load(Ordering::Relaxed),
+            has_transport: s.has_transport.load(Ordering::Acquire),
+            tempo_bpm: s.tempo_bpm.load(Ordering::Relaxed),
+            start_beats: s.playhead_beats.load(Ordering::Relaxed),
+            end_beats: s.block_end_beats.load(Ordering::Relaxed),
+            waiting_for_bar: Some(s.waiting_for_bar.load(Ordering::Acquire)).filter(|&b| b != i64::MIN),
+            first_unplayed_tick: s.first_unplayed_tick.load(Ordering::Relaxed),
+            pass: s.discontinuities.load(Ordering::Acquire),
         }
     }
-}
 
-impl Link {
-    pub fn status(&self) -> EngineStatus {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    pub fn settings_rev(&self) -> u32 {
+        self.0.settings_rev.load(Ordering::Acquire)
     }
 
-    pub fn phrase(&self) -> PhraseSnapshot {
-        self.phrase.lock().map(|p| p.clone()).unwrap_or_default()
+    pub fn regenerate_presses(&self) -> u32 {
+        self.0.regenerate_presses.load(Ordering::Acquire)
+    }
+
+    pub fn processed_blocks(&self) -> u32 {
+        self.0.processed_blocks.load(Ordering::Acquire)
+    }
+
+    pub fn next_played(&self) -> Option<PlayedNote> {
+        self.0.played.pop()
+    }
+
+    pub fn next_command(&self) -> Option<Command> {
+        self.0.command_receiver.try_recv().ok()
+    }
+
+    /// Tags the bar with the current epoch; false when the queue is full (the audio thread is not
+    /// draining).
+    pub fn publish_bar(&self, (settings_rev, group_rev): (u32, u32), index: i64, notes: &[Note]) -> bool {
+        let epoch = self.0.epoch.load(Ordering::Acquire);
+        self.0.bars.push(BarNotes::new(epoch, (settings_rev, group_rev), index, notes)).is_ok()
+    }
+
+    /// Every bar published so far is stale.
+    pub fn new_epoch(&self) {
+        self.0.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn set_group_rev(&self, group_rev: u32) {
+        self.0.group_rev.store(group_rev, Ordering::Release);
+    }
+
+    /// `GroupPlayback::pack`, 0 when not linked.
+    pub fn set_group_playback(&self, word: u64) {
+        self.0.group_playback.store(word, Ordering::Release);
+    }
+
+    pub fn set_serving_group(&self, code: u8) {
+        self.0.serving_group.store(code, Ordering::Release);
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.0.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn set_capture_armed(&self, armed: bool) {
+        self.0.capture_armed.store(armed, Ordering::Release);
+    }
+
+    pub fn set_failed(&self, failed: bool) {
+        self.0.failed.store(failed, Ordering::Release);
+    }
+
+    pub fn set_idle(&self, idle: bool) {
+        self.0.generator_idle.store(idle, Ordering::Release);
     }
 
     pub fn update_status(&self, f: impl FnOnce(&mut EngineStatus)) {
-        if let Ok(mut status) = self.status.lock() {
+        if let Ok(mut status) = self.0.status.lock() {
             f(&mut status);
+        }
+    }
+
+    pub fn set_phrase(&self, phrase: &PhraseSnapshot) {
+        if let Ok(mut shared) = self.0.phrase.lock() {
+            shared.clone_from(phrase);
         }
     }
 }
 
-impl Link {
-    /// True when the generator has given up (no library, no model): nothing will arrive.
-    pub fn status_has_problem(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
+/// An editor's end (any number, one per open window): reads what the engine shows, sends commands.
+#[derive(Clone)]
+pub struct EditorEnd(Arc<Shared>);
+
+impl EditorEnd {
+    pub fn status(&self) -> EngineStatus {
+        self.0.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn phrase(&self) -> PhraseSnapshot {
+        self.0.phrase.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    pub fn send(&self, command: Command) {
+        // The receiver lives as long as this end (it is in the same `Shared`).
+        let _ = self.0.commands.send(command);
+    }
+
+    /// The playhead, when the host gives a usable timeline.
+    pub fn playhead_beats(&self) -> Option<f64> {
+        self.0.has_transport.load(Ordering::Relaxed).then(|| self.0.playhead_beats.load(Ordering::Relaxed))
+    }
+
+    pub fn tempo_bpm(&self) -> f64 {
+        self.0.tempo_bpm.load(Ordering::Relaxed)
+    }
+
+    pub fn playing(&self) -> bool {
+        self.0.playing.load(Ordering::Relaxed)
+    }
+
+    pub fn has_transport(&self) -> bool {
+        self.0.has_transport.load(Ordering::Relaxed)
+    }
+
+    /// The model is loaded and generating.
+    pub fn ready(&self) -> bool {
+        self.0.ready.load(Ordering::Acquire)
     }
 }
 

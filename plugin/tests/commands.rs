@@ -10,11 +10,10 @@ use neural_trio::generator::group::{self, Member};
 use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
 use neural_trio::generator::worker;
-use neural_trio::link::{Command, EngineStatus, Link};
+use neural_trio::link::{AudioEnd, Command, EditorEnd, EngineStatus};
 use neural_trio::music::{Note, Part};
 use neural_trio::params::TrioParams;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +31,9 @@ fn library() -> PathBuf {
 type Phrase = Vec<(i64, Vec<Note>)>;
 
 struct Running {
-    link: Arc<Link>,
+    /// The test plays the audio thread and the editor.
+    audio: AudioEnd,
+    editor: EditorEnd,
     params: Arc<TrioParams>,
     /// The instance in the registry of groups (alone: Link Off), whose generator thread runs.
     member_id: u64,
@@ -53,13 +54,12 @@ impl Running {
             std::os::unix::fs::symlink(target, &link).unwrap();
         }
         std::env::set_var("NEURAL_TRIO_RESOURCES", &dir);
-        let link = Arc::new(Link::default());
-        link.tempo_bpm.store(120.0, Ordering::Relaxed);
-        link.has_transport.store(true, Ordering::Relaxed);
-        let member = Member::new(link.clone(), Arc::new(TrioParams::default()));
+        let (audio, generator, editor) = neural_trio::link::channel();
+        audio.set_transport(Some(120.0));
+        let member = Member::new(generator, Arc::new(TrioParams::default()));
         let (params, member_id) = (member.params.clone(), member.id);
         group::join(member, worker::spawn);
-        Running { link, params, member_id }
+        Running { audio, editor, params, member_id }
     }
 
     /// Waits (draining the bars as the audio thread would) until `done` holds for status and phrase.
@@ -67,11 +67,11 @@ impl Running {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             // Played as the audio thread would: a block processed, its bars drained.
-            self.link.processed_blocks.fetch_add(1, Ordering::Relaxed);
-            while self.link.bars.pop().is_some() {}
-            let status = self.link.status();
+            self.audio.count_block();
+            while self.audio.next_bar().is_some() {}
+            let status = self.editor.status();
             assert!(status.problem.is_none(), "generator problem while waiting for {what}: {:?}", status.problem);
-            let phrase = self.link.phrase().bars;
+            let phrase = self.editor.phrase().bars;
             if done(&status, &phrase) {
                 return (status, phrase);
             }
@@ -86,7 +86,7 @@ impl Running {
     }
 
     fn send(&self, command: Command) {
-        self.link.commands.send(command).unwrap();
+        self.editor.send(command);
     }
 }
 

@@ -4,7 +4,7 @@
 //! automation and show it as one undo step.
 
 use super::{part_label, part_tint, part_title};
-use crate::link::{Command, EngineStatus, Link};
+use crate::link::{Command, EditorEnd, EngineStatus};
 use crate::music::harmony::Progression;
 use crate::music::vocab::Key;
 use crate::music::Part;
@@ -130,8 +130,8 @@ pub fn is_locked(params: &TrioParams, part: Part) -> bool {
     params.session.locked(part)
 }
 
-fn set_locked(link: &Link, part: Part, locked: bool) {
-    let _ = link.commands.send(Command::SetLock { part, locked });
+fn set_locked(link: &EditorEnd, part: Part, locked: bool) {
+    link.send(Command::SetLock { part, locked });
 }
 
 /// Hold freezes the phrase: regenerating then does nothing, so the buttons say why they are off.
@@ -140,7 +140,7 @@ fn regenerate_allowed(params: &TrioParams) -> bool {
 }
 
 /// "Regenerate all": new notes for every part that is not locked.
-pub fn regenerate_all_button(ui: &mut Ui, params: &TrioParams, link: &Link) {
+pub fn regenerate_all_button(ui: &mut Ui, params: &TrioParams, link: &EditorEnd) {
     let allowed = regenerate_allowed(params);
     let button = egui::Button::new(RichText::new("Regenerate all").strong()).min_size(egui::vec2(130.0, 24.0));
     let response = ui.add_enabled(allowed, button);
@@ -150,7 +150,7 @@ pub fn regenerate_all_button(ui: &mut Ui, params: &TrioParams, link: &Link) {
         response.on_disabled_hover_text("Hold mode freezes the phrase. Switch to Loop or Endless to regenerate.")
     };
     if response.clicked() {
-        let _ = link.commands.send(Command::Regenerate { part: None });
+        link.send(Command::Regenerate { part: None });
     }
 }
 
@@ -164,12 +164,12 @@ fn variations_allowed(params: &TrioParams) -> bool {
 
 /// "Variations" (several new takes of the loop at once) and the flipper through them.
 /// Laid out right to left, beside Regenerate all.
-pub fn variations_buttons(ui: &mut Ui, params: &TrioParams, status: &EngineStatus, link: &Link) {
+pub fn variations_buttons(ui: &mut Ui, params: &TrioParams, status: &EngineStatus, link: &EditorEnd) {
     if status.variations > 1 {
         let shown = status.variation_shown.min(status.variations - 1);
         if ui.add_enabled(shown + 1 < status.variations, egui::Button::new("▶")).on_hover_text("Next take.").clicked()
         {
-            let _ = link.commands.send(Command::ShowVariation { index: shown + 1 });
+            link.send(Command::ShowVariation { index: shown + 1 });
         }
         let label = if shown == 0 { "Before".to_string() } else { format!("Take {shown}/{}", status.variations - 1) };
         ui.label(RichText::new(label).monospace()).on_hover_text(format!(
@@ -178,7 +178,7 @@ pub fn variations_buttons(ui: &mut Ui, params: &TrioParams, status: &EngineStatu
             status.variations_ms
         ));
         if ui.add_enabled(shown > 0, egui::Button::new("◀")).on_hover_text("Previous take.").clicked() {
-            let _ = link.commands.send(Command::ShowVariation { index: shown - 1 });
+            link.send(Command::ShowVariation { index: shown - 1 });
         }
     }
     let allowed = variations_allowed(params);
@@ -192,31 +192,31 @@ pub fn variations_buttons(ui: &mut Ui, params: &TrioParams, status: &EngineStatu
         response.on_disabled_hover_text("Variations take the loop again: switch Mode to Loop.")
     };
     if response.clicked() {
-        let _ = link.commands.send(Command::Variations { part: None, count: VARIATION_COUNT });
+        link.send(Command::Variations { part: None, count: VARIATION_COUNT });
     }
 }
 
 /// Undo and Redo of regenerations (the generator keeps the phrases; the buttons only ask).
-pub fn history_buttons(ui: &mut Ui, status: &EngineStatus, link: &Link) {
+pub fn history_buttons(ui: &mut Ui, status: &EngineStatus, link: &EditorEnd) {
     // Laid out right to left: Redo sits right of Undo.
     if ui
         .add_enabled(status.can_redo, egui::Button::new("Redo"))
         .on_hover_text("Bring back the phrase Undo took away.")
         .clicked()
     {
-        let _ = link.commands.send(Command::Redo);
+        link.send(Command::Redo);
     }
     if ui
         .add_enabled(status.can_undo, egui::Button::new("Undo"))
         .on_hover_text("Back to the phrase before the last Regenerate or Variations.")
         .clicked()
     {
-        let _ = link.commands.send(Command::Undo);
+        link.send(Command::Undo);
     }
 }
 
 /// Generate: how the model writes (mode, loop length, temperature, top-p, seed, key, mood).
-pub fn generate_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, _link: &Link) {
+pub fn generate_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, _link: &EditorEnd) {
     heading(ui, "Generate");
     egui::Grid::new("trio-generate").num_columns(2).spacing([10.0, 6.0]).show(ui, |ui| {
         ui.label("Mode").on_hover_text(
@@ -405,7 +405,7 @@ fn random_seed(current: i32) -> i32 {
 }
 
 /// Parts: per part on/off, register (lowest and highest note), Regenerate or take again this part, Lock.
-pub fn parts_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, link: &Link) {
+pub fn parts_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, link: &EditorEnd) {
     heading(ui, "Parts");
     let allowed = regenerate_allowed(params);
     egui::Grid::new("trio-parts").num_columns(6).spacing([12.0, 4.0]).show(ui, |ui| {
@@ -443,7 +443,7 @@ pub fn parts_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, link:
                 })
             };
             if regenerate.clicked() {
-                let _ = link.commands.send(Command::Regenerate { part: Some(part) });
+                link.send(Command::Regenerate { part: Some(part) });
             }
             let takes_allowed = variations_allowed(params) && !locked && on;
             let takes = ui.add_enabled(takes_allowed, egui::Button::new("Takes"));
@@ -456,7 +456,7 @@ pub fn parts_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, link:
                 takes.on_disabled_hover_text("Takes need Loop mode, and the part on and unlocked.")
             };
             if takes.clicked() {
-                let _ = link.commands.send(Command::Variations { part: Some(part), count: VARIATION_COUNT });
+                link.send(Command::Variations { part: Some(part), count: VARIATION_COUNT });
             }
 
             let lock_text = if locked {

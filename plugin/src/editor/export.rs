@@ -5,13 +5,12 @@
 //! below; [`export_group`] only draws the section and reports where the files went.
 
 use super::piano_roll::RollView;
-use crate::link::{Link, PhraseSnapshot};
+use crate::link::{EditorEnd, PhraseSnapshot};
 use crate::music::midi_file::{phrase_to_smf_bytes, MidiExport};
 use crate::music::{Part, Phrase, TICKS_PER_BAR};
 use crate::params::TrioParams;
 use egui::{Color32, RichText, Ui};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What the export section remembers between frames and window openings.
@@ -160,7 +159,7 @@ pub fn new_export_folder(base: &Path, now: SystemTime) -> PathBuf {
 /// Exports what the roll shows, with the host's tempo and the parts' channels.
 pub fn export_now(
     params: &TrioParams,
-    link: &Link,
+    link: &EditorEnd,
     snapshot: &PhraseSnapshot,
     view: &RollView,
 ) -> Result<ExportReport, String> {
@@ -172,7 +171,7 @@ pub fn export_now(
     }
     let base = folder_from_text(&params.export_folder.read().map(|f| f.clone()).unwrap_or_default());
     let folder = new_export_folder(&base, SystemTime::now());
-    let tempo = link.tempo_bpm.load(Ordering::Relaxed);
+    let tempo = link.tempo_bpm();
     let tempo = if tempo.is_finite() && tempo > 0.0 { tempo } else { 120.0 };
     let channels = Part::ALL.map(|p| (params.part(p).channel.value().clamp(1, 16) - 1) as u8);
     let files = write_midi_files(&folder, &phrase, &parts, tempo, channels)?;
@@ -183,7 +182,7 @@ pub fn export_now(
 pub fn export_group(
     ui: &mut Ui,
     params: &TrioParams,
-    link: &Link,
+    link: &EditorEnd,
     snapshot: &PhraseSnapshot,
     view: &RollView,
     memory: &mut ExportMemory,

@@ -6,7 +6,7 @@
 //!
 //! Nothing here is the source of truth. Parameter values live in [`TrioParams`] (changed through the
 //! host's `ParamSetter`, with begin/set/end gestures so hosts record automation), the phrase and the
-//! engine status in [`Link`] (read under their own mutexes, which `process()` never touches), the
+//! engine status through its [`EditorEnd`](crate::link::EditorEnd) (read under their own mutexes, which `process()` never touches), the
 //! window size and export folder in persisted fields of [`TrioParams`]. Closing and reopening the
 //! window therefore loses nothing; what the window itself keeps (text being typed, the last export
 //! message) lives in [`EditorMemory`], owned by [`TrioEditor`], which outlives the window.
@@ -17,7 +17,7 @@ pub mod export;
 pub mod piano_roll;
 pub mod status;
 
-use crate::link::Link;
+use crate::link::EditorEnd;
 use crate::music::Part;
 use crate::params::{EditorSize, TrioParams};
 use egui::{Color32, RichText};
@@ -90,7 +90,7 @@ pub struct TrioEditor {
     /// Parameters and persisted fields: everything the controls change.
     params: Arc<TrioParams>,
     /// Phrase, engine status, transport and the command channel to the generator.
-    link: Arc<Link>,
+    link: EditorEnd,
     /// Survives closing the window (the editor object lives as long as the plugin instance).
     memory: Arc<Mutex<EditorMemory>>,
     /// The egui editor of the open (or last opened) window; `size()` asks it for the live size.
@@ -98,7 +98,7 @@ pub struct TrioEditor {
 }
 
 /// Creates the editor; called once per plugin instance from `Plugin::editor`.
-pub fn create_editor(params: Arc<TrioParams>, link: Arc<Link>) -> Option<TrioEditor> {
+pub fn create_editor(params: Arc<TrioParams>, link: EditorEnd) -> Option<TrioEditor> {
     Some(TrioEditor { params, link, memory: Arc::new(Mutex::new(EditorMemory::default())), current: Mutex::new(None) })
 }
 
@@ -162,7 +162,7 @@ pub struct TrioApp {
     /// Parameters and persisted fields.
     params: Arc<TrioParams>,
     /// Phrase, status, transport, commands.
-    link: Arc<Link>,
+    link: EditorEnd,
     /// Text fields and messages that outlive the window.
     memory: Arc<Mutex<EditorMemory>>,
     /// The host connection for parameter gestures; set in `build`, before the first frame.
@@ -185,7 +185,7 @@ impl NiceEguiApp for TrioApp {
         let Some(gui) = self.gui.as_ref() else { return };
         let setter = gui.param_setter();
         let params = &*self.params;
-        let link = &*self.link;
+        let link = &self.link;
         let mut memory = match self.memory.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
@@ -238,7 +238,7 @@ impl NiceEguiApp for TrioApp {
         });
 
         // The playhead moves and the generator publishes bars on its own: keep redrawing.
-        let playing = link.playing.load(std::sync::atomic::Ordering::Relaxed);
+        let playing = link.playing();
         ui.ctx().request_repaint_after(Duration::from_millis(if playing { 33 } else { 200 }));
     }
 

@@ -1,9 +1,8 @@
 //! The status line: which model runs where, how fast, how far ahead, and what is wrong, in plain
 //! words.
 
-use crate::link::{EngineStatus, Link};
+use crate::link::{EditorEnd, EngineStatus};
 use egui::{Color32, RichText, Ui};
-use std::sync::atomic::Ordering;
 
 /// How serious a status message is, which sets its colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +67,9 @@ pub fn status_parts(status: &EngineStatus, has_transport: bool, ready: bool) -> 
 }
 
 /// Draws the status line.
-pub fn status_line(ui: &mut Ui, status: &EngineStatus, link: &Link) {
-    let has_transport = link.has_transport.load(Ordering::Relaxed);
-    let ready = link.ready.load(Ordering::Relaxed);
+pub fn status_line(ui: &mut Ui, status: &EngineStatus, link: &EditorEnd) {
+    let has_transport = link.has_transport();
+    let ready = link.ready();
     ui.horizontal_wrapped(|ui| {
         for (i, (level, text)) in status_parts(status, has_transport, ready).into_iter().enumerate() {
             if i > 0 {

@@ -3,7 +3,7 @@
 //! an instance with Link Off is a group of its own. Only main and generator threads touch the
 //! registry (behind a mutex); audio threads never see it.
 
-use crate::link::Link;
+use crate::link::GeneratorEnd;
 use crate::params::{LinkGroup, TrioParams};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,12 +14,12 @@ use std::thread::JoinHandle;
 pub struct Member {
     /// Unique in the process, in order of creation: the lowest is the group's timing reference.
     pub id: u64,
-    pub link: Arc<Link>,
+    pub link: GeneratorEnd,
     pub params: Arc<TrioParams>,
 }
 
 impl Member {
-    pub fn new(link: Arc<Link>, params: Arc<TrioParams>) -> Self {
+    pub fn new(link: GeneratorEnd, params: Arc<TrioParams>) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Member { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), link, params }
     }
@@ -210,7 +210,7 @@ pub(crate) mod tests {
     fn member(linked: bool) -> Member {
         let params = Arc::new(TrioParams::default());
         set_param(&params, "link", if linked { 1.0 } else { 0.0 });
-        Member::new(Arc::new(Link::default()), params)
+        Member::new(crate::link::channel().1, params)
     }
 
     fn groups_of(ids: &[u64]) -> Vec<(GroupKey, Vec<u64>)> {

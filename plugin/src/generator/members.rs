@@ -4,12 +4,11 @@
 
 use super::group::{self, Group, GroupKey, Member, SpawnGenerator};
 use super::settings::Structure;
-use crate::link::{BarNotes, Command, EngineStatus, GroupPlayback, Link, PhraseSnapshot, PlayedNote};
+use crate::link::{Command, EngineStatus, GeneratorEnd, GroupPlayback, PhraseSnapshot, PlayedNote};
 use crate::music::{Note, Part};
 use crate::params::{GroupKnobs, PartOutput, TrioParams};
 use crate::persist::PersistedSession;
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,27 +49,27 @@ impl MemberState {
         let link = &member.link;
         MemberState {
             published: BTreeMap::new(),
-            rev: link.settings_rev.load(Ordering::Acquire),
-            discontinuities: link.discontinuities.load(Ordering::Acquire),
-            regenerate_presses: link.regenerate_presses.load(Ordering::Acquire),
+            rev: link.settings_rev(),
+            discontinuities: link.playhead().pass,
+            regenerate_presses: link.regenerate_presses(),
             capture_switch: false,
             knobs: GroupKnobs::of(&member.params),
             knobs_shown: None,
             knobs_told: Vec::new(),
             led_when_saved: member.params.link_leads.read().map(|l| *l).unwrap_or(false),
             stale: false,
-            blocks: (link.processed_blocks.load(Ordering::Acquire), Instant::now()),
+            blocks: (link.processed_blocks(), Instant::now()),
             linked_line: None,
             member,
         }
     }
 
-    fn link(&self) -> &Link {
+    fn link(&self) -> &GeneratorEnd {
         &self.member.link
     }
 
     fn has_transport(&self) -> bool {
-        self.link().has_transport.load(Ordering::Acquire)
+        self.link().playhead().has_transport
     }
 }
 
@@ -200,28 +199,24 @@ impl Members {
     fn bump_group_rev(&mut self) {
         self.group_rev = self.group_rev.wrapping_add(1);
         for state in &self.list {
-            state.link().group_rev.store(self.group_rev, Ordering::Release);
+            state.link().set_group_rev(self.group_rev);
         }
     }
 
     /// A newcomer's link gets the group's state; its old bars (another group's) are dropped.
     fn welcome(&self, state: &MemberState) {
         let link = state.link();
-        link.epoch.fetch_add(1, Ordering::AcqRel);
-        link.group_rev.store(self.group_rev, Ordering::Release);
-        link.group_playback.store(self.group_playback, Ordering::Release);
-        link.serving_group.store(self.group.key.code(), Ordering::Release);
-        link.capture_armed.store(self.capture_armed, Ordering::Release);
-        link.failed.store(self.failed, Ordering::Release);
-        link.ready.store(self.ready, Ordering::Release);
+        link.new_epoch();
+        link.set_group_rev(self.group_rev);
+        link.set_group_playback(self.group_playback);
+        link.set_serving_group(self.group.key.code());
+        link.set_capture_armed(self.capture_armed);
+        link.set_failed(self.failed);
+        link.set_ready(self.ready);
         // Busy until this generator's next look says otherwise: an Offline block waits for its bars.
-        link.generator_idle.store(false, Ordering::Release);
-        if let Ok(mut phrase) = link.phrase.lock() {
-            phrase.clone_from(&self.phrase);
-        }
-        if let Ok(mut status) = link.status.lock() {
-            status.clone_from(&self.status);
-        }
+        link.set_idle(false);
+        link.set_phrase(&self.phrase);
+        link.update_status(|status| status.clone_from(&self.status));
     }
 
     /// The source follows the last member whose settings changed; the others are told its knobs, the
@@ -238,16 +233,14 @@ impl Members {
                 self.source = state.member.id;
                 self.source_by_default = false;
             }
-            let blocks = state.link().processed_blocks.load(Ordering::Acquire);
+            let blocks = state.link().processed_blocks();
             if blocks != state.blocks.0 {
                 state.blocks = (blocks, Instant::now());
                 if std::mem::take(&mut state.stale) {
                     // Playing again: its table may miss what changed meanwhile; it gets everything.
                     state.published.clear();
                 }
-            } else if state.blocks.1.elapsed() > STALE_AFTER
-                && state.link().waiting_for_bar.load(Ordering::Acquire) == i64::MIN
-            {
+            } else if state.blocks.1.elapsed() > STALE_AFTER && state.link().playhead().waiting_for_bar.is_none() {
                 // (A block waiting for its bars is not stale, however long the model takes to open.)
                 state.stale = true;
             }
@@ -305,7 +298,7 @@ impl Members {
         if playback != self.group_playback {
             self.group_playback = playback;
             for state in &self.list {
-                state.link().group_playback.store(playback, Ordering::Release);
+                state.link().set_group_playback(playback);
             }
             self.bump_group_rev();
         }
@@ -364,7 +357,7 @@ impl Members {
     pub fn switches(&mut self) -> Switches {
         let mut switches = Switches::default();
         for state in &mut self.list {
-            let presses = state.link().regenerate_presses.load(Ordering::Acquire);
+            let presses = state.link().regenerate_presses();
             switches.regenerate_presses += presses.wrapping_sub(state.regenerate_presses);
             state.regenerate_presses = presses;
             let capture = state.member.params.capture.value();
@@ -404,7 +397,7 @@ impl Members {
     pub fn read_revisions(&mut self) {
         let mut changed = false;
         for state in &mut self.list {
-            let rev = state.link().settings_rev.load(Ordering::Acquire);
+            let rev = state.link().settings_rev();
             changed |= std::mem::replace(&mut state.rev, rev) != rev;
         }
         if changed {
@@ -426,7 +419,7 @@ impl Members {
 
     pub fn host(&self) -> HostView {
         let Some(leader) = self.leader() else {
-            let tempo_bpm = self.list.first().map_or(120.0, |s| s.link().tempo_bpm.load(Ordering::Relaxed));
+            let tempo_bpm = self.list.first().map_or(120.0, |s| s.link().playhead().tempo_bpm);
             return HostView {
                 has_transport: false,
                 playing: false,
@@ -439,24 +432,18 @@ impl Members {
                 pass: 0,
             };
         };
-        let timed = || self.timed();
-        let link = leader.link();
+        let timed = || self.timed().map(|s| s.link().playhead());
+        let lead = leader.link().playhead();
         HostView {
             has_transport: true,
-            playing: timed().any(|s| s.link().playing.load(Ordering::Relaxed)),
-            offline: timed().any(|s| s.link().offline.load(Ordering::Relaxed)),
-            tempo_bpm: link.tempo_bpm.load(Ordering::Relaxed),
-            playhead_beats: link.playhead_beats.load(Ordering::Relaxed),
-            block_end_beats: timed().map(|s| s.link().block_end_beats.load(Ordering::Relaxed)).fold(f64::MIN, f64::max),
-            waiting_for_bar: timed()
-                .map(|s| s.link().waiting_for_bar.load(Ordering::Acquire))
-                .max()
-                .unwrap_or(i64::MIN),
-            first_unplayed_tick: timed()
-                .map(|s| s.link().first_unplayed_tick.load(Ordering::Relaxed))
-                .max()
-                .unwrap_or(0),
-            pass: link.discontinuities.load(Ordering::Acquire),
+            playing: timed().any(|p| p.playing),
+            offline: timed().any(|p| p.offline),
+            tempo_bpm: lead.tempo_bpm,
+            playhead_beats: lead.start_beats,
+            block_end_beats: timed().map(|p| p.end_beats).fold(f64::MIN, f64::max),
+            waiting_for_bar: timed().filter_map(|p| p.waiting_for_bar).max().unwrap_or(i64::MIN),
+            first_unplayed_tick: timed().map(|p| p.first_unplayed_tick).max().unwrap_or(0),
+            pass: lead.pass,
         }
     }
 
@@ -465,7 +452,7 @@ impl Members {
     pub fn follow_discontinuities(&mut self, resend: bool) -> bool {
         let mut any = false;
         for state in &mut self.list {
-            let count = state.link().discontinuities.load(Ordering::Acquire);
+            let count = state.link().playhead().pass;
             if std::mem::replace(&mut state.discontinuities, count) != count {
                 any = true;
                 if resend {
@@ -482,7 +469,7 @@ impl Members {
         let leader = self.leader().map(|s| s.member.id);
         let pass = self.host().pass;
         for state in &self.list {
-            while let Some(mut note) = state.link().played.pop() {
+            while let Some(mut note) = state.link().next_played() {
                 if Some(state.member.id) != leader {
                     note.pass = pass;
                 }
@@ -493,7 +480,7 @@ impl Members {
 
     /// The next command from any member's editor.
     pub fn next_command(&self) -> Option<Command> {
-        self.list.iter().find_map(|s| s.link().command_receiver.try_recv().ok())
+        self.list.iter().find_map(|s| s.link().next_command())
     }
 
     /// Some member has not been sent bar `index` as it is now.
@@ -507,7 +494,7 @@ impl Members {
     pub fn publish(&mut self, index: i64, notes: &[Note]) -> bool {
         let group_rev = self.group_rev;
         let mut order: Vec<usize> = (0..self.list.len()).collect();
-        order.sort_by_key(|&i| self.list[i].link().waiting_for_bar.load(Ordering::Acquire) != i64::MIN);
+        order.sort_by_key(|&i| self.list[i].link().playhead().waiting_for_bar.is_some());
         let mut all = true;
         for i in order {
             let state = &mut self.list[i];
@@ -515,8 +502,7 @@ impl Members {
             if state.stale || state.published.get(&index) == Some(&revs) {
                 continue;
             }
-            let epoch = state.link().epoch.load(Ordering::Acquire);
-            if state.link().bars.push(BarNotes::new(epoch, revs, index, notes)).is_ok() {
+            if state.link().publish_bar(revs, index, notes) {
                 state.published.insert(index, revs);
             } else {
                 all = false;
@@ -535,7 +521,7 @@ impl Members {
     /// The bars every member holds are stale (another phrase, another structure).
     pub fn new_epoch(&mut self) {
         for state in &mut self.list {
-            state.link().epoch.fetch_add(1, Ordering::AcqRel);
+            state.link().new_epoch();
             state.published.clear();
         }
     }
@@ -549,9 +535,7 @@ impl Members {
 
     pub fn share_phrase(&mut self, phrase: PhraseSnapshot) {
         for state in &self.list {
-            if let Ok(mut shared) = state.link().phrase.lock() {
-                shared.clone_from(&phrase);
-            }
+            state.link().set_phrase(&phrase);
         }
         self.phrase = phrase;
     }
@@ -595,27 +579,21 @@ impl Members {
 
     pub fn set_ready(&mut self, ready: bool) {
         self.ready = ready;
-        self.list.iter().for_each(|s| s.link().ready.store(ready, Ordering::Release));
+        self.list.iter().for_each(|s| s.link().set_ready(ready));
     }
 
     pub fn set_failed(&mut self) {
         self.failed = true;
-        self.list.iter().for_each(|s| s.link().failed.store(true, Ordering::Release));
+        self.list.iter().for_each(|s| s.link().set_failed(true));
     }
 
     pub fn set_idle(&self, idle: bool) {
-        self.list.iter().for_each(|s| s.link().generator_idle.store(idle, Ordering::Release));
+        self.list.iter().for_each(|s| s.link().set_idle(idle));
     }
 
     pub fn set_capture_armed(&mut self, armed: bool) {
         self.capture_armed = armed;
-        self.list.iter().for_each(|s| s.link().capture_armed.store(armed, Ordering::Release));
-    }
-
-    /// The first member's link (unit tests look through it).
-    #[cfg(test)]
-    pub fn first_link(&self) -> Arc<Link> {
-        self.list[0].member.link.clone()
+        self.list.iter().for_each(|s| s.link().set_capture_armed(armed));
     }
 }
 
@@ -634,15 +612,25 @@ fn read_progression(params: &TrioParams) -> String {
 mod tests {
     use super::*;
     use crate::generator::group::tests::set_param;
+    use crate::link::{AudioEnd, EditorEnd};
     use crate::params::LinkGroup;
 
-    fn linked_pair() -> (Members, [Member; 2]) {
+    /// A member with the audio thread's and the editor's ends of its link, which the test plays.
+    struct Instance {
+        member: Member,
+        audio: AudioEnd,
+        editor: EditorEnd,
+    }
+
+    fn linked_pair() -> (Members, [Instance; 2]) {
         let pair = [0, 1].map(|_| {
             let params = Arc::new(TrioParams::default());
             set_param(&params, "link", 1.0);
-            Member::new(Arc::new(Link::default()), params)
+            let (audio, generator, editor) = crate::link::channel();
+            Instance { member: Member::new(generator, params), audio, editor }
         });
-        let group = Group::unregistered(GroupKey::Linked(LinkGroup::H), pair.to_vec());
+        let group =
+            Group::unregistered(GroupKey::Linked(LinkGroup::H), pair.iter().map(|i| i.member.clone()).collect());
         let mut members = Members::new(group);
         members.sync(|_| unreachable!("no member changes group"), false);
         (members, pair)
@@ -655,28 +643,31 @@ mod tests {
     #[test]
     fn the_member_edited_last_leads_and_an_editor_following_it_does_not_take_over() {
         let (mut members, [a, b]) = linked_pair();
-        assert_eq!(members.source, a.id, "the first member leads a new group");
-        assert_eq!(a.link.status().group_knobs, None, "the source's editor follows no one");
+        assert_eq!(members.source, a.member.id, "the first member leads a new group");
+        assert_eq!(a.editor.status().group_knobs, None, "the source's editor follows no one");
 
-        set_param(&b.params, "temperature", 0.0);
+        set_param(&b.member.params, "temperature", 0.0);
         sync(&mut members);
-        assert_eq!(members.source, b.id, "an edit in the second member");
-        let knobs = a.link.status().group_knobs.expect("the first member's editor is told the group's knobs");
-        assert_eq!(knobs.temperature, b.params.temperature.value());
-        assert_eq!(b.link.status().group_knobs, None);
+        assert_eq!(members.source, b.member.id, "an edit in the second member");
+        let knobs = a.editor.status().group_knobs.expect("the first member's editor is told the group's knobs");
+        assert_eq!(knobs.temperature, b.member.params.temperature.value());
+        assert_eq!(b.editor.status().group_knobs, None);
 
         // The second member's knob moves on; the first member's editor turns its knob to the value it
         // was told before (late, as a host applies it): still the second leads.
-        set_param(&b.params, "temperature", 0.5);
+        set_param(&b.member.params, "temperature", 0.5);
         sync(&mut members);
-        set_param(&a.params, "temperature", 0.0);
+        set_param(&a.member.params, "temperature", 0.0);
         sync(&mut members);
-        assert_eq!(members.source, b.id, "following the group is not an edit");
-        assert!(*b.params.link_leads.read().unwrap() && !*a.params.link_leads.read().unwrap(), "who leads is saved");
-        set_param(&a.params, "seed", 0.5);
+        assert_eq!(members.source, b.member.id, "following the group is not an edit");
+        assert!(
+            *b.member.params.link_leads.read().unwrap() && !*a.member.params.link_leads.read().unwrap(),
+            "who leads is saved"
+        );
+        set_param(&a.member.params, "seed", 0.5);
         sync(&mut members);
-        assert_eq!(members.source, a.id, "an edit of its own");
-        assert_eq!(members.source_params().seed.value(), a.params.seed.value());
+        assert_eq!(members.source, a.member.id, "an edit of its own");
+        assert_eq!(members.source_params().seed.value(), a.member.params.seed.value());
     }
 
     #[test]
@@ -686,18 +677,19 @@ mod tests {
         let bar = [Note { start_tick: 0, part: Part::Bass, pitch: 40, duration_ticks: 12, velocity: 90 }];
         assert!(members.publish(0, &bar));
         assert!(!members.needs(0), "both members have bar 0");
-        b.link.settings_rev.fetch_add(1, Ordering::AcqRel);
-        b.link.regenerate_presses.fetch_add(1, Ordering::AcqRel);
+        b.audio.bump_settings_rev();
+        b.audio.press_regenerate();
         sync(&mut members);
         members.read_revisions();
         assert_eq!(members.switches().regenerate_presses, 1);
         assert!(members.needs(0), "bar 0 is stale after a change in the second member");
-        assert_eq!(a.link.group_rev.load(Ordering::Acquire), b.link.group_rev.load(Ordering::Acquire));
+        assert_eq!(a.audio.group_rev(), b.audio.group_rev());
         assert!(members.publish(0, &bar));
-        let sent = |link: &Link| std::iter::from_fn(|| link.bars.pop()).map(|b| (b.settings_rev, b.group_rev)).last();
-        let group_rev = a.link.group_rev.load(Ordering::Acquire);
-        assert_eq!(sent(&a.link), Some((0, group_rev)), "the first member's bar carries the new group revision");
-        assert_eq!(sent(&b.link), Some((1, group_rev)));
+        let sent =
+            |link: &AudioEnd| std::iter::from_fn(|| link.next_bar()).map(|b| (b.settings_rev, b.group_rev)).last();
+        let group_rev = a.audio.group_rev();
+        assert_eq!(sent(&a.audio), Some((0, group_rev)), "the first member's bar carries the new group revision");
+        assert_eq!(sent(&b.audio), Some((1, group_rev)));
     }
 
     #[test]
@@ -706,7 +698,7 @@ mod tests {
         for state in &mut members.list {
             state.blocks.1 = Instant::now() - STALE_AFTER * 2;
         }
-        a.link.processed_blocks.fetch_add(1, Ordering::Relaxed);
+        a.audio.count_block();
         sync(&mut members);
         members.read_revisions();
         let bar = [Note { start_tick: 0, part: Part::Lead, pitch: 72, duration_ticks: 12, velocity: 90 }];
@@ -714,10 +706,10 @@ mod tests {
         for index in 0..crate::link::BAR_QUEUE_CAPACITY as i64 + 8 {
             assert!(members.publish(index, &bar), "bar {index}: a stale member held the group up");
             assert!(!members.needs(index));
-            assert!(a.link.bars.pop().is_some(), "the member that plays got bar {index}");
+            assert!(a.audio.next_bar().is_some(), "the member that plays got bar {index}");
         }
-        assert_eq!(b.link.bars.len(), 0, "nothing was sent to the member that does not play");
-        b.link.processed_blocks.fetch_add(1, Ordering::Relaxed);
+        assert!(b.audio.next_bar().is_none(), "nothing was sent to the member that does not play");
+        b.audio.count_block();
         sync(&mut members);
         assert!(members.needs(0), "playing again, it needs the bars");
     }

@@ -145,7 +145,7 @@ pub fn spawn(group: Arc<Group>) -> std::io::Result<JoinHandle<()>> {
             nice_plug::nice_log!("Neural Trio: {problem}");
             for member in group.members() {
                 member.link.update_status(|s| s.problem = Some(problem.clone()));
-                member.link.failed.store(true, std::sync::atomic::Ordering::Release);
+                member.link.set_failed(true);
             }
         }
     })
@@ -848,32 +848,30 @@ mod tests {
     use super::*;
     use crate::generator::group::{GroupKey, Member};
     use crate::generator::model::fake::FakeModel;
-    use crate::link::Link;
+    use crate::link::{AudioEnd, EditorEnd};
     use crate::music::Note;
     use nice_plug::params::persist::PersistentField;
-    use std::sync::atomic::Ordering;
 
     /// A generator with the fake model, a host at 128 BPM parked at bar 1, default parameters
     /// (Loop mode, 4 bars).
-    fn generator() -> Generator {
-        let link = Arc::new(Link::default());
-        link.has_transport.store(true, Ordering::Release);
-        link.tempo_bpm.store(128.0, Ordering::Release);
-        let mut generator = solo(link);
+    fn generator() -> (Generator, Peers) {
+        let (mut generator, peers) = solo();
         generator.open_models(fake_models(None)).expect("fake models open");
-        generator
+        (generator, peers)
     }
 
-    /// A generator serving one instance, driven by hand.
-    fn solo(link: Arc<Link>) -> Generator {
-        let member = Member::new(link, Arc::new(TrioParams::default()));
-        Generator::new(Group::unregistered(GroupKey::Solo(member.id), vec![member]))
+    /// The audio thread's and the editor's ends of the instance's link, played by the test.
+    struct Peers {
+        audio: AudioEnd,
+        editor: EditorEnd,
     }
 
-    impl Generator {
-        fn link(&self) -> Arc<Link> {
-            self.members.first_link()
-        }
+    /// A generator serving one instance, driven by hand; its host at 128 BPM, parked at bar 1.
+    fn solo() -> (Generator, Peers) {
+        let (audio, generator, editor) = crate::link::channel();
+        audio.set_transport(Some(128.0));
+        let member = Member::new(generator, Arc::new(TrioParams::default()));
+        (Generator::new(Group::unregistered(GroupKey::Solo(member.id), vec![member])), Peers { audio, editor })
     }
 
     /// Opens fake models on the CPU (there is no CUDA here); the first one fails at step `fail_at`.
@@ -929,22 +927,15 @@ mod tests {
 
     #[test]
     fn a_model_that_fails_mid_phrase_is_reopened_and_no_bar_is_lost() {
-        let mut healthy = generator();
+        let (mut healthy, _peers) = generator();
         settle(&mut healthy);
-        let mut failing = solo(healthy_link());
+        let (mut failing, failing_peers) = solo();
         failing.open_models(fake_models(Some(150))).expect("fake models open");
         settle(&mut failing);
         assert_eq!(notes(&failing), notes(&healthy), "the bars made after the failure differ, or one is missing");
-        let note = failing.link().status().compute_note.expect("the recovery is reported");
+        let note = failing_peers.editor.status().compute_note.expect("the recovery is reported");
         assert!(note.contains("device reset"), "{note}");
-        assert_eq!(failing.link().status().problem, None);
-    }
-
-    fn healthy_link() -> Arc<Link> {
-        let link = Arc::new(Link::default());
-        link.has_transport.store(true, Ordering::Release);
-        link.tempo_bpm.store(128.0, Ordering::Release);
-        link
+        assert_eq!(failing_peers.editor.status().problem, None);
     }
 
     /// Steps until there is nothing left to do.
@@ -961,18 +952,18 @@ mod tests {
         generator.bars.iter().map(|(&i, bar)| (i, bar.content.notes.clone())).collect()
     }
 
-    fn published(link: &Link) -> Vec<i64> {
-        std::iter::from_fn(|| link.bars.pop()).map(|bar| bar.index).collect()
+    fn published(link: &AudioEnd) -> Vec<i64> {
+        std::iter::from_fn(|| link.next_bar()).map(|bar| bar.index).collect()
     }
 
     #[test]
     fn the_loop_is_generated_published_and_saved() {
-        let mut g = generator();
+        let (mut g, peers) = generator();
         settle(&mut g);
         let bars = notes(&g);
         assert_eq!(bars.keys().copied().collect::<Vec<_>>(), [0, 1, 2, 3]);
         assert!(bars.values().map(Vec::len).sum::<usize>() > 8, "too few notes: {bars:?}");
-        let mut sent = published(&g.link());
+        let mut sent = published(&peers.audio);
         sent.sort();
         assert_eq!(sent, [0, 1, 2, 3]);
         let saved = g.params.session.read();
@@ -982,14 +973,14 @@ mod tests {
 
     #[test]
     fn regenerate_keeps_what_was_heard_and_undo_redo_walk_the_history() {
-        let mut g = generator();
+        let (mut g, peers) = generator();
         settle(&mut g);
         let before = notes(&g);
         // The host plays bar 1 at its third beat, offline (no margin for what is about to be heard).
-        g.link().playing.store(true, Ordering::Release);
-        g.link().offline.store(true, Ordering::Release);
-        g.link().playhead_beats.store(2.0, Ordering::Release);
-        g.link().first_unplayed_tick.store(24, Ordering::Release);
+        peers.audio.set_playing(true);
+        peers.audio.set_offline(true);
+        peers.audio.set_block_beats(2.0, 2.0);
+        peers.audio.set_first_unplayed_tick(24);
         g.handle(Command::Regenerate { part: None });
         settle(&mut g);
         let after = notes(&g);
@@ -1009,7 +1000,7 @@ mod tests {
 
     #[test]
     fn a_locked_part_keeps_its_notes_and_the_lock_is_saved() {
-        let mut g = generator();
+        let (mut g, _peers) = generator();
         settle(&mut g);
         let arp = |bars: &BTreeMap<i64, Vec<Note>>| -> Vec<Note> {
             bars.values().flatten().filter(|n| n.part == Part::Arp).copied().collect()
@@ -1026,11 +1017,11 @@ mod tests {
 
     #[test]
     fn variations_make_takes_to_flip_through_and_keep_the_start() {
-        let mut g = generator();
+        let (mut g, peers) = generator();
         settle(&mut g);
         let before = notes(&g);
         g.handle(Command::Variations { part: None, count: 4 });
-        let status = g.link().status();
+        let status = peers.editor.status();
         assert_eq!((status.variations, status.variation_shown), (5, 1));
         settle(&mut g);
         let first = notes(&g);
@@ -1045,21 +1036,21 @@ mod tests {
 
     #[test]
     fn a_project_the_host_loads_is_adopted_without_regenerating() {
-        let mut a = generator();
+        let (mut a, _a_peers) = generator();
         a.handle(Command::Regenerate { part: None });
         settle(&mut a);
         let saved = a.params.session.read();
 
-        let mut b = generator();
+        let (mut b, b_peers) = generator();
         settle(&mut b);
         assert_ne!(notes(&b), notes(&a), "the two generators start from different phrases");
-        published(&b.link());
-        let epoch = b.link().epoch.load(Ordering::Acquire);
+        published(&b_peers.audio);
+        let epoch = b_peers.audio.epoch();
         PersistentField::set(&b.params.session, saved);
         settle(&mut b);
         assert_eq!(notes(&b), notes(&a), "the loaded phrase was not adopted as it is");
-        assert!(b.link().epoch.load(Ordering::Acquire) > epoch, "the audio thread was not told to drop the old bars");
-        let mut sent = published(&b.link());
+        assert!(b_peers.audio.epoch() > epoch, "the audio thread was not told to drop the old bars");
+        let mut sent = published(&b_peers.audio);
         sent.sort();
         assert_eq!(sent, [0, 1, 2, 3]);
     }

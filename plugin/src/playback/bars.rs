@@ -1,6 +1,6 @@
 //! The audio thread's copy of the bars it may play, filled from the generator's queue.
 
-use crate::link::{BarNotes, Link};
+use crate::link::{AudioEnd, BarNotes};
 
 /// Slots, indexed by phrase bar modulo this; enough for a 16-bar loop plus Endless lookahead.
 pub const BAR_SLOTS: usize = 64;
@@ -17,8 +17,8 @@ impl Default for BarTable {
 
 impl BarTable {
     /// Moves every queued bar of the current epoch into its slot; older epochs are dropped.
-    pub fn drain(&mut self, link: &Link, epoch: u32) {
-        while let Some(bar) = link.bars.pop() {
+    pub fn drain(&mut self, link: &AudioEnd, epoch: u32) {
+        while let Some(bar) = link.next_bar() {
             // A bar of a newer epoch (the generator started one after this block read it) is kept for
             // the next block; only older ones are stale.
             if bar.epoch.wrapping_sub(epoch) as i32 >= 0 && bar.index >= 0 {

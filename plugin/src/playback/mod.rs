@@ -10,7 +10,7 @@ pub mod timeline;
 
 pub use events::{EventKind, OutEvent};
 
-use crate::link::{GroupPlayback, Link, PlayedNote};
+use crate::link::{AudioEnd, PlayedNote};
 use crate::music::phrase::phrase_bar;
 use crate::music::{Part, TICKS_PER_BAR, TICKS_PER_BEAT};
 use bars::BarTable;
@@ -18,7 +18,6 @@ use events::EventList;
 use input::{InputNote, Listen};
 use pace::RenderPace;
 use sounding::SoundingNotes;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use timeline::{HostPosition, Timeline};
 
@@ -117,13 +116,13 @@ impl Playback {
     /// they change.
     pub fn process(
         &mut self,
-        link: &Link,
+        link: &AudioEnd,
         input: &BlockInput,
         settings: &BlockSettings,
         played: &[InputNote],
     ) -> &[OutEvent] {
         self.events.clear();
-        let epoch = link.epoch.load(Ordering::Acquire);
+        let epoch = link.epoch();
         self.bars.drain(link, epoch);
         let mut settings = &with_group(*settings, link);
 
@@ -145,8 +144,7 @@ impl Playback {
                     && pos.is_finite()
                     && pos.abs() <= MAX_POSITION_BEATS =>
             {
-                link.has_transport.store(true, Ordering::Relaxed);
-                link.tempo_bpm.store(tempo, Ordering::Relaxed);
+                link.set_transport(Some(tempo));
                 Some(HostPosition {
                     beats: pos,
                     tempo_bpm: tempo,
@@ -156,16 +154,15 @@ impl Playback {
                 })
             }
             _ => {
-                link.has_transport.store(false, Ordering::Relaxed);
+                link.set_transport(None);
                 None
             }
         };
-        link.playing.store(input.playing && position.is_some(), Ordering::Relaxed);
+        link.set_playing(input.playing && position.is_some());
 
         let Some(position) = position.filter(|_| input.playing) else {
             // The generator still hears what is played (it shows the chord), where the transport is parked.
-            let parked_beats =
-                input.pos_beats.filter(|b| b.is_finite()).unwrap_or(link.playhead_beats.load(Ordering::Relaxed));
+            let parked_beats = input.pos_beats.filter(|b| b.is_finite()).unwrap_or(link.playhead_beats());
             let parked_tick = (parked_beats * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
             hear(link, settings.listen, played, |_| (parked_beats, parked_tick), false);
             // Stopped, or no timeline to follow: silence, nothing left sounding.
@@ -189,17 +186,16 @@ impl Playback {
                     self.next_tick = (start * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64;
                 }
             }
-            link.discontinuities.fetch_add(1, Ordering::AcqRel);
+            link.bump_discontinuities();
         }
-        link.playhead_beats.store(span.start_beats(), Ordering::Relaxed);
-        link.block_end_beats.store(span.end_beats(), Ordering::Relaxed);
+        link.set_block_beats(span.start_beats(), span.end_beats());
         let at =
             |offset: u32| (span.start_beats() + offset as f64 * span.beats_per_sample, span.first_tick_from(offset));
         hear(link, settings.listen, played, at, true);
 
         let block_seconds = input.samples as f64 / input.sample_rate as f64;
         let offline = input.offline || self.pace.observe(Instant::now(), block_seconds);
-        link.offline.store(offline, Ordering::Relaxed);
+        link.set_offline(offline);
 
         // The ticks this block plays: those whose sample falls inside it. A loop's end belongs to the
         // next pass (a host wraps there), however the host rounds its loop points.
@@ -215,12 +211,12 @@ impl Playback {
             end_tick += 1;
         }
 
-        link.first_unplayed_tick.store(first_tick, Ordering::Relaxed);
+        link.set_first_unplayed_tick(first_tick);
         // A capture may finish at a bar line, and a jump starts a new pass of what is played: an
         // offline block waits for bars made after the generator saw either.
         let capture_line = settings.capture && (first_tick..end_tick).any(|t| t.rem_euclid(TICKS_PER_BAR as i64) == 0);
         if capture_line || settings.listen.on && !continues {
-            link.settings_rev.fetch_add(1, Ordering::AcqRel);
+            link.bump_settings_rev();
         }
         let mut epoch = epoch;
         let after_wait;
@@ -231,7 +227,7 @@ impl Playback {
             settings = &after_wait;
         }
         // What this block plays is now fixed: a regeneration (for any member) keeps up to its end.
-        link.first_unplayed_tick.store(end_tick.max(first_tick), Ordering::Relaxed);
+        link.set_first_unplayed_tick(end_tick.max(first_tick));
 
         for tick in first_tick..end_tick {
             let bar = tick.div_euclid(TICKS_PER_BAR as i64);
@@ -258,8 +254,8 @@ impl Playback {
 
 /// A linked member plays by its group's loop length, part switches and registers (those of the member
 /// edited last); channels and routing stay its own.
-fn with_group(mut settings: BlockSettings, link: &Link) -> BlockSettings {
-    if let Some(group) = GroupPlayback::unpack(link.group_playback.load(Ordering::Acquire)) {
+fn with_group(mut settings: BlockSettings, link: &AudioEnd) -> BlockSettings {
+    if let Some(group) = link.group_playback() {
         settings.loop_bars = group.loop_bars;
         for part in Part::ALL {
             let (on, low, high) = group.parts[part.index()];
@@ -273,17 +269,17 @@ fn with_group(mut settings: BlockSettings, link: &Link) -> BlockSettings {
 
 /// Hands the notes Follow hears to the generator, then bumps the settings revision: bars published
 /// from then on were made after the generator read them (an offline block waits for those).
-fn hear(link: &Link, listen: Listen, played: &[InputNote], at: impl Fn(u32) -> (f64, i64), playing: bool) {
+fn hear(link: &AudioEnd, listen: Listen, played: &[InputNote], at: impl Fn(u32) -> (f64, i64), playing: bool) {
     let mut heard = false;
-    let pass = link.discontinuities.load(Ordering::Relaxed);
+    let pass = link.pass();
     for note in played.iter().filter(|n| listen.hears(n.channel)) {
         let (beats, tick) = at(note.offset);
         let played = PlayedNote { beats, tick, pass, pitch: note.pitch, velocity: note.velocity, on: note.on, playing };
         // A full queue (the generator stalled) loses the note, never the audio thread's time.
-        heard |= link.played.push(played).is_ok();
+        heard |= link.hear(played);
     }
     if heard {
-        link.settings_rev.fetch_add(1, Ordering::AcqRel);
+        link.bump_settings_rev();
     }
 }
 
@@ -293,8 +289,8 @@ impl Playback {
     /// while that bar is coming: the generator is told which bar is awaited, and the wait ends when
     /// the generator has nothing more to do or has failed. Returns the epoch to play from (the
     /// generator may start a new one while we wait, e.g. when it adopts a loaded project).
-    fn wait_for_bars(&mut self, link: &Link, settings: &BlockSettings, from_tick: i64, to_tick: i64) -> u32 {
-        let mut epoch = link.epoch.load(Ordering::Acquire);
+    fn wait_for_bars(&mut self, link: &AudioEnd, settings: &BlockSettings, from_tick: i64, to_tick: i64) -> u32 {
+        let mut epoch = link.epoch();
         let started = Instant::now();
         let first_bar = from_tick.max(0).div_euclid(TICKS_PER_BAR as i64);
         let last_bar = (to_tick - 1).max(0).div_euclid(TICKS_PER_BAR as i64);
@@ -303,24 +299,24 @@ impl Playback {
             let mut idle_polls = 0;
             loop {
                 // Served first: a generator taking us in starts our new epoch before it says so.
-                let served = link.serving_group.load(Ordering::Acquire) == settings.link_group;
-                let revs = (link.settings_rev.load(Ordering::Acquire), link.group_rev.load(Ordering::Acquire));
-                epoch = link.epoch.load(Ordering::Acquire);
+                let served = link.serving_group() == settings.link_group;
+                let revs = (link.settings_rev(), link.group_rev());
+                epoch = link.epoch();
                 self.bars.drain(link, epoch);
-                if served && self.bars.get_current(index, epoch, revs).is_some() || link.status_has_problem() {
+                if served && self.bars.get_current(index, epoch, revs).is_some() || link.generator_failed() {
                     break;
                 }
                 // The generator idles between requests for a few ms at most: idle for longer while
                 // we wait means the bar is not coming (it cannot be made), so stop waiting.
-                idle_polls = if link.generator_idle.load(Ordering::Acquire) { idle_polls + 1 } else { 0 };
+                idle_polls = if link.generator_idle() { idle_polls + 1 } else { 0 };
                 if idle_polls > IDLE_POLLS_BEFORE_GIVING_UP || started.elapsed() > OFFLINE_WAIT_LIMIT {
                     break;
                 }
-                link.waiting_for_bar.store(bar, Ordering::Release);
+                link.set_waiting_for_bar(Some(bar));
                 std::thread::sleep(WAIT_POLL);
             }
         }
-        link.waiting_for_bar.store(i64::MIN, Ordering::Release);
+        link.set_waiting_for_bar(None);
         epoch
     }
 }
@@ -328,7 +324,6 @@ impl Playback {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::BarNotes;
     use crate::music::Note;
 
     const SAMPLE_RATE: f32 = 48_000.0;
@@ -349,11 +344,10 @@ mod tests {
     }
 
     /// A link holding a 2-bar phrase: a lead line on every beat, a held arp chord, a bass note per bar.
-    fn link() -> Link {
-        let link = Link::default();
+    fn link() -> AudioEnd {
+        let (link, generator, _) = crate::link::channel();
         // Nothing else will come: a block that waits gives up at once.
-        link.failed.store(true, Ordering::Release);
-        let epoch = link.epoch.load(Ordering::Acquire);
+        generator.set_failed(true);
         for index in 0..2 {
             let mut notes: Vec<Note> = (0..4)
                 .map(|beat| Note {
@@ -373,14 +367,20 @@ mod tests {
                 duration_ticks: 30,
                 velocity: 90,
             });
-            link.bars.push(BarNotes::new(epoch, (0, 0), index, &notes)).ok().expect("queue has room");
+            assert!(generator.publish_bar((0, 0), index, &notes), "queue has room");
         }
         link
     }
 
     /// (absolute sample, on, channel, pitch) of every event over `blocks` blocks of `block` frames, the
     /// transport at `tempo` from `start_beats`, looping `loop_beats` if given (blocks split at its end).
-    fn play(block: u32, samples: u64, tempo: f64, loop_beats: Option<f64>, link: &Link) -> Vec<(u64, bool, u8, u8)> {
+    fn play(
+        block: u32,
+        samples: u64,
+        tempo: f64,
+        loop_beats: Option<f64>,
+        link: &AudioEnd,
+    ) -> Vec<(u64, bool, u8, u8)> {
         let mut playback = Playback::default();
         let beats_per_sample = tempo / 60.0 / SAMPLE_RATE as f64;
         let (mut sample, mut beats, mut out) = (0u64, 0.0f64, Vec::new());
