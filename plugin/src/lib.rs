@@ -31,9 +31,9 @@ mod plugin {
     use crate::link::{AudioEnd, EditorEnd};
     use crate::music::Part;
     use crate::params::GroupKnobs;
-    use crate::params::{Mode, TrioParams};
-    use crate::playback::input::{InputNote, InputRouter, Listen, Route, MAX_PLAYED_PER_BLOCK};
-    use crate::playback::{BlockInput, BlockSettings, EventKind, PartSettings, Playback};
+    use crate::params::TrioParams;
+    use crate::playback::input::{InputNote, InputRouter, Route, MAX_PLAYED_PER_BLOCK};
+    use crate::playback::{BlockInput, BlockSettings, EventKind, Playback};
     use nice_plug::midi::{Channel, Key as MidiKey, VoiceID};
     use nice_plug::prelude::*;
     use std::sync::Arc;
@@ -98,44 +98,6 @@ mod plugin {
         fn drop(&mut self) {
             // The last member of a group ends its generator (joined before the library can unload).
             group::leave(self.member.id);
-        }
-    }
-
-    impl NeuralTrio {
-        fn block_settings(&self) -> BlockSettings {
-            let only = self.params.part_output.value().only();
-            let follow = self.params.follow.value();
-            let followed = follow.part();
-            // (Linked, playback takes the group's structure and parts instead: see `playback::with_group`.)
-            let parts = Part::ALL.map(|part| {
-                let p = self.params.part(part);
-                let (low, high) = p.register();
-                PartSettings {
-                    // A part the player plays is not ours to sound.
-                    on: p.on.value() && followed != Some(part),
-                    low,
-                    high,
-                    channel: match only {
-                        Some(_) => 0,
-                        None => (p.channel.value().clamp(1, 16) - 1) as u8,
-                    },
-                    routed: only.is_none_or(|o| o == part),
-                }
-            });
-            let loop_bars = match self.params.mode.value() {
-                Mode::Endless => None,
-                Mode::Loop | Mode::Hold => Some(self.params.loop_bars.value().clamp(1, 16) as u32),
-            };
-            let listen = Listen {
-                on: follow != crate::params::Follow::Off,
-                channel: match self.params.input_channel.value() {
-                    0 => None,
-                    c => Some((c.clamp(1, 16) - 1) as u8),
-                },
-            };
-            let capture = self.link.capture_armed();
-            let link_group = self.params.link.value().code();
-            BlockSettings { parts, loop_bars, listen, followed, capture, link_group }
         }
     }
 
@@ -209,7 +171,7 @@ mod plugin {
                 }
             }
             self.link.count_block();
-            let knobs = GroupKnobs::of(&self.params);
+            let knobs = self.params.knobs();
             let regenerate = self.params.regenerate.value();
             let pressed = self.regenerate_switch.replace(regenerate) == Some(false) && regenerate;
             if pressed {
@@ -230,7 +192,7 @@ mod plugin {
                 offline: self.offline,
                 loop_range_beats: transport.loop_range_beats(),
             };
-            let block_settings = self.block_settings();
+            let block_settings = self.params.block_settings(self.link.capture_armed());
             // Follow left a part: the played notes held on its channel end first (the model's part
             // takes the channel back this block).
             if block_settings.followed != self.followed {

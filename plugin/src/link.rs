@@ -169,7 +169,7 @@ pub struct EngineStatus {
     /// Linked instances: the group, its members and what each plays, or why no other member is here.
     pub linked: Option<String>,
     /// Linked with other members: the knobs the group plays by (an editor turns its own to them).
-    pub group_knobs: Option<crate::params::GroupKnobs>,
+    pub group_knobs: Option<crate::params::values::GroupKnobs>,
 }
 
 /// The generator's current bars, for the editor's piano roll and MIDI export.

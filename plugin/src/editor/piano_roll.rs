@@ -6,7 +6,7 @@ use super::{part_colour, part_tint, part_title, PLAYHEAD_COLOUR, ROLL_BACKGROUND
 use crate::link::{EditorEnd, PhraseSnapshot};
 use crate::music::phrase::{note_name, BEATS_PER_BAR, LOOKAHEAD_BARS};
 use crate::music::{Note, Part, TICKS_PER_BAR, TICKS_PER_BEAT};
-use crate::params::{Mode, PartParams, TrioParams};
+use crate::params::{PartParams, TrioParams};
 use egui::{pos2, vec2, Align2, Color32, CursorIcon, FontId, Id, Painter, Rect, Sense, Stroke, StrokeKind, Ui};
 use nice_plug::prelude::ParamSetter;
 
@@ -37,11 +37,7 @@ pub struct RollView {
 impl RollView {
     /// The view for the current mode, loop length and playhead.
     pub fn from_link(params: &TrioParams, link: &EditorEnd, snapshot: &PhraseSnapshot) -> Self {
-        let loop_bars = match params.mode.value() {
-            Mode::Endless => None,
-            Mode::Loop | Mode::Hold => Some(params.loop_bars.value().clamp(1, 16) as u32),
-        };
-        Self::compute(loop_bars, link.playhead_beats().map(|b| b.max(0.0)), snapshot)
+        Self::compute(params.structure().loop_length(), link.playhead_beats().map(|b| b.max(0.0)), snapshot)
     }
 
     /// `playhead_beats`: the host position, or None without a host transport.

@@ -3,7 +3,6 @@
 //! Off) is what a single instance always was.
 
 use super::group::{self, Group, GroupKey, Member, SpawnGenerator};
-use super::settings::Structure;
 use crate::link::{Command, EngineStatus, GeneratorEnd, GroupPlayback, PhraseSnapshot, PlayedNote};
 use crate::music::{Note, Part};
 use crate::params::{GroupKnobs, PartOutput, TrioParams};
@@ -53,7 +52,7 @@ impl MemberState {
             discontinuities: link.playhead().pass,
             regenerate_presses: link.regenerate_presses(),
             capture_switch: false,
-            knobs: GroupKnobs::of(&member.params),
+            knobs: member.params.knobs(),
             knobs_shown: None,
             knobs_told: Vec::new(),
             led_when_saved: member.params.link_leads.read().map(|l| *l).unwrap_or(false),
@@ -223,11 +222,11 @@ impl Members {
     /// Linked lines what the group is.
     fn follow_parameters(&mut self) {
         let source_before = self.source;
-        let group_knobs = GroupKnobs::of(&self.source_params());
+        let group_knobs = self.source_params().knobs();
         for state in &mut self.list {
             // An editor following the group's knobs turns them to values it was told (late, one knob at
             // a time): not an edit. Any other change is.
-            let knobs = GroupKnobs::of(&state.member.params);
+            let knobs = state.member.params.knobs();
             let old = std::mem::replace(&mut state.knobs, knobs);
             if is_edit(&old, &knobs, &group_knobs, &state.knobs_told) {
                 self.source = state.member.id;
@@ -269,7 +268,7 @@ impl Members {
             GroupKey::Solo(_) => 0,
             GroupKey::Linked(_) => {
                 let params = self.source_params();
-                let structure = Structure::from_params(&params);
+                let structure = params.structure();
                 GroupPlayback {
                     loop_bars: structure.loop_length(),
                     parts: Part::ALL.map(|p| {
@@ -280,7 +279,7 @@ impl Members {
                 .pack()
             }
         };
-        let knobs = GroupKnobs::of(&self.source_params());
+        let knobs = self.source_params().knobs();
         let linked = matches!(self.group.key, GroupKey::Linked(_)) && self.list.len() > 1;
         for state in &mut self.list {
             let shown = (linked && state.member.id != self.source).then_some(knobs);

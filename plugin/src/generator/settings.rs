@@ -1,6 +1,8 @@
-//! The parameter values that shape generation. A bar made under other values is stale.
+//! The parameter values that shape generation. A bar made under other values is stale. A leaf:
+//! `params` reads the parameters into it.
 
 use crate::music::vocab::{Key, Mood};
+
 /// Generation settings as the generator uses them; the saved form is `persist::SettingsV2`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GenSettings {
@@ -40,55 +42,5 @@ impl GenSettings {
 
     pub fn mood(&self) -> Option<Mood> {
         self.mood.map(|m| Mood::ALL[m as usize % 4])
-    }
-}
-
-#[cfg(feature = "plugin")]
-pub use plugin_side::*;
-
-#[cfg(feature = "plugin")]
-mod plugin_side {
-    use super::GenSettings;
-    use crate::music::Part;
-    use crate::params::{Mode, TrioParams};
-
-    impl GenSettings {
-        /// Reads the parameters (atomics only: safe on any thread, the audio thread included).
-        pub fn from_params(params: &TrioParams, variation: u32) -> Self {
-            GenSettings {
-                temperature: params.temperature.value(),
-                top_p: params.top_p.value(),
-                seed: params.seed.value().max(0) as u32,
-                variation,
-                key_lock: params.key_lock.value(),
-                mood: params.mood.value().mood().map(|m| m as u8),
-                // A part the player plays (Follow) is not the model's to write.
-                parts_on: Part::ALL.map(|p| params.part(p).on.value() && params.follow.value().part() != Some(p)),
-                registers: Part::ALL.map(|p| params.part(p).register()),
-            }
-        }
-    }
-
-    /// How phrase bars map onto host bars.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct Structure {
-        pub mode: Mode,
-        pub loop_bars: u32,
-    }
-
-    impl Structure {
-        pub fn from_params(params: &TrioParams) -> Self {
-            Structure { mode: params.mode.value(), loop_bars: params.loop_bars.value().clamp(1, 16) as u32 }
-        }
-
-        /// Phrase length for Loop and Hold; None for Endless.
-        pub fn loop_length(&self) -> Option<u32> {
-            (self.mode != Mode::Endless).then_some(self.loop_bars)
-        }
-
-        /// The phrase bar a host bar plays.
-        pub fn phrase_bar(&self, host_bar: i64) -> i64 {
-            crate::music::phrase::phrase_bar(host_bar, self.loop_length())
-        }
     }
 }

@@ -22,7 +22,8 @@ use composer::{
 };
 use onnx::OnnxModel;
 use sampler::{Constraints, Rng};
-use settings::{GenSettings, Structure};
+use crate::params::Structure;
+use settings::GenSettings;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -241,7 +242,7 @@ impl Generator {
             }
             Command::SetLock { part, locked } => {
                 self.locked[part.index()] = locked;
-                self.store_session(GenSettings::from_params(&self.params, self.variation));
+                self.store_session(self.params.gen_settings(self.variation));
             }
             Command::Undo => {
                 if let Some(previous) = self.undo.pop() {
@@ -301,7 +302,7 @@ impl Generator {
         else {
             return Ok(());
         };
-        let settings = GenSettings::from_params(&self.params, self.variation);
+        let settings = self.params.gen_settings(self.variation);
         let kept = Part::ALL.map(|p| self.locked[p.index()] || part.is_some_and(|only| only != p));
         let constraints = constraints_for(&settings, kept);
         let jam_settings = self.jam_settings();
@@ -370,7 +371,7 @@ impl Generator {
         self.variation = snapshot.variation;
         self.keep_for_variation = None;
         self.header = snapshot.header;
-        let settings = GenSettings::from_params(&self.params, self.variation);
+        let settings = self.params.gen_settings(self.variation);
         // The phrase plays as it was, under the chords forced now (nothing is made again for them).
         let jam_settings = self.jam_settings();
         self.bars = snapshot
@@ -410,7 +411,7 @@ impl Generator {
         // save and load again and again while bars are being made), changes nothing: the bars it has
         // are ours, and the ones it lacks would be made again note for note. No new epoch, nothing for
         // the audio thread to wait for.
-        let playing = self.session(GenSettings::from_params(&self.params, self.variation));
+        let playing = self.session(self.params.gen_settings(self.variation));
         let ours = (session.variation, session.locked, session.header)
             == (playing.variation, playing.locked, playing.header)
             && session.bars.iter().all(|bar| playing.bars.iter().any(|b| b == bar));
@@ -420,7 +421,7 @@ impl Generator {
         // What a save returns from now on (in every member), byte for byte what was loaded.
         self.members.store_session(&session);
         // Linked members' knobs may differ: the one whose knobs made the loaded phrase leads.
-        let made_it = |p: &TrioParams| session.settings == Some(GenSettings::from_params(p, session.variation));
+        let made_it = |p: &TrioParams| session.settings == Some(p.gen_settings(session.variation));
         self.members.lead_after_load(made_it);
         self.params = self.members.source_params();
         self.variation = session.variation;
@@ -428,7 +429,7 @@ impl Generator {
         self.candidates.clear();
         self.locked = session.locked;
         self.bars.clear();
-        let settings = session.settings.unwrap_or_else(|| GenSettings::from_params(&self.params, self.variation));
+        let settings = session.settings.unwrap_or_else(|| self.params.gen_settings(self.variation));
         // The loaded project's progression is its bars' harmony: they play as saved.
         self.jam.set_progression_text(self.members.progression());
         let jam_settings = self.jam_settings();
@@ -481,8 +482,8 @@ impl Generator {
             // or the same project would render differently depending on how soon the host processes.
             return false;
         }
-        let settings = GenSettings::from_params(&self.params, self.variation);
-        let structure = Structure::from_params(&self.params);
+        let settings = self.params.gen_settings(self.variation);
+        let structure = self.params.structure();
 
         if let Some(old) = self.structure {
             let endless_changed = (old.mode == Mode::Endless) != (structure.mode == Mode::Endless);
@@ -712,8 +713,8 @@ impl Generator {
     fn jam_settings(&self) -> JamSettings {
         JamSettings {
             follow: self.params.follow.value(),
-            key_lock: GenSettings::from_params(&self.params, self.variation).key(),
-            loop_bars: Structure::from_params(&self.params).loop_length(),
+            key_lock: self.params.gen_settings(self.variation).key(),
+            loop_bars: self.params.structure().loop_length(),
         }
     }
 
@@ -748,7 +749,7 @@ impl Generator {
     fn open_models(&mut self, mut open: OpenModel) -> Result<(), String> {
         let cpu = open(Provider::Cpu)?;
         let info = onnx_info(cpu.as_ref());
-        self.compute = self.params.compute.value().choice();
+        self.compute = self.params.compute_choice();
         let mut calibrations = Calibrations::load();
         let models = Models::open(open, cpu, self.compute, &info.0, &mut calibrations)?;
         self.model_id = info.0;
@@ -763,7 +764,7 @@ impl Generator {
 
     /// The Compute setting changed: the GPU model is opened or dropped (the CPU model stays).
     fn follow_compute_setting(&mut self) {
-        let choice = self.params.compute.value().choice();
+        let choice = self.params.compute_choice();
         if choice == self.compute {
             return;
         }

@@ -1,91 +1,23 @@
-//! Every automatable parameter and persisted field. The generator and the audio thread read these
-//! through their atomics; nothing here locks on the audio thread.
+//! Every automatable parameter and persisted field, and every conversion of them into the plain
+//! values the threads use (`values`, the generator's `GenSettings`, the audio thread's
+//! `BlockSettings`). The generator and the audio thread read them through their atomics; nothing
+//! here locks on the audio thread.
 
-use crate::music::vocab::{Key, Mood};
+pub mod values;
+
+pub use values::*;
+
+use crate::generator::compute::ComputeChoice;
+use crate::generator::settings::GenSettings;
+use crate::music::vocab::Key;
 use crate::music::Part;
 use crate::persist::SessionStore;
+use crate::playback::input::Listen;
+use crate::playback::{BlockSettings, PartSettings};
 use crossbeam::atomic::AtomicCell;
 use nice_plug::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, RwLock};
-
-/// What the generator does with the bars ahead of the playhead.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// A phrase of `Loop Length` bars, repeated; parameter changes regenerate it from the playhead on.
-    #[id = "loop"]
-    Loop,
-    /// New bars forever, each conditioned on the ones before.
-    #[id = "endless"]
-    Endless,
-    /// The current phrase, frozen: nothing is regenerated.
-    #[id = "hold"]
-    Hold,
-}
-
-/// Which parts leave the plugin, for hosts that flatten MIDI channels (Ableton: one instance per track).
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartOutput {
-    #[id = "all"]
-    #[name = "All Parts"]
-    All,
-    #[id = "lead"]
-    #[name = "Lead Only"]
-    LeadOnly,
-    #[id = "arp"]
-    #[name = "Arp Only"]
-    ArpOnly,
-    #[id = "bass"]
-    #[name = "Bass Only"]
-    BassOnly,
-}
-
-impl PartOutput {
-    /// The single part this setting isolates, if any.
-    pub fn only(self) -> Option<Part> {
-        match self {
-            PartOutput::All => None,
-            PartOutput::LeadOnly => Some(Part::Lead),
-            PartOutput::ArpOnly => Some(Part::Arp),
-            PartOutput::BassOnly => Some(Part::Bass),
-        }
-    }
-}
-
-/// What the notes played into the plugin do.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Follow {
-    /// They pass through; the trio plays its own harmony.
-    #[id = "off"]
-    Off,
-    /// They set the harmony: the trio plays over the chords they make.
-    #[id = "chords"]
-    Chords,
-    /// They are the lead: the plugin writes the arp and the bass around them.
-    #[id = "lead"]
-    #[name = "Part: Lead"]
-    Lead,
-    /// They are the arp; their chords set the harmony of the lead and the bass.
-    #[id = "arp"]
-    #[name = "Part: Arp"]
-    Arp,
-    /// They are the bass; the lead and the arp follow its roots.
-    #[id = "bass"]
-    #[name = "Part: Bass"]
-    Bass,
-}
-
-impl Follow {
-    /// The part the player plays instead of the model, if any.
-    pub fn part(self) -> Option<Part> {
-        match self {
-            Follow::Off | Follow::Chords => None,
-            Follow::Lead => Some(Part::Lead),
-            Follow::Arp => Some(Part::Arp),
-            Follow::Bass => Some(Part::Bass),
-        }
-    }
-}
 
 /// Input Channel's text: "Any" for 0, else the channel number.
 fn input_channel_name(value: i32) -> String {
@@ -106,87 +38,6 @@ fn input_channel_value(text: &str) -> Option<i32> {
 
 /// Linked instances: the instances of one process in the same group play one trio (Ableton Live
 /// takes one part per track). Off: this instance plays its own.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LinkGroup {
-    #[id = "off"]
-    Off,
-    #[id = "a"]
-    A,
-    #[id = "b"]
-    B,
-    #[id = "c"]
-    C,
-    #[id = "d"]
-    D,
-    #[id = "e"]
-    E,
-    #[id = "f"]
-    F,
-    #[id = "g"]
-    G,
-    #[id = "h"]
-    H,
-}
-
-impl LinkGroup {
-    /// 0 for Off, 1–8 for A–H: what an atomic holds.
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-}
-
-/// Where the model runs (not automatable: it reopens the model).
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compute {
-    /// The faster of CPU and GPU for each kind of work, as measured on this machine.
-    #[id = "auto"]
-    Auto,
-    #[id = "cpu"]
-    #[name = "CPU"]
-    Cpu,
-    #[id = "gpu"]
-    #[name = "GPU"]
-    Gpu,
-}
-
-impl Compute {
-    pub fn choice(self) -> crate::generator::compute::ComputeChoice {
-        use crate::generator::compute::ComputeChoice;
-        match self {
-            Compute::Auto => ComputeChoice::Auto,
-            Compute::Cpu => ComputeChoice::Cpu,
-            Compute::Gpu => ComputeChoice::Gpu,
-        }
-    }
-}
-
-/// Mood conditioning; `Auto` lets the model pick.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MoodChoice {
-    #[id = "auto"]
-    Auto,
-    #[id = "happy"]
-    Happy,
-    #[id = "sad"]
-    Sad,
-    #[id = "calm"]
-    Calm,
-    #[id = "tense"]
-    Tense,
-}
-
-impl MoodChoice {
-    pub fn mood(self) -> Option<Mood> {
-        match self {
-            MoodChoice::Auto => None,
-            MoodChoice::Happy => Some(Mood::Happy),
-            MoodChoice::Sad => Some(Mood::Sad),
-            MoodChoice::Calm => Some(Mood::Calm),
-            MoodChoice::Tense => Some(Mood::Tense),
-        }
-    }
-}
-
 /// The controls of one part.
 #[derive(Params)]
 pub struct PartParams {
@@ -358,68 +209,6 @@ pub struct TrioParams {
     pub link_leads: Arc<RwLock<bool>>,
 }
 
-/// The generation knobs a linked group shares, as the member whose settings changed last has them:
-/// the editors of the other members turn their knobs to these, so every member shows what plays.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GroupKnobs {
-    pub temperature: f32,
-    pub top_p: f32,
-    pub seed: i32,
-    pub mode: Mode,
-    pub loop_bars: i32,
-    pub key_lock: i32,
-    pub mood: MoodChoice,
-    pub follow: Follow,
-    pub compute: Compute,
-    /// (on, low, high) of each part.
-    pub parts: [(bool, i32, i32); 3],
-}
-
-impl GroupKnobs {
-    pub fn of(params: &TrioParams) -> Self {
-        GroupKnobs {
-            temperature: params.temperature.value(),
-            top_p: params.top_p.value(),
-            seed: params.seed.value(),
-            mode: params.mode.value(),
-            loop_bars: params.loop_bars.value(),
-            key_lock: params.key_lock.value(),
-            mood: params.mood.value(),
-            follow: params.follow.value(),
-            compute: params.compute.value(),
-            parts: Part::ALL.map(|p| {
-                let part = params.part(p);
-                (part.on.value(), part.low.value(), part.high.value())
-            }),
-        }
-    }
-
-    /// Every knob as a number, in a fixed order, so two sets compare knob by knob.
-    pub fn values(&self) -> [f64; 18] {
-        let [lead, arp, bass] = self.parts.map(|(on, low, high)| [on as i32 as f64, low as f64, high as f64]);
-        [
-            self.temperature as f64,
-            self.top_p as f64,
-            self.seed as f64,
-            self.mode as i32 as f64,
-            self.loop_bars as f64,
-            self.key_lock as f64,
-            self.mood as i32 as f64,
-            self.follow as i32 as f64,
-            self.compute as i32 as f64,
-            lead[0],
-            lead[1],
-            lead[2],
-            arp[0],
-            arp[1],
-            arp[2],
-            bass[0],
-            bass[1],
-            bass[2],
-        ]
-    }
-}
-
 /// The editor's size in logical pixels. nice-plug-egui's `EguiEditorState` cannot be persisted
 /// directly (it does not implement `PersistentField`), so the editor builds one from this each time
 /// it opens and writes every resize back here.
@@ -450,6 +239,92 @@ impl TrioParams {
             Part::Lead => &self.lead,
             Part::Arp => &self.arp,
             Part::Bass => &self.bass,
+        }
+    }
+
+    /// What shapes generation (atomics only: safe on any thread, the audio thread included).
+    pub fn gen_settings(&self, variation: u32) -> GenSettings {
+        let followed = self.follow.value().part();
+        GenSettings {
+            temperature: self.temperature.value(),
+            top_p: self.top_p.value(),
+            seed: self.seed.value().max(0) as u32,
+            variation,
+            key_lock: self.key_lock.value(),
+            mood: self.mood.value().mood().map(|m| m as u8),
+            // A part the player plays (Follow) is not the model's to write.
+            parts_on: Part::ALL.map(|p| self.part(p).on.value() && followed != Some(p)),
+            registers: Part::ALL.map(|p| self.part(p).register()),
+        }
+    }
+
+    /// How phrase bars map onto host bars.
+    pub fn structure(&self) -> Structure {
+        Structure { mode: self.mode.value(), loop_bars: self.loop_bars.value().clamp(1, 16) as u32 }
+    }
+
+    pub fn compute_choice(&self) -> ComputeChoice {
+        match self.compute.value() {
+            Compute::Auto => ComputeChoice::Auto,
+            Compute::Cpu => ComputeChoice::Cpu,
+            Compute::Gpu => ComputeChoice::Gpu,
+        }
+    }
+
+    /// One block's settings for the audio thread. `capture_armed`: the generator's word on Capture.
+    /// (Linked, playback takes the group's structure and parts instead: see `playback::with_group`.)
+    pub fn block_settings(&self, capture_armed: bool) -> BlockSettings {
+        let only = self.part_output.value().only();
+        let follow = self.follow.value();
+        let followed = follow.part();
+        let parts = Part::ALL.map(|part| {
+            let p = self.part(part);
+            let (low, high) = p.register();
+            PartSettings {
+                // A part the player plays is not ours to sound.
+                on: p.on.value() && followed != Some(part),
+                low,
+                high,
+                channel: match only {
+                    Some(_) => 0,
+                    None => (p.channel.value().clamp(1, 16) - 1) as u8,
+                },
+                routed: only.is_none_or(|o| o == part),
+            }
+        });
+        let listen = Listen {
+            on: follow != Follow::Off,
+            channel: match self.input_channel.value() {
+                0 => None,
+                c => Some((c.clamp(1, 16) - 1) as u8),
+            },
+        };
+        BlockSettings {
+            parts,
+            loop_bars: self.structure().loop_length(),
+            listen,
+            followed,
+            capture: capture_armed,
+            link_group: self.link.value().code(),
+        }
+    }
+
+    /// The knobs a linked group shares, as this instance has them.
+    pub fn knobs(&self) -> GroupKnobs {
+        GroupKnobs {
+            temperature: self.temperature.value(),
+            top_p: self.top_p.value(),
+            seed: self.seed.value(),
+            mode: self.mode.value(),
+            loop_bars: self.loop_bars.value(),
+            key_lock: self.key_lock.value(),
+            mood: self.mood.value(),
+            follow: self.follow.value(),
+            compute: self.compute.value(),
+            parts: Part::ALL.map(|p| {
+                let part = self.part(p);
+                (part.on.value(), part.low.value(), part.high.value())
+            }),
         }
     }
 }
