@@ -1,0 +1,493 @@
+//! The generator thread: owns the ONNX Runtime session and the sampler, keeps the bars ahead of
+//! the playhead generated under the current parameters, and publishes them to the audio thread of
+//! every member of its group (linked instances share one; an instance with Link Off has its own).
+
+use super::compute::{Calibrations, ComputeChoice, Models, OpenModel, Workload};
+use super::group::Group;
+use super::jam::{first_difference, Jam, JamSettings, PLAYED_PART_DELAY_BARS};
+use super::members::{HostView, Members};
+use super::model::TokenModel;
+use super::onnx::Provider;
+use super::{composer, onnx, resources, sampler, settings};
+use crate::link::{Command, PhraseSnapshot};
+use crate::music::harmony::BarHarmony;
+use crate::music::phrase::LOOKAHEAD_BARS;
+use crate::music::vocab::{tempo_bin, Key, Mood};
+use crate::music::Part;
+use crate::music::{TICKS_PER_BAR, TICKS_PER_BEAT};
+use crate::params::Structure;
+use crate::params::{Mode, TrioParams};
+use crate::persist::{PersistedSession, StoredBar, MAX_STORED_BARS};
+use composer::{
+    bar_notes, generate_bar, generate_phrases, make_header, prefix_before_tick, BarPlan, BarRequest, PhrasePlan,
+};
+use onnx::OnnxModel;
+use sampler::{Constraints, Rng};
+use settings::GenSettings;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+mod history;
+use history::Snapshot;
+mod session;
+mod status;
+#[cfg(test)]
+mod tests;
+
+/// Most candidates one Variations request makes.
+pub const MAX_VARIATIONS: usize = 8;
+/// In real time, a regeneration keeps what will already have been heard by the time it lands: at
+/// least this, and more when bars take longer to make (a slow machine, a busy core).
+const REGENERATE_MARGIN_MS: f64 = 60.0;
+const MAX_REGENERATE_MARGIN_MS: f64 = 400.0;
+
+/// One bar: what plays, and the tokens that condition what follows.
+#[derive(Clone)]
+struct BarContent {
+    tokens: Vec<u32>,
+    /// Decoded from `tokens`, or as saved by a project made under another vocabulary.
+    notes: Vec<crate::music::Note>,
+}
+
+impl BarContent {
+    fn from_tokens(tokens: Vec<u32>) -> Self {
+        let notes = bar_notes(&tokens);
+        BarContent { tokens, notes }
+    }
+
+    /// A saved bar: its notes play as saved; its tokens are re-encoded when they were in another vocabulary.
+    fn from_stored(bar: StoredBar) -> Self {
+        let tokens = bar.tokens.unwrap_or_else(|| {
+            let mut tokens = Vec::new();
+            crate::music::tokens::encode_bar(&bar.notes, &[], &mut tokens);
+            tokens
+        });
+        BarContent { tokens, notes: bar.notes }
+    }
+}
+
+/// One generated bar and the parameter values it was made under.
+struct GeneratedBar {
+    content: BarContent,
+    settings: GenSettings,
+    /// The chords forced on it when it was made (None: the model's own).
+    harmony: Option<BarHarmony>,
+}
+
+/// What the header was made from; a change re-makes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HeaderInputs {
+    tempo_bin: u8,
+    key: Option<Key>,
+    mood: Option<Mood>,
+    seed: u32,
+    variation: u32,
+}
+
+pub struct Generator {
+    /// The audio threads served (one per member of the group) and the host as they hear it.
+    members: Members,
+    /// The parameters the group plays: those of the member whose settings changed last.
+    params: Arc<TrioParams>,
+    /// The host as the members heard it at the start of this step.
+    host: HostView,
+    model: Option<Models>,
+    /// The Compute setting the models were opened under.
+    compute: ComputeChoice,
+    /// Model failures recovered from since the last bar that worked.
+    recoveries: u32,
+    /// "<model_version>/<vocab hash>", saved with the phrase.
+    model_id: String,
+    bars: BTreeMap<i64, GeneratedBar>,
+    header: Option<([u32; 4], HeaderInputs)>,
+    structure: Option<Structure>,
+    variation: u32,
+    locked: [bool; 3],
+    /// Parts a Regenerate keeps (beside the locked ones), valid while `variation` is the one it made.
+    keep_for_variation: Option<(u32, [bool; 3])>,
+    /// Phrases before each Regenerate, for undo; and the ones undone, for redo.
+    undo: Vec<Snapshot>,
+    redo: Vec<Snapshot>,
+    /// The last Variations' candidates (index 0: the phrase they started from), and the one playing.
+    candidates: Vec<Snapshot>,
+    candidate_shown: usize,
+    /// Highest variation number handed out, so a Regenerate never repeats a candidate's dice.
+    highest_variation: u32,
+    /// What the player plays, and the chords each bar is made under.
+    jam: Jam,
+    /// The jam status last shown, so the editor's status is written only on a change.
+    jam_shown: (Option<String>, Option<String>, bool),
+    /// How long a bar takes to make lately (ms, a moving average): the margin a live regeneration leaves.
+    bar_ms: f64,
+    /// The phrase a new group's first member brought (a Link switched on mid-song), adopted like a load.
+    inherited: Option<PersistedSession>,
+}
+
+/// Starts a group's generator thread; it ends when the group's last member leaves.
+pub fn spawn(group: Arc<Group>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name("neural-trio-generator".into()).spawn(move || {
+        let run = std::panic::AssertUnwindSafe(|| Generator::new(group.clone()).run());
+        if let Err(panic) = std::panic::catch_unwind(run) {
+            // A bug, not bad input: the members go silent (offline blocks stop waiting) and say so.
+            let what =
+                panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            let problem = format!(
+                "The generator stopped unexpectedly ({}); reopen the project to restart it.",
+                what.unwrap_or_default()
+            );
+            nice_plug::nice_log!("Neural Trio: {problem}");
+            for member in group.members() {
+                member.link.update_status(|s| s.problem = Some(problem.clone()));
+                member.link.set_failed(true);
+            }
+        }
+    })
+}
+
+impl Generator {
+    pub fn new(group: Arc<Group>) -> Self {
+        let mut members = Members::new(group);
+        members.sync(spawn, false);
+        let params = members.source_params();
+        let host = members.host();
+        let inherited = members.first_phrase();
+        Generator {
+            members,
+            params,
+            host,
+            model: None,
+            compute: ComputeChoice::Cpu,
+            recoveries: 0,
+            model_id: String::new(),
+            bars: BTreeMap::new(),
+            header: None,
+            structure: None,
+            variation: 0,
+            locked: [false; 3],
+            keep_for_variation: None,
+            undo: Vec::new(),
+            redo: Vec::new(),
+            candidates: Vec::new(),
+            candidate_shown: 0,
+            highest_variation: 0,
+            jam: Jam::default(),
+            jam_shown: (None, None, false),
+            bar_ms: 0.0,
+            inherited,
+        }
+    }
+
+    fn run(&mut self) {
+        let library = resources::find(resources::ORT_LIBRARY);
+        let model_path = resources::find(resources::MODEL_FILE);
+        let open: OpenModel = Box::new(move |provider| {
+            OnnxModel::load(&library, &model_path, 1, provider).map(|m| Box::new(m) as Box<dyn TokenModel + Send>)
+        });
+        match self.open_models(open) {
+            Ok(()) => self.members.set_ready(true),
+            Err(problem) => {
+                nice_plug::nice_log!("Neural Trio stays silent: {problem}");
+                self.members.update_status(|s| s.problem = Some(problem.clone()));
+                self.members.set_failed();
+            }
+        }
+        while !self.members.is_closed() {
+            if let Some(command) = self.members.next_command() {
+                self.handle(command);
+            }
+            let worked = match self.model {
+                Some(_) => self.step(),
+                None => {
+                    // No model: newcomers still hear why.
+                    self.members.sync(spawn, false);
+                    false
+                }
+            };
+            self.members.set_idle(!worked);
+            if !worked {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+
+    /// Parts whose notes a regeneration keeps: the locked ones, plus those a part-Regenerate spares.
+    fn kept_parts(&self, settings: &GenSettings) -> [bool; 3] {
+        let spared = match self.keep_for_variation {
+            Some((variation, keep)) if variation == settings.variation => keep,
+            _ => [false; 3],
+        };
+        Part::ALL.map(|p| self.locked[p.index()] || spared[p.index()])
+    }
+
+    /// The notes of the `kept` parts in bar `index` as it stands: what a new take must keep.
+    fn kept_notes(&self, index: i64, kept: [bool; 3]) -> Vec<crate::music::Note> {
+        match self.bars.get(&index) {
+            Some(bar) => bar.content.notes.iter().copied().filter(|n| kept[n.part.index()]).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn new_epoch(&mut self) {
+        self.members.new_epoch();
+    }
+
+    fn header_inputs(&self, settings: &GenSettings) -> HeaderInputs {
+        HeaderInputs {
+            tempo_bin: tempo_bin(self.host.tempo_bpm as f32),
+            key: settings.key(),
+            mood: settings.mood(),
+            seed: settings.seed,
+            variation: settings.variation,
+        }
+    }
+
+    /// One unit of work; false when there was nothing to do.
+    fn step(&mut self) -> bool {
+        if self.members.sync(spawn, self.header.is_some()) {
+            // A newcomer starts with a new epoch of its own and gets every bar; the editor, the phrase.
+            self.share_phrase();
+        }
+        self.params = self.members.source_params();
+        // The revisions first, then what was played and where: bars published under them have heard
+        // it all, and a member that plays on meanwhile waits for them.
+        self.members.read_revisions();
+        self.host = self.members.host();
+        self.adopt_loaded_session();
+        self.follow_compute_setting();
+        let switches = self.members.switches();
+        for _ in 0..switches.regenerate_presses {
+            self.handle(Command::Regenerate { part: None });
+        }
+        let jam_settings = self.follow_jam(switches.capture);
+        if !self.host.has_transport {
+            // The phrase is conditioned on the host's tempo: wait until a block has told us what it is,
+            // or the same project would render differently depending on how soon the host processes.
+            return false;
+        }
+        let settings = self.params.gen_settings(self.variation);
+        let structure = self.params.structure();
+
+        if let Some(old) = self.structure {
+            let endless_changed = (old.mode == Mode::Endless) != (structure.mode == Mode::Endless);
+            if endless_changed {
+                self.bars.clear();
+                self.candidates.clear();
+                self.report_history();
+                self.new_epoch();
+            } else if let Some(length) = structure.loop_length() {
+                self.bars.retain(|&index, _| index < length as i64);
+            }
+        }
+        self.structure = Some(structure);
+
+        let inputs = self.header_inputs(&settings);
+        let header_stale = match &self.header {
+            Some((_, made)) => HeaderInputs { tempo_bin: inputs.tempo_bin, ..*made } != inputs,
+            None => true,
+        };
+        if header_stale && (structure.mode != Mode::Hold || self.header.is_none()) {
+            self.busy();
+            let model = self.model.as_mut().expect("step runs with a model").get(Workload::Stream);
+            let mut rng = Rng::for_bar(settings.seed, -1, settings.variation);
+            match make_header(model, inputs.tempo_bin, inputs.key, inputs.mood, &mut rng) {
+                Ok(header) => self.header = Some((header, inputs)),
+                Err(e) => return self.model_failed(Workload::Stream, e),
+            }
+            return true;
+        }
+
+        let playhead_beats = self.host.playhead_beats.max(0.0);
+        let host_bar = (playhead_beats / 4.0).floor() as i64;
+        // After a jump an audio thread's table may hold other bars in these bars' slots (Endless).
+        self.members.follow_discontinuities(structure.mode == Mode::Endless);
+        let targets: Vec<i64> = match structure.loop_length() {
+            Some(length) => (0..length as i64).map(|i| structure.phrase_bar(host_bar + i)).collect(),
+            None => {
+                // Far enough for the widest block the host sends, and for the bar an offline block awaits.
+                let block_end_bar = (self.host.block_end_beats / 4.0).floor() as i64;
+                let awaited_bar = self.host.waiting_for_bar;
+                let last = (host_bar + LOOKAHEAD_BARS).max(block_end_bar + 1).max(awaited_bar);
+                (host_bar..=last.min(host_bar + MAX_STORED_BARS as i64 / 2)).collect()
+            }
+        };
+        if structure.mode == Mode::Endless {
+            self.bars.retain(|&index, _| index >= host_bar - MAX_STORED_BARS as i64 / 2);
+        }
+
+        for (order, &index) in targets.iter().enumerate() {
+            let harmony = self.jam.harmony(index, &jam_settings);
+            let action = match self.bars.get(&index) {
+                None => Some(None),
+                Some(bar) if (bar.settings != settings || bar.harmony != harmony) && structure.mode != Mode::Hold => {
+                    // Under new chords the bar changes from where they differ; under new settings from
+                    // its start. The bar under the playhead keeps what has been (or is about to be) heard.
+                    let harmony_cut = match bar.settings == settings {
+                        true => first_difference(bar.harmony.as_ref(), harmony.as_ref()),
+                        false => 0,
+                    };
+                    let heard_cut = if order == 0 && self.host.playing {
+                        // Offline, the block at the playhead waits for this bar and has not played; live,
+                        // the last block has played to its end, and a margin more is about to be heard.
+                        let tick = if self.host.offline {
+                            // The first tick some member has not played, as its audio thread counts it.
+                            self.host.first_unplayed_tick
+                        } else {
+                            let margin_ms =
+                                (1.5 * self.bar_ms + 10.0).clamp(REGENERATE_MARGIN_MS, MAX_REGENERATE_MARGIN_MS);
+                            let margin_beats = margin_ms / 1000.0 * self.host.tempo_bpm / 60.0;
+                            let heard = self.host.block_end_beats.max(playhead_beats + margin_beats);
+                            (heard * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64
+                        };
+                        (tick - host_bar * TICKS_PER_BAR as i64).clamp(0, TICKS_PER_BAR as i64) as u32
+                    } else {
+                        0
+                    };
+                    let cut = harmony_cut.max(heard_cut);
+                    Some(Some((prefix_before_tick(&bar.content.tokens, cut), cut)))
+                }
+                Some(_) if self.members.needs(index) => {
+                    self.busy();
+                    self.publish(index);
+                    return true;
+                }
+                Some(_) => None,
+            };
+            if let Some(prefix) = action {
+                self.busy();
+                let started = Instant::now();
+                if let Err(e) = self.generate(index, prefix, &settings, harmony, structure) {
+                    return self.model_failed(Workload::Stream, e);
+                }
+                self.recoveries = 0;
+                self.publish(index);
+                self.report_speed(started);
+                self.store_session(settings);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn generate(
+        &mut self,
+        index: i64,
+        heard: Option<(Vec<u32>, u32)>,
+        settings: &GenSettings,
+        harmony: Option<BarHarmony>,
+        structure: Structure,
+    ) -> Result<(), String> {
+        let header = self.header.as_ref().map(|h| h.0).ok_or("no header")?;
+        let history_range = match structure.loop_length() {
+            Some(_) => 0..index,
+            None => (index - 16)..index,
+        };
+        // In Endless mode the model hears a part the player plays in the bars it was played in (those
+        // far enough back to be over: what it hears never depends on when a bar was made).
+        let followed = self.params.follow.value().part().filter(|_| structure.loop_length().is_none());
+        let heard_played: BTreeMap<i64, Vec<u32>> = match followed {
+            Some(part) => history_range
+                .clone()
+                .filter(|&i| i <= index - PLAYED_PART_DELAY_BARS)
+                .filter_map(|i| Some((i, self.bars.get(&i)?, self.jam.played_part(i)?)))
+                .map(|(i, bar, played)| (i, with_played_part(&bar.content, part, played)))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        // Only the unbroken run of bars right before this one is context.
+        let mut history: Vec<&[u32]> = Vec::new();
+        for i in history_range.rev() {
+            match self.bars.get(&i) {
+                Some(bar) => history.push(heard_played.get(&i).map_or(&bar.content.tokens, |t| t)),
+                None => break,
+            }
+        }
+        history.reverse();
+        let kept = self.kept_parts(settings);
+        let constraints = constraints_for(settings, kept);
+        let forced_notes = self.kept_notes(index, kept);
+        let (prefix, resume_tick) = heard.unwrap_or_else(|| (vec![crate::music::vocab::Token::Bar.id()], 0));
+        let request = BarRequest {
+            header,
+            history_first_bar: index - history.len() as i64,
+            history: &history,
+            forced_prefix: &prefix,
+            resume_tick,
+            forced_notes: &forced_notes,
+            harmony: harmony.as_ref(),
+            constraints,
+            rng: Rng::for_bar(settings.seed, index, settings.variation),
+        };
+        let model = self.model.as_mut().ok_or("no model")?.get(Workload::Stream);
+        let tokens = generate_bar(model, request)?;
+        let content = BarContent::from_tokens(tokens);
+        self.bars.insert(index, GeneratedBar { content, settings: *settings, harmony });
+        self.members.unpublish(index);
+        Ok(())
+    }
+
+    fn publish(&mut self, index: i64) {
+        let Some(bar) = self.bars.get(&index) else { return };
+        if !self.members.publish(index, &bar.content.notes) {
+            // An audio thread is not draining (not processing): try again shortly.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn jam_settings(&self) -> JamSettings {
+        JamSettings {
+            follow: self.params.follow.value(),
+            key_lock: self.params.gen_settings(self.variation).key(),
+            loop_bars: self.params.structure().loop_length(),
+        }
+    }
+
+    /// Hears what was played since the last step, follows Capture (switched in any member) and the
+    /// typed progression, and tells the editors what was understood.
+    fn follow_jam(&mut self, capture: Option<bool>) -> JamSettings {
+        let settings = self.jam_settings();
+        self.jam.set_progression_text(self.members.progression());
+        let jam = &mut self.jam;
+        self.members.played_notes(|note| jam.hear(note, &settings));
+        let HostView { playing, pass, playhead_beats, block_end_beats, .. } = self.host;
+        match capture {
+            Some(true) => self.jam.arm_capture(&settings, playhead_beats, playing),
+            Some(false) => self.jam.cancel_capture(),
+            None => {}
+        }
+        self.jam.follow(&settings, block_end_beats, pass, playhead_beats);
+        if let Some(captured) = self.jam.take_captured() {
+            self.members.set_progression(captured);
+        }
+        self.members.set_capture_armed(self.jam.capturing());
+        let shown = (self.jam.status(&settings, playing), self.jam.key_text(&settings), self.jam.capturing());
+        if shown != self.jam_shown {
+            self.jam_shown = shown.clone();
+            self.members.update_status(|s| (s.follow, s.key, s.capturing) = shown.clone());
+        }
+        settings
+    }
+}
+
+/// A bar's tokens with `part` replaced by what the player played.
+fn with_played_part(content: &BarContent, part: Part, played: &[crate::music::Note]) -> Vec<u32> {
+    let mut notes: Vec<crate::music::Note> = content.notes.iter().filter(|n| n.part != part).copied().collect();
+    notes.extend(played.iter().filter(|n| n.start_tick < TICKS_PER_BAR));
+    let chords = composer::bar_chords(&content.tokens);
+    let mut tokens = Vec::new();
+    crate::music::tokens::encode_bar(&notes, &chords, &mut tokens);
+    tokens
+}
+
+/// What the controls allow a new bar, with the `kept` parts written by no one but themselves.
+fn constraints_for(settings: &GenSettings, kept: [bool; 3]) -> Constraints {
+    Constraints {
+        temperature: settings.temperature,
+        top_p: settings.top_p,
+        parts_allowed: Part::ALL.map(|p| settings.parts_on[p.index()] && !kept[p.index()]),
+        registers: settings.registers,
+        scale_mask: settings.key().map(|k| k.scale_mask()).unwrap_or(0x0fff),
+        chord_tones: 0,
+    }
+}
