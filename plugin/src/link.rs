@@ -137,6 +137,38 @@ impl GroupPlayback {
     }
 }
 
+/// A problem the producer is shown, in plain words; the generator clears it when it goes away.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// No usable ONNX Runtime or model: the plugin stays silent.
+    NoModel(String),
+    /// The model kept failing after every recovery: no new bars until a step works again.
+    ModelFailing(String),
+    /// A Variations request failed; the phrase playing is unchanged.
+    Variations(String),
+    /// A bug stopped the generator thread.
+    GeneratorStopped(String),
+}
+
+impl Problem {
+    /// No new bars come while it lasts (an Offline block must not wait for them).
+    pub fn stops_generation(&self) -> bool {
+        !matches!(self, Problem::Variations(_))
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::NoModel(why) | Problem::ModelFailing(why) => f.write_str(why),
+            Problem::Variations(why) => write!(f, "Variations failed: {why}"),
+            Problem::GeneratorStopped(what) => {
+                write!(f, "The generator stopped unexpectedly ({what}); reopen the project to restart it.")
+            }
+        }
+    }
+}
+
 /// What the editor shows about the engine, written by the generator thread only.
 #[derive(Debug, Clone, Default)]
 pub struct EngineStatus {
@@ -146,8 +178,8 @@ pub struct EngineStatus {
     pub provider: Option<String>,
     /// About the Compute choice: why the GPU is not used, what Auto measured, a recovery.
     pub compute_note: Option<String>,
-    /// The problem that keeps the plugin silent, in plain words.
-    pub problem: Option<String>,
+    /// What is wrong, until it goes away.
+    pub problem: Option<Problem>,
     /// Bars ready ahead of the playhead.
     pub lookahead_bars: f64,
     /// Generated music time per wall-clock time, at the current tempo.

@@ -54,7 +54,8 @@ pub fn status_parts(status: &EngineStatus, has_transport: bool, ready: bool) -> 
         parts.push((Level::Warning, first_sentence.to_string()));
     }
     if let Some(problem) = &status.problem {
-        parts.push((Level::Problem, problem.clone()));
+        let level = if problem.stops_generation() { Level::Problem } else { Level::Warning };
+        parts.push((level, problem.to_string()));
     }
     if !has_transport {
         parts.push((
@@ -88,6 +89,7 @@ pub fn status_line(ui: &mut Ui, status: &EngineStatus, link: &EditorEnd) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::link::Problem;
 
     #[test]
     fn says_what_runs_and_what_is_wrong() {
@@ -111,7 +113,10 @@ mod tests {
         };
         assert!(status_parts(&no_gpu, true, true).iter().any(|p| p.0 == Level::Warning && p.1.contains("no CUDA")));
 
-        let broken = EngineStatus { problem: Some("ONNX Runtime library not found".into()), ..Default::default() };
+        let broken = EngineStatus {
+            problem: Some(Problem::NoModel("ONNX Runtime library not found".into())),
+            ..Default::default()
+        };
         let parts = status_parts(&broken, false, false);
         assert!(parts.iter().any(|p| p.0 == Level::Problem && p.1.contains("ONNX Runtime")));
         assert!(parts.iter().any(|p| p.0 == Level::Warning && p.1.contains("press play")));

@@ -3,7 +3,7 @@
 //! Off) is what a single instance always was.
 
 use super::group::{self, Group, GroupKey, Member, SpawnGenerator};
-use crate::link::{Command, EngineStatus, GeneratorEnd, GroupPlayback, PhraseSnapshot, PlayedNote};
+use crate::link::{Command, EngineStatus, GeneratorEnd, GroupPlayback, PhraseSnapshot, PlayedNote, Problem};
 use crate::music::{Note, Part};
 use crate::params::{GroupKnobs, PartOutput, TrioParams};
 use crate::persist::PersistedSession;
@@ -581,9 +581,23 @@ impl Members {
         self.list.iter().for_each(|s| s.link().set_ready(ready));
     }
 
-    pub fn set_failed(&mut self) {
-        self.failed = true;
-        self.list.iter().for_each(|s| s.link().set_failed(true));
+    /// Shows a problem, or clears it (None); while one that stops generation lasts, Offline blocks
+    /// do not wait for bars.
+    pub fn set_problem(&mut self, problem: Option<Problem>) {
+        if self.status.problem == problem {
+            return;
+        }
+        self.failed = problem.as_ref().is_some_and(Problem::stops_generation);
+        let failed = self.failed;
+        self.update_status(|s| s.problem = problem.clone());
+        self.list.iter().for_each(|s| s.link().set_failed(failed));
+    }
+
+    /// Clears the problem shown if it is of the kind that went away.
+    pub fn clear_problem(&mut self, went_away: impl Fn(&Problem) -> bool) {
+        if self.status.problem.as_ref().is_some_and(went_away) {
+            self.set_problem(None);
+        }
     }
 
     pub fn set_idle(&self, idle: bool) {
@@ -711,5 +725,21 @@ mod tests {
         b.audio.count_block();
         sync(&mut members);
         assert!(members.needs(0), "playing again, it needs the bars");
+    }
+
+    #[test]
+    fn a_problem_is_shown_to_every_member_and_cleared_when_it_goes_away() {
+        let (mut members, [a, b]) = linked_pair();
+        members.set_problem(Some(Problem::Variations("out of memory".into())));
+        assert_eq!(b.editor.status().problem, Some(Problem::Variations("out of memory".into())));
+        assert!(!a.audio.generator_failed(), "a failed Variations stops nothing: offline blocks still wait");
+        members.clear_problem(|p| matches!(p, Problem::ModelFailing(_)));
+        assert!(a.editor.status().problem.is_some(), "only the kind that went away is cleared");
+
+        members.set_problem(Some(Problem::ModelFailing("device reset".into())));
+        assert!(a.audio.generator_failed() && b.audio.generator_failed(), "no bars come: offline blocks must not wait");
+        members.clear_problem(|p| matches!(p, Problem::ModelFailing(_)));
+        assert_eq!(a.editor.status().problem, None);
+        assert!(!a.audio.generator_failed() && !b.audio.generator_failed(), "bars come again");
     }
 }

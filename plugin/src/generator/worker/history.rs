@@ -24,11 +24,12 @@ impl Generator {
                 };
                 self.keep_for_variation = Some((self.variation, keep));
             }
-            Command::Variations { part, count } => {
-                if let Err(e) = self.make_variations(part, count.clamp(1, MAX_VARIATIONS)) {
-                    self.fail(e);
+            Command::Variations { part, count } => match self.make_variations(part, count.clamp(1, MAX_VARIATIONS)) {
+                Ok(()) => self.members.clear_problem(|p| matches!(p, Problem::Variations(_))),
+                Err(e) => {
+                    self.show_problem(Problem::Variations(e));
                 }
-            }
+            },
             Command::ShowVariation { index } => {
                 if let Some(candidate) = self.candidates.get(index).cloned() {
                     self.restore(candidate);

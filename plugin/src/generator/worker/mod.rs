@@ -9,7 +9,7 @@ use super::members::{HostView, Members};
 use super::model::TokenModel;
 use super::onnx::Provider;
 use super::{composer, onnx, resources, sampler, settings};
-use crate::link::{Command, PhraseSnapshot};
+use crate::link::{Command, PhraseSnapshot, Problem};
 use crate::music::harmony::BarHarmony;
 use crate::music::phrase::LOOKAHEAD_BARS;
 use crate::music::vocab::{tempo_bin, Key, Mood};
@@ -133,10 +133,7 @@ pub fn spawn(group: Arc<Group>) -> std::io::Result<JoinHandle<()>> {
             // A bug, not bad input: the members go silent (offline blocks stop waiting) and say so.
             let what =
                 panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-            let problem = format!(
-                "The generator stopped unexpectedly ({}); reopen the project to restart it.",
-                what.unwrap_or_default()
-            );
+            let problem = Problem::GeneratorStopped(what.unwrap_or_default());
             nice_plug::nice_log!("Neural Trio: {problem}");
             for member in group.members() {
                 member.link.update_status(|s| s.problem = Some(problem.clone()));
@@ -189,8 +186,7 @@ impl Generator {
             Ok(()) => self.members.set_ready(true),
             Err(problem) => {
                 nice_plug::nice_log!("Neural Trio stays silent: {problem}");
-                self.members.update_status(|s| s.problem = Some(problem.clone()));
-                self.members.set_failed();
+                self.members.set_problem(Some(Problem::NoModel(problem)));
             }
         }
         while !self.members.is_closed() {
@@ -361,6 +357,7 @@ impl Generator {
                     return self.model_failed(Workload::Stream, e);
                 }
                 self.recoveries = 0;
+                self.members.clear_problem(|p| matches!(p, Problem::ModelFailing(_)));
                 self.publish(index);
                 self.report_speed(started);
                 self.store_session(settings);

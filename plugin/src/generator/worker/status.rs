@@ -27,10 +27,8 @@ impl Generator {
         let mut calibrations = Calibrations::load();
         let models = Models::open(open, cpu, self.compute, &info.0, &mut calibrations)?;
         self.model_id = info.0;
-        self.members.update_status(|s| {
-            s.model = Some(info.1.clone());
-            s.problem = None;
-        });
+        self.members.update_status(|s| s.model = Some(info.1.clone()));
+        self.members.set_problem(None);
         self.model = Some(models);
         self.report_compute();
         Ok(())
@@ -69,8 +67,7 @@ impl Generator {
             && self.model.as_mut().is_some_and(|models| models.recover(workload, &error).is_ok());
         if !recovered {
             // Given up: an offline block must not wait for bars that will not come.
-            self.members.set_failed();
-            return self.fail(error);
+            return self.show_problem(Problem::ModelFailing(error));
         }
         nice_plug::nice_log!("Neural Trio: {error}; recovered");
         self.report_compute();
@@ -83,9 +80,10 @@ impl Generator {
         self.members.set_idle(false);
     }
 
-    pub(super) fn fail(&mut self, problem: String) -> bool {
+    /// Says what went wrong (until it goes away); false: the step did nothing.
+    pub(super) fn show_problem(&mut self, problem: Problem) -> bool {
         nice_plug::nice_log!("Neural Trio generator error: {problem}");
-        self.members.update_status(|s| s.problem = Some(problem.clone()));
+        self.members.set_problem(Some(problem));
         std::thread::sleep(Duration::from_millis(50));
         false
     }
