@@ -12,15 +12,15 @@ pub mod generator;
 pub mod music;
 
 #[cfg(feature = "plugin")]
-pub mod editor;
+pub(crate) mod editor;
 #[cfg(feature = "plugin")]
 pub mod link;
 #[cfg(feature = "plugin")]
 pub mod params;
 #[cfg(feature = "plugin")]
-pub mod persist;
+pub(crate) mod persist;
 #[cfg(feature = "plugin")]
-pub mod playback;
+pub(crate) mod playback;
 
 #[cfg(feature = "plugin")]
 pub use plugin::NeuralTrio;

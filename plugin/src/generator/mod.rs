@@ -2,17 +2,17 @@
 //! composition, and (in the plugin) the background thread that keeps bars ahead of the playhead.
 
 pub mod composer;
-pub mod compute;
+pub(crate) mod compute;
 #[cfg(feature = "plugin")]
 pub mod group;
 #[cfg(feature = "plugin")]
-pub mod jam;
+pub(crate) mod jam;
 #[cfg(feature = "plugin")]
-pub mod members;
+pub(crate) mod members;
 pub mod model;
 pub mod onnx;
 pub mod resources;
 pub mod sampler;
-pub mod settings;
+pub(crate) mod settings;
 #[cfg(feature = "plugin")]
 pub mod worker;

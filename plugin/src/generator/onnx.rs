@@ -67,7 +67,6 @@ impl Provider {
 pub struct OnnxModel {
     session: Session,
     pub info: ModelInfo,
-    pub provider: Provider,
     pub load_ms: f64,
     kv_heads: usize,
     head_dim: usize,
@@ -134,7 +133,6 @@ impl OnnxModel {
         let mut loaded = OnnxModel {
             session,
             info: ModelInfo { n_layer, ..info },
-            provider,
             load_ms: 0.0,
             kv_heads,
             head_dim,

@@ -72,7 +72,8 @@ pub fn phrase_to_smf_bytes(export: &MidiExport) -> Vec<u8> {
     bytes
 }
 
-/// A note read back from a file, in beats (for tests and imports that are not on our grid).
+/// A note read back from a file, in beats (tests read exports back).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FileNote {
     pub track: usize,
@@ -84,6 +85,7 @@ pub struct FileNote {
 }
 
 /// Reads every note of a metrical file. Unmatched note-ons are closed at the end of their track.
+#[cfg(test)]
 pub fn read_notes(bytes: &[u8]) -> Result<(Vec<FileNote>, Option<f64>), String> {
     let smf = Smf::parse(bytes).map_err(|e| format!("not a valid MIDI file: {e}"))?;
     let ppq = match smf.header.timing {

@@ -160,10 +160,6 @@ impl Decoder {
         Decoder { expect: Expect::FirstBar, bar: bar - 1, ..Decoder::new() }
     }
 
-    pub fn is_done(&self) -> bool {
-        self.expect == Expect::Done
-    }
-
     /// True between notes, where a bar may end.
     pub fn at_boundary(&self) -> bool {
         matches!(self.expect, Expect::FirstBar | Expect::InBar | Expect::AfterChord | Expect::AfterNote)

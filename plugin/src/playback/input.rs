@@ -25,6 +25,7 @@ pub struct Listen {
 }
 
 impl Listen {
+    #[cfg(test)]
     pub const OFF: Listen = Listen { on: false, channel: None };
 
     pub fn hears(&self, channel: u8) -> bool {

@@ -37,6 +37,7 @@ fn off(offset: u32, channel: u8, pitch: u8) -> OutEvent {
 }
 
 impl SoundingNotes {
+    #[cfg(test)]
     pub fn count(&self) -> usize {
         self.len
     }

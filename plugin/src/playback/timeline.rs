@@ -10,7 +10,6 @@ pub struct BlockSpan {
     /// Samples from the anchor to the first sample of this block.
     start_sample: i64,
     pub samples: u32,
-    pub tempo_bpm: f64,
     pub beats_per_sample: f64,
 }
 
@@ -21,7 +20,6 @@ impl BlockSpan {
             anchor_beats: start_beats,
             start_sample: 0,
             samples,
-            tempo_bpm,
             beats_per_sample: tempo_bpm / 60.0 / sample_rate as f64,
         }
     }
@@ -120,7 +118,6 @@ impl Timeline {
                     anchor_beats: anchor.beats,
                     start_sample: anchor.next_sample,
                     samples: host.samples,
-                    tempo_bpm: anchor.tempo_bpm,
                     beats_per_sample: anchor.beats_per_sample,
                 };
                 anchor.next_sample += host.samples as i64;
