@@ -15,7 +15,8 @@
 //! - Bad input never stops the run: a song that cannot be read is reported with its reason and
 //!   skipped.
 
-use crate::pop909::{self, load_song, Song};
+use crate::pool;
+use crate::pop909::{self, load_song, song_dirs, Song};
 use anyhow::{bail, Context, Result};
 use neural_trio::music::tokens::{decode_phrase, encode_phrase};
 use neural_trio::music::vocab::{self, Mood};
@@ -25,7 +26,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// Songs with a number at or above this are held out.
@@ -128,20 +128,6 @@ fn encode_song(song: Song, valid: bool) -> Encoded {
     Encoded { song, streams, notes, transposition_drops, round_trip_failures }
 }
 
-/// The song folders under `source` (names all digits), in number order.
-fn song_dirs(source: &Path) -> Result<Vec<(u32, PathBuf)>> {
-    let mut dirs = Vec::new();
-    for entry in std::fs::read_dir(source).with_context(|| format!("cannot list {}", source.display()))? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        if !name.is_empty() && name.chars().all(|c| c.is_ascii_digit()) && entry.path().is_dir() {
-            dirs.push((name.parse::<u32>()?, entry.path()));
-        }
-    }
-    dirs.sort();
-    Ok(dirs)
-}
-
 #[derive(Default)]
 struct SplitStats {
     used: Vec<u32>,
@@ -235,27 +221,18 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("reading {} songs from {}", dirs.len(), args.source.display());
 
     // Load and encode across the cores; results land in song order.
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
-    let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<SongResult>>> = Mutex::new((0..dirs.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((id, dir)) = dirs.get(i) else { break };
-                let valid = is_valid_song(*id);
-                // A panic on one odd file is a bug, but must not stop the run either.
-                let outcome = std::panic::catch_unwind(|| load_song(dir))
-                    .unwrap_or_else(|_| Err("panicked while loading (a bug: please report)".into()))
-                    .map(|song| encode_song(song, valid));
-                results.lock().unwrap()[i] = Some(SongResult { id: *id, valid, outcome });
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_multiple_of(50) || n == dirs.len() {
-                    eprint!("\r  {n}/{} songs", dirs.len());
-                }
-            });
+    let results = pool::map(&dirs, pool::default_threads(), |(id, dir)| {
+        let valid = is_valid_song(*id);
+        // A panic on one odd file is a bug, but must not stop the run either.
+        let outcome = std::panic::catch_unwind(|| load_song(dir))
+            .unwrap_or_else(|_| Err("panicked while loading (a bug: please report)".into()))
+            .map(|song| encode_song(song, valid));
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(50) || n == dirs.len() {
+            eprint!("\r  {n}/{} songs", dirs.len());
         }
+        SongResult { id: *id, valid, outcome }
     });
     eprintln!();
 
@@ -263,7 +240,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut valid = SplitStats::default();
     let mut round_trip_failures: Vec<String> = Vec::new();
     let mut unknown_labels: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    for result in results.into_inner().unwrap().into_iter().flatten() {
+    for result in results {
         let split = if result.valid { &mut valid } else { &mut train };
         match result.outcome {
             Err(reason) => split.skipped.push((result.id, reason)),

@@ -23,8 +23,9 @@ mod baseline;
 mod copies;
 mod generate;
 
-use crate::dataset::{default_source, is_valid_song, FIRST_VALID_SONG};
-use crate::pop909::{load_song, Song};
+use crate::dataset::{default_source, is_valid_song};
+use crate::pool;
+use crate::pop909::{load_song, song_dirs, Song};
 use anyhow::{bail, Context, Result};
 use generate::{Job, Setting, DEFAULT_TOP_P};
 use neural_trio::generator::sampler::Rng;
@@ -35,8 +36,6 @@ use neural_trio::music::{Chord, Note, Part, Phrase, TICKS_PER_BAR};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 const USAGE: &str = "usage: cargo xtask eval [--quick] [options]
@@ -72,7 +71,6 @@ struct Args {
 
 fn parse_args(args: &[String]) -> Result<Args> {
     let quick = args.iter().any(|a| a == "--quick");
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let mut parsed = Args {
         quick,
         phrases: if quick { 8 } else { 200 },
@@ -80,7 +78,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
         bars: 8,
         seed: 1,
         held_out: if quick { Some(6) } else { None },
-        threads: cores.clamp(1, 8),
+        threads: pool::default_threads(),
         model: PathBuf::from(crate::bundle::MODEL),
         source: default_source(),
         top_p: DEFAULT_TOP_P,
@@ -156,42 +154,13 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Song folders (names of digits) under `source` whose number passes `keep`, in number order.
-fn song_dirs(source: &Path, keep: impl Fn(u32) -> bool) -> Result<Vec<PathBuf>> {
-    let mut dirs = Vec::new();
-    for entry in std::fs::read_dir(source).with_context(|| format!("cannot list {}", source.display()))? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        if let Ok(id) = name.parse::<u32>() {
-            if name.chars().all(|c| c.is_ascii_digit()) && entry.path().is_dir() && keep(id) {
-                dirs.push((id, entry.path()));
-            }
-        }
-    }
-    dirs.sort();
-    Ok(dirs.into_iter().map(|(_, p)| p).collect())
-}
-
-/// Loads songs on `threads` threads; unreadable songs are skipped (and counted).
-fn load_songs(dirs: &[PathBuf], threads: usize) -> (Vec<Song>, Vec<(String, String)>) {
-    let next = AtomicUsize::new(0);
-    let loaded: Mutex<Vec<Option<Result<Song, String>>>> = Mutex::new(vec![None; dirs.len()]);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= dirs.len() {
-                    break;
-                }
-                let song = load_song(&dirs[i]);
-                loaded.lock().unwrap()[i] = Some(song);
-            });
-        }
-    });
+/// Loads songs (numbered folders) on `threads` threads; unreadable songs are skipped (and counted).
+fn load_songs(dirs: &[(u32, PathBuf)], threads: usize) -> (Vec<Song>, Vec<(String, String)>) {
+    let loaded = pool::map(dirs, threads, |(_, dir)| load_song(dir));
     let mut songs = Vec::new();
     let mut skipped = Vec::new();
-    for (dir, result) in dirs.iter().zip(loaded.into_inner().unwrap()) {
-        match result.expect("every song was tried") {
+    for ((_, dir), result) in dirs.iter().zip(loaded) {
+        match result {
             Ok(song) => songs.push(song),
             Err(reason) => skipped.push((dir.file_name().unwrap_or_default().to_string_lossy().to_string(), reason)),
         }
@@ -314,24 +283,6 @@ fn copy_runs(index: &CopyIndex, notes: &[Note]) -> serde_json::Value {
         pitch.push(copies::run_in_notes(index.pitch.longest_match(&copies::symbols(notes, part, false)), count));
     }
     json!({"exact": exact, "pitch": pitch})
-}
-
-fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= items.len() {
-                    break;
-                }
-                let r = f(&items[i]);
-                out.lock().unwrap()[i] = Some(r);
-            });
-        }
-    });
-    out.into_inner().unwrap().into_iter().map(|r| r.expect("mapped")).collect()
 }
 
 fn settings(args: &Args) -> Vec<Setting> {
@@ -508,11 +459,11 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
     }
 
     // Real music: held-out windows, and the training songs for copy detection.
-    let mut held_dirs = song_dirs(&args.source, is_valid_song)?;
+    let (mut held_dirs, train_dirs): (Vec<_>, Vec<_>) =
+        song_dirs(&args.source)?.into_iter().partition(|&(id, _)| is_valid_song(id));
     if let Some(n) = args.held_out {
         held_dirs.truncate(n);
     }
-    let train_dirs = song_dirs(&args.source, |id| id < FIRST_VALID_SONG)?;
     if held_dirs.is_empty() || train_dirs.is_empty() {
         bail!(
             "no POP909 songs under {} (held-out {}, training {})",
@@ -601,8 +552,8 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
         index.pitch.states(),
         t.elapsed().as_secs_f64()
     );
-    let generated_copies = parallel_map(&generated, args.threads, |g| copy_runs(&index, &g.notes));
-    let real_copies = parallel_map(&real, args.threads, |w| copy_runs(&index, &w.notes));
+    let generated_copies = pool::map(&generated, args.threads, |g| copy_runs(&index, &g.notes));
+    let real_copies = pool::map(&real, args.threads, |w| copy_runs(&index, &w.notes));
     timing.insert("copy_detection_s".into(), t.elapsed().as_secs_f64().into());
 
     let model_info = {

@@ -5,6 +5,7 @@ mod bundle;
 mod dataset;
 mod display;
 mod eval;
+mod pool;
 mod pop909;
 mod python;
 

@@ -3,6 +3,7 @@
 //! `Rng::for_bar` exactly as the generator thread does (header from bar -1, bar `i` from bar `i`,
 //! variation 0), each bar hearing every earlier bar of its phrase.
 
+use crate::pool;
 use neural_trio::generator::composer::{bar_notes, generate_bar, make_header, BarRequest};
 use neural_trio::generator::model::TokenModel;
 use neural_trio::generator::onnx::{OnnxModel, Provider};
@@ -12,7 +13,6 @@ use neural_trio::music::vocab::{Key, Mood, Token};
 use neural_trio::music::{Note, Part, TICKS_PER_BAR};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// The plugin's default top-p.
@@ -131,52 +131,26 @@ pub fn run_all(
     forced: &[Vec<BarHarmony>],
     threads: usize,
 ) -> Result<Vec<Generated>, String> {
-    let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Generated, String>>>> = Mutex::new(vec![None; jobs.len()]);
     let started = Instant::now();
-    let load_error: Mutex<Option<String>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1).min(jobs.len().max(1)) {
-            scope.spawn(|| {
-                let mut model = match OnnxModel::load(library, model_path, 1, Provider::Cpu) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        *load_error.lock().unwrap() = Some(e);
-                        return;
-                    }
-                };
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= jobs.len() {
-                        break;
-                    }
-                    let result = phrase(&mut model, &jobs[i], bars, forced);
-                    results.lock().unwrap()[i] = Some(result);
-                    let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    let step = (jobs.len() / 10).max(1);
-                    if finished.is_multiple_of(step) || finished == jobs.len() {
-                        let elapsed = started.elapsed().as_secs_f64();
-                        let eta = elapsed / finished as f64 * (jobs.len() - finished) as f64;
-                        println!(
-                            "  generated {finished}/{} phrases, {elapsed:.0} s, about {eta:.0} s left",
-                            jobs.len()
-                        );
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = load_error.into_inner().unwrap() {
-        return Err(e);
-    }
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| r.unwrap_or_else(|| Err(format!("phrase {i} was not generated"))))
-        .collect()
+    // A progress line at every tenth of the jobs, and at the last.
+    let step = (jobs.len() / 10).max(1);
+    let results = pool::map_with(
+        jobs,
+        threads,
+        || OnnxModel::load(library, model_path, 1, Provider::Cpu),
+        |model, job| {
+            let result = phrase(model, job, bars, forced);
+            let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if finished.is_multiple_of(step) || finished == jobs.len() {
+                let elapsed = started.elapsed().as_secs_f64();
+                let eta = elapsed / finished as f64 * (jobs.len() - finished) as f64;
+                println!("  generated {finished}/{} phrases, {elapsed:.0} s, about {eta:.0} s left", jobs.len());
+            }
+            result
+        },
+    )?;
+    results.into_iter().collect()
 }
 
 /// Notes as compact JSON rows: [start_tick, part, pitch, duration_ticks, velocity].
