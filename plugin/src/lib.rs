@@ -56,6 +56,8 @@ mod plugin {
         regenerate_switch: Option<bool>,
         /// Last block's generation knobs, to tell the generator (and Offline waits) they changed.
         last_knobs: Option<GroupKnobs>,
+        /// The model choice's revision as last block saw it: a new choice makes the bars ahead stale.
+        last_model_revision: Option<u32>,
         sample_rate: f32,
         offline: bool,
         /// Where played notes leave the plugin (a followed part's channel), so each note-off follows its on.
@@ -83,6 +85,7 @@ mod plugin {
                 joined: false,
                 regenerate_switch: None,
                 last_knobs: None,
+                last_model_revision: None,
                 sample_rate: 48_000.0,
                 offline: false,
                 router: InputRouter::default(),
@@ -131,6 +134,11 @@ mod plugin {
             self.params.clone()
         }
 
+        fn filter_state(state: &mut PluginState) {
+            // Saved before there was a model choice: the shipped model, as the project was made with.
+            crate::persist::add_missing_model_field(&mut state.fields);
+        }
+
         fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
             crate::editor::create_editor(self.params.clone(), self.editor_link.clone())
         }
@@ -177,7 +185,11 @@ mod plugin {
             if pressed {
                 self.link.press_regenerate();
             }
-            if self.last_knobs != Some(knobs) || pressed {
+            // A new model choice (the editor, a project load) takes over at the next bar: an offline
+            // block waits for the bars the chosen model makes.
+            let model_revision = self.params.model.revision();
+            let model_changed = self.last_model_revision.replace(model_revision) != Some(model_revision);
+            if self.last_knobs != Some(knobs) || pressed || model_changed {
                 self.last_knobs = Some(knobs);
                 self.link.bump_settings_rev();
             }

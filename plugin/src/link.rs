@@ -148,12 +148,27 @@ pub enum Problem {
     Variations(String),
     /// A bug stopped the generator thread.
     GeneratorStopped(String),
+    /// The chosen model is not there, is not the file the project was saved with, or does not open.
+    /// A project's model: its saved phrase plays on and nothing new is made until another model is
+    /// chosen. The editor's choice: refused, and the model before it plays on.
+    ModelMissing(String),
+    /// A model trained on another vocabulary was refused (a project's: its saved phrase plays on; the
+    /// editor's: the model before it plays on).
+    VocabularyMismatch {
+        /// The model's name.
+        model: String,
+        /// The vocabulary the model was trained on.
+        model_hash: String,
+        /// The vocabulary this plugin speaks.
+        plugin_hash: String,
+    },
 }
 
 impl Problem {
     /// No new bars come while it lasts (an Offline block must not wait for them).
     pub fn stops_generation(&self) -> bool {
-        !matches!(self, Problem::Variations(_))
+        // A refused model leaves bars coming: the saved phrase, or the model before it.
+        !matches!(self, Problem::Variations(_) | Problem::ModelMissing(_) | Problem::VocabularyMismatch { .. })
     }
 }
 
@@ -165,6 +180,11 @@ impl std::fmt::Display for Problem {
             Problem::GeneratorStopped(what) => {
                 write!(f, "The generator stopped unexpectedly ({what}); reopen the project to restart it.")
             }
+            Problem::ModelMissing(why) => write!(f, "Model not playing: {why}"),
+            Problem::VocabularyMismatch { model, model_hash, plugin_hash } => write!(
+                f,
+                "Model {model} refused: it was trained on vocabulary {model_hash}, this plugin speaks {plugin_hash}"
+            ),
         }
     }
 }

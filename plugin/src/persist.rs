@@ -9,11 +9,13 @@
 //! - the phrase is saved as notes, which play as they are; the tokens beside them are reused to
 //!   condition further generation only when the vocabulary they were written in is today's.
 
+use crate::generator::resources::ModelChoice;
 use crate::generator::settings::GenSettings;
 use crate::music::vocab::{vocab_hash, DURATIONS_TICKS, VOCAB_SIZE};
 use crate::music::{Note, Part, TICKS_PER_BAR};
 use nice_plug::params::persist::PersistentField;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, RwLock};
 
 /// The format this build writes. Bump it when the layout changes, and add a migration.
@@ -99,6 +101,87 @@ impl<'a> PersistentField<'a, PersistedSession> for SessionStore {
         F: Fn(&PersistedSession) -> R,
     {
         f(&self.read())
+    }
+}
+
+/// The model choice as a project saves it (persisted field "model"), shared by the editor (which
+/// chooses), the host's state save and load, the generator (which reads it, and puts it back when it
+/// refuses a model) and the audio thread, which reads only `revision` (one atomic load) to tell its
+/// generator's bars stale when the choice changes.
+#[derive(Default)]
+pub struct ModelStore {
+    choice: RwLock<ModelChoice>,
+    /// Bumped after every change of the choice.
+    revision: AtomicU32,
+    /// The last change came from a project load (the host's state), not from the editor.
+    by_load: AtomicBool,
+}
+
+impl ModelStore {
+    pub fn get(&self) -> ModelChoice {
+        self.choice.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The choice, and whether it came with a project load.
+    pub fn read(&self) -> (ModelChoice, bool) {
+        let choice = self.get();
+        (choice, self.by_load.load(Ordering::Acquire))
+    }
+
+    /// Changes since the instance started: the audio thread compares it block by block (lock-free).
+    pub fn revision(&self) -> u32 {
+        self.revision.load(Ordering::Acquire)
+    }
+
+    /// The producer's choice (the editor), or the group's choice handed to a member.
+    pub fn choose(&self, choice: ModelChoice) {
+        self.write(choice, false);
+    }
+
+    /// Writes a choice; the revision moves only when it changed. `by_load`: it came with a project.
+    pub fn write(&self, choice: ModelChoice, by_load: bool) {
+        self.write_if(|_| true, choice, by_load);
+    }
+
+    /// Writes a choice only while the field holds `expected` (the generator's corrections never
+    /// overwrite a choice made meanwhile).
+    pub fn replace(&self, expected: &ModelChoice, choice: ModelChoice, by_load: bool) {
+        self.write_if(|current| current == expected, choice, by_load);
+    }
+
+    fn write_if(&self, allowed: impl Fn(&ModelChoice) -> bool, choice: ModelChoice, by_load: bool) {
+        let Ok(mut current) = self.choice.write() else { return };
+        if *current != choice && allowed(&current) {
+            *current = choice;
+            self.by_load.store(by_load, Ordering::Release);
+            self.revision.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl<'a> PersistentField<'a, ModelChoice> for ModelStore {
+    fn set(&self, new_value: ModelChoice) {
+        self.write(new_value, true);
+    }
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&ModelChoice) -> R,
+    {
+        f(&self.get())
+    }
+}
+
+/// The persisted field's key.
+pub const MODEL_FIELD: &str = "model";
+
+/// A state saved before there was a model choice holds no "model" field: it plays the shipped
+/// model, whatever this instance played before the load.
+pub fn add_missing_model_field(fields: &mut std::collections::BTreeMap<String, String>) {
+    if !fields.contains_key(MODEL_FIELD) {
+        if let Ok(json) = serde_json::to_string(&ModelChoice::Shipped) {
+            fields.insert(MODEL_FIELD.to_string(), json);
+        }
     }
 }
 

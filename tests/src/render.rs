@@ -38,6 +38,11 @@ pub struct RenderOptions {
     /// Automation: (bar, parameter name, text) — the parameter takes the value at that bar (a bar may
     /// be fractional: 4.5 is beat 3 of bar 5), as a host's automation lane sends it.
     pub automation: Vec<(f64, String, String)>,
+    /// A model file to render with: the plugin's persisted model choice, set before activation.
+    pub model: Option<PathBuf>,
+    /// (bar, model file): the model choice changes before the block that holds that bar (the plugin
+    /// takes the new model from the next bar line on). `--at BAR model=PATH`.
+    pub model_switches: Vec<(f64, PathBuf)>,
 }
 
 impl Default for RenderOptions {
@@ -57,6 +62,8 @@ impl Default for RenderOptions {
             input: None,
             progression: None,
             automation: Vec::new(),
+            model: None,
+            model_switches: Vec::new(),
         }
     }
 }
@@ -192,7 +199,15 @@ pub fn render(opts: &RenderOptions) -> Result<RenderReport, HostError> {
         RenderMode::Realtime => opts.pace,
         RenderMode::Offline => None,
     };
-    let run = host.run(&plan.blocks, pace)?;
+    // Runs up to each model switch, sets the choice (as a host restores a field), and goes on.
+    let mut run = RunResult::default();
+    let mut from = 0;
+    for (at, json) in model_switch_blocks(opts, &plan.blocks)? {
+        run.extend(host.run(&plan.blocks[from..at], pace)?);
+        host.set_persisted_field(MODEL_FIELD, &json)?;
+        from = at;
+    }
+    run.extend(host.run(&plan.blocks[from..], pace)?);
     drop(host);
     let mut report = check_render(opts, parts, run, &plan);
     if let Some(out) = &opts.out {
@@ -219,6 +234,9 @@ pub const LINKED_GROUP: &str = "A";
 /// Lead Only, one Arp Only, one Bass Only (the settings of `opts` in each), processed block by block
 /// as a host does three tracks. The input file, if any, is played into the first member.
 pub fn render_linked(opts: &RenderOptions) -> Result<LinkedRender, HostError> {
+    if !opts.model_switches.is_empty() {
+        return Err(HostError("--at BAR model=PATH is not supported with --linked".into()));
+    }
     let mut hosts = Vec::new();
     let mut channels = Vec::new();
     for part in PARTS {
@@ -301,7 +319,7 @@ fn open_instance(opts: &RenderOptions, extra: &[(&str, &str)]) -> Result<TrioHos
     if let Some(seed) = opts.seed {
         initial_params.push(InitialParam::Text("Seed".into(), seed.to_string()));
     }
-    let mut host = TrioHost::new(
+    let mut host = TrioHost::new_inactive(
         &opts.plugin,
         HostOptions {
             sample_rate: opts.rate,
@@ -311,6 +329,11 @@ fn open_instance(opts: &RenderOptions, extra: &[(&str, &str)]) -> Result<TrioHos
             ..HostOptions::default()
         },
     )?;
+    // The model is chosen before activation, as a project that holds the choice opens.
+    if let Some(model) = &opts.model {
+        host.set_persisted_field(MODEL_FIELD, &model_choice_json(model)?)?;
+    }
+    host.activate()?;
     if let Some(seed) = opts.seed {
         let seed_param = host.int_param("Seed", 1, 9999)?;
         let now = seed_param.plain(host.param_value("Seed")?);
@@ -323,6 +346,38 @@ fn open_instance(opts: &RenderOptions, extra: &[(&str, &str)]) -> Result<TrioHos
         host.set_persisted_field("progression", &json)?;
     }
     Ok(host)
+}
+
+/// The plugin's persisted field that holds the model choice.
+pub const MODEL_FIELD: &str = "model";
+
+/// The model choice of a file, as the plugin reads it: by its path (absolute). The plugin fills in the
+/// content hash when it opens the file.
+pub fn model_choice_json(path: &Path) -> Result<String, HostError> {
+    if !path.is_file() {
+        return Err(HostError(format!("model file {} does not exist", path.display())));
+    }
+    let path = std::path::absolute(path).map_err(|e| HostError(format!("{}: {e}", path.display())))?;
+    let choice = serde_json::json!({ "kind": "file", "path": path.to_string_lossy() });
+    Ok(choice.to_string())
+}
+
+/// (index of the block before which the choice changes, the choice's JSON), in order.
+fn model_switch_blocks(opts: &RenderOptions, blocks: &[crate::BlockSpec]) -> Result<Vec<(usize, String)>, HostError> {
+    let beats_per_sample = opts.bpm / 60.0 / opts.rate;
+    let mut switches = Vec::new();
+    for (bar, path) in &opts.model_switches {
+        let at_beats = bar * 4.0;
+        let index = blocks.iter().position(|b| {
+            b.transport.is_some_and(|t| t.playing && at_beats < t.beats + b.frames as f64 * beats_per_sample - 1e-9)
+        });
+        let Some(index) = index else {
+            return Err(HostError(format!("--at {bar} model=…: past the end of the render")));
+        };
+        switches.push((index, model_choice_json(path)?));
+    }
+    switches.sort_by_key(|s| s.0);
+    Ok(switches)
 }
 
 /// The blocks of a render and what checking it needs to know.

@@ -4,6 +4,7 @@
 //! automation and show it as one undo step.
 
 use super::{part_label, part_tint, part_title};
+use crate::generator::resources::{self, ModelChoice};
 use crate::link::{Command, EditorEnd, EngineStatus};
 use crate::music::harmony::Progression;
 use crate::music::vocab::Key;
@@ -215,10 +216,33 @@ pub fn history_buttons(ui: &mut Ui, status: &EngineStatus, link: &EditorEnd) {
     }
 }
 
-/// Generate: how the model writes (mode, loop length, temperature, top-p, seed, key, mood).
-pub fn generate_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, _link: &EditorEnd) {
+/// The Model selector's "Open…" field while it is being typed, and why a path was refused.
+#[derive(Debug, Default)]
+pub struct ModelMemory {
+    pub path: String,
+    pub error: Option<String>,
+}
+
+/// Generate: which model writes, and how (mode, loop length, temperature, top-p, seed, key, mood).
+pub fn generate_group(
+    ui: &mut Ui,
+    params: &TrioParams,
+    setter: &ParamSetter,
+    _link: &EditorEnd,
+    memory: &mut ModelMemory,
+) {
     heading(ui, "Generate");
     egui::Grid::new("trio-generate").num_columns(2).spacing([10.0, 6.0]).show(ui, |ui| {
+        let folder = resources::user_models_dir();
+        let folder_text = folder.as_ref().map_or("(no models folder)".to_string(), |d| d.display().to_string());
+        ui.label("Model").on_hover_text(format!(
+            "The model that writes the trio: the shipped trio-base, or one of your own (`cargo xtask finetune` \
+             puts them in {folder_text}). A new model takes over at the next bar; the choice is saved with the \
+             project."
+        ));
+        ui.vertical(|ui| model_selector(ui, params, folder.as_deref(), memory));
+        ui.end_row();
+
         ui.label("Mode").on_hover_text(
             "Loop repeats a phrase of Loop Length bars; Endless keeps writing new bars; Hold freezes what is there.",
         );
@@ -263,6 +287,59 @@ pub fn generate_group(ui: &mut Ui, params: &TrioParams, setter: &ParamSetter, _l
         enum_combo::<Compute>(ui, "trio-compute", setter, &params.compute);
         ui.end_row();
     });
+}
+
+/// The models to choose from (the shipped one and the user's folder, read while the list is open), and
+/// a field and button to open a model file from elsewhere.
+fn model_selector(ui: &mut Ui, params: &TrioParams, folder: Option<&std::path::Path>, memory: &mut ModelMemory) {
+    let current = params.model.get();
+    let shipped_label = format!("{} (shipped)", ModelChoice::Shipped.name());
+    let selected = match &current {
+        ModelChoice::Shipped => shipped_label.clone(),
+        other => other.name(),
+    };
+    egui::ComboBox::from_id_salt("trio-model").width(SLIDER_WIDTH).selected_text(selected).show_ui(ui, |ui| {
+        if ui.selectable_label(current == ModelChoice::Shipped, shipped_label).clicked() {
+            params.model.choose(ModelChoice::Shipped);
+        }
+        let models = folder.map(resources::list_models).unwrap_or_default();
+        for model in &models {
+            let is_current = matches!(&current, ModelChoice::User { name, .. } if *name == model.name);
+            if ui.selectable_label(is_current, &model.name).clicked() && !is_current {
+                params.model.choose(ModelChoice::User { name: model.name.clone(), hash: String::new() });
+            }
+        }
+        if let ModelChoice::File { path, name, .. } = &current {
+            ui.selectable_label(true, name).on_hover_text(path.display().to_string());
+        }
+        if models.is_empty() {
+            let folder = folder.map_or("no models folder".to_string(), |d| d.display().to_string());
+            ui.label(
+                RichText::new(format!("No models of your own in {folder}")).small().color(Color32::from_gray(150)),
+            );
+        }
+    });
+    ui.horizontal(|ui| {
+        let field = egui::TextEdit::singleline(&mut memory.path)
+            .desired_width(SLIDER_WIDTH - 52.0)
+            .hint_text("/path/model.onnx");
+        let edit = ui.add(field).on_hover_text("A model file from elsewhere: its path, then Open.");
+        let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if ui.button("Open…").clicked() || entered {
+            let path = std::path::PathBuf::from(memory.path.trim());
+            memory.error = match path.is_file() {
+                true => {
+                    params.model.choose(ModelChoice::of_file(&path));
+                    memory.path.clear();
+                    None
+                }
+                false => Some(format!("No model file at {}", path.display())),
+            };
+        }
+    });
+    if let Some(error) = &memory.error {
+        ui.label(RichText::new(error).color(Color32::from_rgb(255, 110, 100)));
+    }
 }
 
 /// The chord field while it is being typed (applied with Enter or Apply), and why a text was refused.

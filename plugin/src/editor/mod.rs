@@ -79,6 +79,8 @@ pub struct EditorMemory {
     pub export: export::ExportMemory,
     /// The chord progression field being typed.
     pub progression: controls::ProgressionMemory,
+    /// The Model selector's path field.
+    pub model: controls::ModelMemory,
     /// The linked group's knobs as last followed: only a change there turns this member's knobs (a
     /// knob being turned here is not turned back meanwhile).
     pub group_knobs: Option<crate::params::GroupKnobs>,
@@ -222,7 +224,7 @@ impl NiceEguiApp for TrioApp {
         });
         egui::Panel::right("trio-controls").default_size(340.0).min_size(300.0).resizable(true).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
-                controls::generate_group(ui, params, &setter, link);
+                controls::generate_group(ui, params, &setter, link, &mut memory.model);
                 ui.add_space(8.0);
                 controls::jam_group(ui, params, &setter, &status, &mut memory.progression);
                 ui.add_space(8.0);

@@ -3,6 +3,7 @@
 //! Off) is what a single instance always was.
 
 use super::group::{self, Group, GroupKey, Member, SpawnGenerator};
+use super::resources::ModelChoice;
 use crate::link::{Command, EngineStatus, GeneratorEnd, GroupPlayback, PhraseSnapshot, PlayedNote, Problem};
 use crate::music::{Note, Part};
 use crate::params::{GroupKnobs, PartOutput, TrioParams};
@@ -41,6 +42,8 @@ struct MemberState {
     blocks: (u32, Instant),
     /// The Linked line of its status, as last written.
     linked_line: Option<String>,
+    /// Its model choice's revision as last read.
+    model_revision: u32,
 }
 
 impl MemberState {
@@ -59,6 +62,8 @@ impl MemberState {
             stale: false,
             blocks: (link.processed_blocks(), Instant::now()),
             linked_line: None,
+            // Read before the choice itself (`Members::sync`): a change after it is seen next time.
+            model_revision: member.params.model.revision(),
             member,
         }
     }
@@ -119,8 +124,15 @@ pub struct Members {
     /// The members and what each outputs, and the source, as the Linked lines last said.
     lines_key: (Vec<(u64, PartOutput)>, u64),
     ready: bool,
+    /// The problem shown stops generation.
     failed: bool,
+    /// The generator makes nothing new (the project's model is missing) and every member has what it
+    /// has: an Offline block must not wait either.
+    nothing_coming: bool,
     capture_armed: bool,
+    /// The model the group plays (or asks for), and whether the choice came with a project load: a
+    /// member whose choice changed sets it for every member, as the progression.
+    model: (ModelChoice, bool),
 }
 
 impl Members {
@@ -138,7 +150,9 @@ impl Members {
             lines_key: (Vec::new(), 0),
             ready: false,
             failed: false,
+            nothing_coming: false,
             capture_armed: false,
+            model: (ModelChoice::Shipped, false),
         }
     }
 
@@ -170,12 +184,14 @@ impl Members {
                 if let Ok(mut text) = member.params.progression.write() {
                     text.clone_from(&self.progression);
                 }
+                member.params.model.write(self.model.0.clone(), self.model.1);
             }
             let state = MemberState::new(member);
             self.welcome(&state);
             if first {
                 self.source = state.member.id;
                 self.progression = read_progression(&state.member.params);
+                self.model = state.member.params.model.read();
             }
             if state.led_when_saved && self.source_by_default {
                 // The member that led when the project was saved leads again.
@@ -210,7 +226,7 @@ impl Members {
         link.set_group_playback(self.group_playback);
         link.set_serving_group(self.group.key.code());
         link.set_capture_armed(self.capture_armed);
-        link.set_failed(self.failed);
+        link.set_failed(self.failed || self.nothing_coming);
         link.set_ready(self.ready);
         // Busy until this generator's next look says otherwise: an Offline block waits for its bars.
         link.set_idle(false);
@@ -365,6 +381,43 @@ impl Members {
             }
         }
         switches
+    }
+
+    /// The group's model choice, and whether it came with a project load. A member whose choice
+    /// changed since the last look (its editor, a load into it) sets it for every member. Read after
+    /// the settings revisions: bars published under them were made by the model chosen then.
+    pub fn follow_model_choice(&mut self) -> (ModelChoice, bool) {
+        let mut changed = None;
+        for state in &mut self.list {
+            let revision = state.member.params.model.revision();
+            if std::mem::replace(&mut state.model_revision, revision) != revision {
+                let read = state.member.params.model.read();
+                if read.0 != self.model.0 {
+                    changed = Some(read);
+                }
+            }
+        }
+        if let Some((choice, by_load)) = changed {
+            // (The revisions our writes move are read again next time: a value equal to the group's
+            // is no change.)
+            for state in &self.list {
+                state.member.params.model.write(choice.clone(), by_load);
+            }
+            self.model = (choice, by_load);
+        }
+        self.model.clone()
+    }
+
+    /// Replaces the group's model choice `asked` (the generator's correction: the hash filled in, or
+    /// the model that plays put back), in every member whose field still holds it: a choice made
+    /// meanwhile (a load, the editor) stays, and is followed next.
+    pub fn replace_model_choice(&mut self, asked: &ModelChoice, choice: ModelChoice) {
+        for state in &self.list {
+            state.member.params.model.replace(asked, choice.clone(), self.model.1);
+        }
+        if self.model.0 == *asked {
+            self.model.0 = choice;
+        }
     }
 
     /// Whose parameters the group plays.
@@ -588,8 +641,19 @@ impl Members {
             return;
         }
         self.failed = problem.as_ref().is_some_and(Problem::stops_generation);
-        let failed = self.failed;
+        let failed = self.failed || self.nothing_coming;
         self.update_status(|s| s.problem = problem.clone());
+        self.list.iter().for_each(|s| s.link().set_failed(failed));
+    }
+
+    /// The generator makes nothing new and every member has what it has (or, false, bars are coming
+    /// again): while it lasts, Offline blocks do not wait.
+    pub fn set_nothing_coming(&mut self, nothing: bool) {
+        if self.nothing_coming == nothing {
+            return;
+        }
+        self.nothing_coming = nothing;
+        let failed = self.failed || nothing;
         self.list.iter().for_each(|s| s.link().set_failed(failed));
     }
 

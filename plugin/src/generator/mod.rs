@@ -2,6 +2,7 @@
 //! composition, and (in the plugin) the background thread that keeps bars ahead of the playhead.
 
 pub mod composer;
+#[cfg(feature = "plugin")]
 pub(crate) mod compute;
 #[cfg(feature = "plugin")]
 pub mod group;
@@ -13,6 +14,7 @@ pub mod model;
 pub mod onnx;
 pub mod resources;
 pub mod sampler;
+#[cfg(feature = "plugin")]
 pub(crate) mod settings;
 #[cfg(feature = "plugin")]
 pub mod worker;

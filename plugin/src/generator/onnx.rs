@@ -2,7 +2,7 @@
 //! plugin): one "step" graph with a per-layer KV cache, checked against our vocabulary on load.
 //! Runs on the generator thread only.
 
-use super::model::TokenModel;
+use super::model::{OpenError, TokenModel};
 use crate::music::vocab::{vocab_hash, VOCAB_SIZE};
 use ort::ep::{ExecutionProvider, CUDA};
 use ort::session::Session;
@@ -86,27 +86,42 @@ impl OnnxModel {
     /// Loads the library (once per process) and the model on `provider`, and checks the vocabulary
     /// hash. CUDA that cannot run is an error that says why; the caller decides what to do instead.
     pub fn load(library: &Path, model: &Path, intra_threads: usize, provider: Provider) -> Result<OnnxModel, String> {
+        OnnxModel::open(library, model, intra_threads, provider).map_err(|e| e.to_string())
+    }
+
+    /// `load`, with the reason it failed by kind (the plugin tells a model of another vocabulary
+    /// from a missing file or a missing ONNX Runtime).
+    pub fn open(
+        library: &Path,
+        model: &Path,
+        intra_threads: usize,
+        provider: Provider,
+    ) -> Result<OnnxModel, OpenError> {
         let started = Instant::now();
-        let environment = environment(library)?;
+        let environment = environment(library).map_err(OpenError::Runtime)?;
         if !model.exists() {
-            return Err(format!("model not found at {}", model.display()));
+            return Err(OpenError::NotFound(format!("model not found at {}", model.display())));
         }
+        let other = |e: &dyn std::fmt::Display| OpenError::Other(e.to_string());
         let mut builder = Session::builder(&environment)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| other(&e))?
             .with_intra_threads(intra_threads.max(1))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| other(&e))?;
         if provider == Provider::Cuda {
             if !CUDA::is_available().unwrap_or(false) {
-                return Err("this ONNX Runtime has no CUDA provider (bundle it with `cargo xtask bundle neural_trio \
-                            --release --gpu`)"
-                    .into());
+                return Err(OpenError::Other(
+                    "this ONNX Runtime has no CUDA provider (bundle it with `cargo xtask bundle neural_trio --release \
+                     --gpu`)"
+                        .into(),
+                ));
             }
-            CUDA::default()
-                .register(&mut builder)
-                .map_err(|e| format!("CUDA could not start ({e}): check the NVIDIA driver, CUDA 13 and cuDNN 9"))?;
+            CUDA::default().register(&mut builder).map_err(|e| {
+                OpenError::Other(format!("CUDA could not start ({e}): check the NVIDIA driver, CUDA 13 and cuDNN 9"))
+            })?;
         }
-        let session =
-            builder.commit_from_file(model).map_err(|e| format!("could not open model {}: {e}", model.display()))?;
+        let session = builder
+            .commit_from_file(model)
+            .map_err(|e| OpenError::Other(format!("could not open model {}: {e}", model.display())))?;
 
         let info = ModelInfo {
             version: meta(&session, "model_version").unwrap_or_else(|| "unknown".into()),
@@ -117,18 +132,17 @@ impl OnnxModel {
             licence: meta(&session, "licence").unwrap_or_default(),
         };
         if info.vocab_hash != vocab_hash() {
-            return Err(format!(
-                "model {} was trained on vocabulary {}, this plugin speaks {}: they do not match",
-                model.display(),
-                if info.vocab_hash.is_empty() { "(none stated)" } else { &info.vocab_hash },
-                vocab_hash()
-            ));
+            return Err(OpenError::Vocabulary {
+                model: model.display().to_string(),
+                model_hash: if info.vocab_hash.is_empty() { "(none stated)".into() } else { info.vocab_hash.clone() },
+                plugin_hash: vocab_hash(),
+            });
         }
         let kv_heads: usize = meta(&session, "n_kv_head").and_then(|v| v.parse().ok()).unwrap_or(1);
         let head_dim: usize = meta(&session, "head_dim").and_then(|v| v.parse().ok()).unwrap_or(0);
         let n_layer = session.inputs().iter().filter(|i| i.name().starts_with("past_key_")).count();
         if n_layer == 0 || head_dim == 0 {
-            return Err(format!("model {} is not a Neural Trio step graph", model.display()));
+            return Err(OpenError::Other(format!("model {} is not a Neural Trio step graph", model.display())));
         }
         let mut loaded = OnnxModel {
             session,
@@ -143,7 +157,7 @@ impl OnnxModel {
         };
         // One warm-up step so the first real request is not the slow one.
         loaded.reset(1);
-        loaded.feed_rows(&[vec![crate::music::vocab::Token::Bos.id()]])?;
+        loaded.feed_rows(&[vec![crate::music::vocab::Token::Bos.id()]]).map_err(OpenError::Other)?;
         loaded.reset(1);
         loaded.load_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(loaded)

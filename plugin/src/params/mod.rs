@@ -11,7 +11,7 @@ use crate::generator::compute::ComputeChoice;
 use crate::generator::settings::GenSettings;
 use crate::music::vocab::Key;
 use crate::music::Part;
-use crate::persist::SessionStore;
+use crate::persist::{ModelStore, SessionStore};
 use crate::playback::input::Listen;
 use crate::playback::{BlockSettings, PartSettings};
 use crossbeam::atomic::AtomicCell;
@@ -207,6 +207,11 @@ pub struct TrioParams {
     /// others' may be older), so a reloaded group plays by them again.
     #[persist = "link-leads"]
     pub link_leads: Arc<RwLock<bool>>,
+    /// Which model plays: the shipped one (the default, and what a project saved before there was a
+    /// choice plays), one of the user's own models, or a file opened from elsewhere. Not a parameter:
+    /// switching models is not automation.
+    #[persist = "model"]
+    pub model: ModelStore,
 }
 
 /// The editor's size in logical pixels. nice-plug-egui's `EguiEditorState` cannot be persisted
@@ -359,6 +364,7 @@ impl Default for TrioParams {
             progression: Arc::new(RwLock::new(String::new())),
             export_folder: Arc::new(RwLock::new(String::new())),
             link_leads: Arc::new(RwLock::new(false)),
+            model: ModelStore::default(),
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! trio-render --plugin PATH [--bars 16] [--bpm 128] [--block 256] [--rate 48000] [--seed N]
 //!             [--offline|--realtime] [--pace X] [--param NAME=VALUE]... [--input FILE.mid]
-//!             [--progression TEXT] [--at BAR NAME=VALUE]... [--linked] [--allow-silence] [--out DIR]
+//!             [--progression TEXT] [--at BAR NAME=VALUE]... [--model FILE.onnx] [--linked]
+//!             [--allow-silence] [--out DIR]
 //!
 //! Exit codes: 0 clean, 1 an invariant failed, 2 usage or host error.
 
@@ -13,7 +14,7 @@ use trio_tests::RenderMode;
 
 const USAGE: &str = "usage: trio-render --plugin PATH [--bars 16] [--bpm 128] [--block 256] [--rate 48000] \
 [--seed N] [--offline|--realtime] [--pace X] [--param NAME=VALUE]... [--input FILE.mid] \
-[--progression TEXT] [--at BAR NAME=VALUE]... [--linked] [--allow-silence] [--out DIR]
+[--progression TEXT] [--at BAR NAME=VALUE]... [--model FILE.onnx] [--linked] [--allow-silence] [--out DIR]
 
 Renders the given bars with a playing transport from bar 0 and writes DIR/trio.mid (tempo track +
 one track per part) and DIR/lead.mid, DIR/arp.mid, DIR/bass.mid. Offline (the default) sets the CLAP
@@ -25,7 +26,9 @@ beats, on its own channels): with --param Follow=Chords the trio follows its cho
 --param \"Follow=Part: Bass\" the file is the bass. --progression forces a chord progression
 (\"Am F C G\" or \"| Am | F | C G |\"), as typed in the editor. --at BAR NAME=VALUE automates a
 parameter: it takes the value at that bar (0-based, fractions allowed: --at 4 Regenerate=On --at 4.25
-Regenerate=Off makes a new phrase from bar 4). --linked renders with three linked
+Regenerate=Off makes a new phrase from bar 4). --model renders with that model file (a fine-tuned
+model of your own, e.g. from `cargo xtask finetune`) instead of the shipped one; --at BAR model=FILE
+switches to another model file mid-render (it takes over at the next bar line). --linked renders with three linked
 instances in one process (Link A; Lead Only, Arp Only, Bass Only; the input file played into the
 first) and writes what they played together. Exit code 1 when an invariant fails (unsorted events, unbalanced
 notes, a note outside its part's register, no notes unless --allow-silence), 2 on usage or host errors.";
@@ -55,12 +58,16 @@ fn parse() -> Result<(RenderOptions, bool), String> {
             "--linked" => linked = true,
             "--input" => o.input = Some(PathBuf::from(value::<String>(&a, args.next())?)),
             "--progression" => o.progression = Some(value(&a, args.next())?),
+            "--model" => o.model = Some(PathBuf::from(value::<String>(&a, args.next())?)),
             "--at" => {
                 let bar: f64 = value(&a, args.next())?;
                 let setting: String = value(&a, args.next())?;
                 let (name, text) =
                     setting.split_once('=').ok_or(format!("--at {bar} {setting:?}: expected NAME=VALUE"))?;
-                o.automation.push((bar, name.trim().to_string(), text.trim().to_string()));
+                match name.trim().eq_ignore_ascii_case("model") {
+                    true => o.model_switches.push((bar, PathBuf::from(text.trim()))),
+                    false => o.automation.push((bar, name.trim().to_string(), text.trim().to_string())),
+                }
             }
             "--param" => {
                 let setting: String = value(&a, args.next())?;

@@ -14,6 +14,10 @@ pub(super) struct Snapshot {
 const UNDO_LIMIT: usize = 32;
 impl Generator {
     pub(super) fn handle(&mut self, command: Command) {
+        if self.held && matches!(command, Command::Regenerate { .. } | Command::Variations { .. }) {
+            // No model to make anything new with: the status line says why.
+            return;
+        }
         match command {
             Command::Regenerate { part } => {
                 self.push_undo();
@@ -170,12 +174,13 @@ impl Generator {
         let settings = self.params.gen_settings(self.variation);
         // The phrase plays as it was, under the chords forced now (nothing is made again for them).
         let jam_settings = self.jam_settings();
+        let model = self.model_serial;
         self.bars = snapshot
             .bars
             .into_iter()
             .map(|(i, content)| {
                 let harmony = self.jam.harmony(i, &jam_settings);
-                (i, GeneratedBar { content, settings, harmony })
+                (i, GeneratedBar { content, settings, harmony, model })
             })
             .collect();
         self.new_epoch();

@@ -6,8 +6,9 @@ use super::compute::{Calibrations, ComputeChoice, Models, OpenModel, Workload};
 use super::group::Group;
 use super::jam::{first_difference, Jam, JamSettings, PLAYED_PART_DELAY_BARS};
 use super::members::{HostView, Members};
-use super::model::TokenModel;
+use super::model::{OpenError, TokenModel};
 use super::onnx::Provider;
+use super::resources::ModelChoice;
 use super::{composer, onnx, resources, sampler, settings};
 use crate::link::{Command, PhraseSnapshot, Problem};
 use crate::music::harmony::BarHarmony;
@@ -25,10 +26,12 @@ use onnx::OnnxModel;
 use sampler::{Constraints, Rng};
 use settings::GenSettings;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+mod choice;
 mod history;
 use history::Snapshot;
 mod session;
@@ -72,6 +75,9 @@ impl BarContent {
 struct GeneratedBar {
     content: BarContent,
     settings: GenSettings,
+    /// The model it counts as made by (`Generator::model_serial`): a bar of an older one is made
+    /// again by the model chosen since.
+    model: u32,
     /// The chords forced on it when it was made (None: the model's own).
     harmony: Option<BarHarmony>,
 }
@@ -94,6 +100,22 @@ pub struct Generator {
     /// The host as the members heard it at the start of this step.
     host: HostView,
     model: Option<Models>,
+    /// Opens a model file on a provider (ONNX Runtime; a fake in tests).
+    opener: ModelOpener,
+    /// The user's models folder, where a project's model is looked for by name.
+    user_models: Option<PathBuf>,
+    /// The model choice that plays (or, `held`, that a project asked for and cannot play); None
+    /// before the first was opened.
+    choice: Option<ModelChoice>,
+    /// Counts the models that played: bars made by an older one are made again.
+    model_serial: u32,
+    /// The host bar from which the model chosen last took over.
+    remake_from: i64,
+    /// The project's model cannot play (missing, changed, another vocabulary): its bars play on, and
+    /// nothing new is made until another model is chosen.
+    held: bool,
+    /// The last step found every bar around the playhead made and sent.
+    everything_sent: bool,
     /// The Compute setting the models were opened under.
     compute: ComputeChoice,
     /// Model failures recovered from since the last bar that worked.
@@ -123,6 +145,17 @@ pub struct Generator {
     bar_ms: f64,
     /// The phrase a new group's first member brought (a Link switched on mid-song), adopted like a load.
     inherited: Option<PersistedSession>,
+}
+
+/// Opens a model file on a provider, with the reason by kind when it cannot.
+pub type ModelOpener = Arc<dyn Fn(&Path, Provider) -> Result<Box<dyn TokenModel + Send>, OpenError> + Send + Sync>;
+
+/// Models through ONNX Runtime, loaded from beside the plugin.
+fn onnx_opener() -> ModelOpener {
+    let library = resources::find(resources::ORT_LIBRARY);
+    Arc::new(move |path, provider| {
+        OnnxModel::open(&library, path, 1, provider).map(|m| Box::new(m) as Box<dyn TokenModel + Send>)
+    })
 }
 
 /// Starts a group's generator thread; it ends when the group's last member leaves.
@@ -155,6 +188,13 @@ impl Generator {
             params,
             host,
             model: None,
+            opener: onnx_opener(),
+            user_models: resources::user_models_dir(),
+            choice: None,
+            model_serial: 0,
+            remake_from: 0,
+            held: false,
+            everything_sent: false,
             compute: ComputeChoice::Cpu,
             recoveries: 0,
             model_id: String::new(),
@@ -177,27 +217,19 @@ impl Generator {
     }
 
     fn run(&mut self) {
-        let library = resources::find(resources::ORT_LIBRARY);
-        let model_path = resources::find(resources::MODEL_FILE);
-        let open: OpenModel = Box::new(move |provider| {
-            OnnxModel::load(&library, &model_path, 1, provider).map(|m| Box::new(m) as Box<dyn TokenModel + Send>)
-        });
-        match self.open_models(open) {
-            Ok(()) => self.members.set_ready(true),
-            Err(problem) => {
-                nice_plug::nice_log!("Neural Trio stays silent: {problem}");
-                self.members.set_problem(Some(Problem::NoModel(problem)));
-            }
-        }
+        // The model the project (or the first member) chose; the shipped one by default.
+        self.follow_model_choice(false);
         while !self.members.is_closed() {
             if let Some(command) = self.members.next_command() {
                 self.handle(command);
             }
-            let worked = match self.model {
-                Some(_) => self.step(),
-                None => {
-                    // No model: newcomers still hear why.
+            let worked = match self.model.is_some() || self.held {
+                true => self.step(),
+                false => {
+                    // No model: newcomers still hear why, and another choice is tried.
                     self.members.sync(spawn, false);
+                    self.members.read_revisions();
+                    self.follow_model_choice(false);
                     false
                 }
             };
@@ -241,6 +273,14 @@ impl Generator {
 
     /// One unit of work; false when there was nothing to do.
     fn step(&mut self) -> bool {
+        self.everything_sent = false;
+        let worked = self.work();
+        // Held on a missing model with every bar sent: an Offline block has nothing to wait for.
+        self.members.set_nothing_coming(self.held && self.everything_sent);
+        worked
+    }
+
+    fn work(&mut self) -> bool {
         if self.members.sync(spawn, self.header.is_some()) {
             // A newcomer starts with a new epoch of its own and gets every bar; the editor, the phrase.
             self.share_phrase();
@@ -250,7 +290,9 @@ impl Generator {
         // it all, and a member that plays on meanwhile waits for them.
         self.members.read_revisions();
         self.host = self.members.host();
-        self.adopt_loaded_session();
+        let adopted = self.adopt_loaded_session();
+        // After the revisions: bars published under them are made by the model chosen by then.
+        self.follow_model_choice(adopted);
         self.follow_compute_setting();
         let switches = self.members.switches();
         for _ in 0..switches.regenerate_presses {
@@ -264,6 +306,8 @@ impl Generator {
         }
         let settings = self.params.gen_settings(self.variation);
         let structure = self.params.structure();
+        // Held on a project's missing model, the bars there are sent and nothing new is made.
+        let making = self.model.is_some() && !self.held;
 
         if let Some(old) = self.structure {
             let endless_changed = (old.mode == Mode::Endless) != (structure.mode == Mode::Endless);
@@ -283,7 +327,7 @@ impl Generator {
             Some((_, made)) => HeaderInputs { tempo_bin: inputs.tempo_bin, ..*made } != inputs,
             None => true,
         };
-        if header_stale && (structure.mode != Mode::Hold || self.header.is_none()) {
+        if making && header_stale && (structure.mode != Mode::Hold || self.header.is_none()) {
             self.busy();
             let model = self.model.as_mut().expect("step runs with a model").get(Workload::Stream);
             let mut rng = Rng::for_bar(settings.seed, -1, settings.variation);
@@ -311,12 +355,25 @@ impl Generator {
         if structure.mode == Mode::Endless {
             self.bars.retain(|&index, _| index >= host_bar - MAX_STORED_BARS as i64 / 2);
         }
+        // Bars of the model before the one chosen are made again by it, from their start, in the
+        // order they will be heard from the bar where it took over: the same order however the host's
+        // blocks fall, so a bounce with a switch is the same every time.
+        if making && structure.mode != Mode::Hold {
+            if let Some(index) = self.next_stale_bar(structure) {
+                let harmony = self.jam.harmony(index, &jam_settings);
+                return self.make_bar(index, None, &settings, harmony, structure);
+            }
+        }
 
         for (order, &index) in targets.iter().enumerate() {
             let harmony = self.jam.harmony(index, &jam_settings);
             let action = match self.bars.get(&index) {
-                None => Some(None),
-                Some(bar) if (bar.settings != settings || bar.harmony != harmony) && structure.mode != Mode::Hold => {
+                None if making => Some(None),
+                Some(bar)
+                    if making
+                        && (bar.settings != settings || bar.harmony != harmony)
+                        && structure.mode != Mode::Hold =>
+                {
                     // Under new chords the bar changes from where they differ; under new settings from
                     // its start. The bar under the playhead keeps what has been (or is about to be) heard.
                     let harmony_cut = match bar.settings == settings {
@@ -324,18 +381,7 @@ impl Generator {
                         false => 0,
                     };
                     let heard_cut = if order == 0 && self.host.playing {
-                        // Offline, the block at the playhead waits for this bar and has not played; live,
-                        // the last block has played to its end, and a margin more is about to be heard.
-                        let tick = if self.host.offline {
-                            // The first tick some member has not played, as its audio thread counts it.
-                            self.host.first_unplayed_tick
-                        } else {
-                            let margin_ms =
-                                (1.5 * self.bar_ms + 10.0).clamp(REGENERATE_MARGIN_MS, MAX_REGENERATE_MARGIN_MS);
-                            let margin_beats = margin_ms / 1000.0 * self.host.tempo_bpm / 60.0;
-                            let heard = self.host.block_end_beats.max(playhead_beats + margin_beats);
-                            (heard * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64
-                        };
+                        let tick = self.heard_tick();
                         (tick - host_bar * TICKS_PER_BAR as i64).clamp(0, TICKS_PER_BAR as i64) as u32
                     } else {
                         0
@@ -348,23 +394,37 @@ impl Generator {
                     self.publish(index);
                     return true;
                 }
-                Some(_) => None,
+                _ => None,
             };
             if let Some(prefix) = action {
-                self.busy();
-                let started = Instant::now();
-                if let Err(e) = self.generate(index, prefix, &settings, harmony, structure) {
-                    return self.model_failed(Workload::Stream, e);
-                }
-                self.recoveries = 0;
-                self.members.clear_problem(|p| matches!(p, Problem::ModelFailing(_)));
-                self.publish(index);
-                self.report_speed(started);
-                self.store_session(settings);
-                return true;
+                return self.make_bar(index, prefix, &settings, harmony, structure);
             }
         }
+        self.everything_sent = true;
         false
+    }
+
+    /// Makes bar `index` (after `heard`, the part of it kept, or from its start), then publishes and
+    /// saves it. False when the model failed for good.
+    fn make_bar(
+        &mut self,
+        index: i64,
+        heard: Option<(Vec<u32>, u32)>,
+        settings: &GenSettings,
+        harmony: Option<BarHarmony>,
+        structure: Structure,
+    ) -> bool {
+        self.busy();
+        let started = Instant::now();
+        if let Err(e) = self.generate(index, heard, settings, harmony, structure) {
+            return self.model_failed(Workload::Stream, e);
+        }
+        self.recoveries = 0;
+        self.members.clear_problem(|p| matches!(p, Problem::ModelFailing(_)));
+        self.publish(index);
+        self.report_speed(started);
+        self.store_session(*settings);
+        true
     }
 
     fn generate(
@@ -419,9 +479,24 @@ impl Generator {
         let model = self.model.as_mut().ok_or("no model")?.get(Workload::Stream);
         let tokens = generate_bar(model, request)?;
         let content = BarContent::from_tokens(tokens);
-        self.bars.insert(index, GeneratedBar { content, settings: *settings, harmony });
+        let model = self.model_serial;
+        self.bars.insert(index, GeneratedBar { content, settings: *settings, harmony, model });
         self.members.unpublish(index);
         Ok(())
+    }
+
+    /// The first tick not heard yet, nor about to be. Offline, the block at the playhead waits and has
+    /// not played: the first tick some member has not played, as its audio thread counts it. Live, the
+    /// last block has played to its end, and a margin more is about to be heard.
+    fn heard_tick(&self) -> i64 {
+        if self.host.offline {
+            return self.host.first_unplayed_tick;
+        }
+        let playhead_beats = self.host.playhead_beats.max(0.0);
+        let margin_ms = (1.5 * self.bar_ms + 10.0).clamp(REGENERATE_MARGIN_MS, MAX_REGENERATE_MARGIN_MS);
+        let margin_beats = margin_ms / 1000.0 * self.host.tempo_bpm / 60.0;
+        let heard = self.host.block_end_beats.max(playhead_beats + margin_beats);
+        (heard * TICKS_PER_BEAT as f64 - 1e-6).ceil() as i64
     }
 
     fn publish(&mut self, index: i64) {

@@ -3,10 +3,11 @@
 use super::*;
 
 impl Generator {
-    /// Adopts a session the host just loaded (into any member).
-    pub(super) fn adopt_loaded_session(&mut self) {
+    /// Adopts a session the host just loaded (into any member); true when its phrase replaced ours
+    /// (its bars count as made by the model chosen with it).
+    pub(super) fn adopt_loaded_session(&mut self) -> bool {
         let (loaded, inherited) = (self.members.take_loaded(), self.inherited.take());
-        let Some(session) = loaded.or(inherited) else { return };
+        let Some(session) = loaded.or(inherited) else { return false };
         // A host that applies the state the generator already plays, or an earlier snapshot of it (some
         // save and load again and again while bars are being made), changes nothing: the bars it has
         // are ours, and the ones it lacks would be made again note for note. No new epoch, nothing for
@@ -16,7 +17,7 @@ impl Generator {
             == (playing.variation, playing.locked, playing.header)
             && session.bars.iter().all(|bar| playing.bars.iter().any(|b| b == bar));
         if ours {
-            return;
+            return false;
         }
         // What a save returns from now on (in every member), byte for byte what was loaded.
         self.members.store_session(&session);
@@ -35,7 +36,8 @@ impl Generator {
         let jam_settings = self.jam_settings();
         for bar in session.bars {
             let harmony = self.jam.harmony(bar.index, &jam_settings);
-            self.bars.insert(bar.index, GeneratedBar { content: BarContent::from_stored(bar), settings, harmony });
+            let (index, model) = (bar.index, self.model_serial);
+            self.bars.insert(index, GeneratedBar { content: BarContent::from_stored(bar), settings, harmony, model });
         }
         if let Some(header) = session.header {
             let inputs = self.header_inputs(&settings);
@@ -43,6 +45,7 @@ impl Generator {
         }
         self.new_epoch();
         self.share_phrase();
+        true
     }
 
     /// Writes the bars to the persisted session (what a project save of any member will hold).

@@ -18,20 +18,38 @@ impl Generator {
         });
     }
 
-    /// Opens the model on the CPU (the model's identity and the load time come from there), then on
-    /// whatever else the Compute setting asks for.
+    /// Opens the shipped model through `open` (tests: a stand-in), as `follow_model_choice` does.
+    #[cfg(test)]
     pub(super) fn open_models(&mut self, mut open: OpenModel) -> Result<(), String> {
         let cpu = open(Provider::Cpu)?;
         let info = onnx_info(cpu.as_ref());
+        let models = self.open_on_compute(open, cpu, &info)?;
+        self.install(models, info.clone(), info.1);
+        self.choice = Some(ModelChoice::Shipped);
+        Ok(())
+    }
+
+    /// The model opened on the CPU (`cpu`, where its identity and load time come from), and on
+    /// whatever else the Compute setting asks for.
+    pub(super) fn open_on_compute(
+        &mut self,
+        open: OpenModel,
+        cpu: Box<dyn TokenModel + Send>,
+        info: &(String, String),
+    ) -> Result<Models, String> {
         self.compute = self.params.compute_choice();
         let mut calibrations = Calibrations::load();
-        let models = Models::open(open, cpu, self.compute, &info.0, &mut calibrations)?;
+        Models::open(open, cpu, self.compute, &info.0, &mut calibrations)
+    }
+
+    /// Makes `models` the ones that play: `info` is their identity, `shown` their name in the status line.
+    pub(super) fn install(&mut self, models: Models, info: (String, String), shown: String) {
         self.model_id = info.0;
-        self.members.update_status(|s| s.model = Some(info.1.clone()));
+        self.members.update_status(|s| s.model = Some(shown.clone()));
         self.members.set_problem(None);
         self.model = Some(models);
         self.report_compute();
-        Ok(())
+        self.members.set_ready(true);
     }
 
     /// The Compute setting changed: the GPU model is opened or dropped (the CPU model stays).
@@ -90,6 +108,6 @@ impl Generator {
 }
 
 /// The model's identity for saved phrases and its name for the status line ("unnamed" for a stand-in).
-fn onnx_info(model: &dyn TokenModel) -> (String, String) {
+pub(super) fn onnx_info(model: &dyn TokenModel) -> (String, String) {
     model.identity().unwrap_or_else(|| ("unnamed".into(), "unnamed".into()))
 }
