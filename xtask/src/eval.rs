@@ -20,8 +20,8 @@
 //! metrics and writes `<out>/report.md`, its plots and `<out>/results-section.md`.
 
 mod baseline;
-mod copies;
-mod generate;
+pub(crate) mod copies;
+pub(crate) mod generate;
 
 use crate::dataset::{default_source, is_valid_song};
 use crate::pool;

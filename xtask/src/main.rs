@@ -5,6 +5,7 @@ mod bundle;
 mod dataset;
 mod display;
 mod eval;
+mod finetune;
 mod pool;
 mod pop909;
 mod python;
@@ -29,6 +30,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   venv                 create models/.venv from models/requirements.txt
   train [args]         train a model (models/train.py; --help for its options)
   export [args]        export a checkpoint to models/trio-base.onnx (models/export.py)
+  finetune --midi DIR --name NAME [options]
+                       teach the trio your own music: a fine-tuned model in the plugin's models folder
+                       (--help for the options)
 ";
 
 fn main() -> Result<()> {
@@ -50,6 +54,7 @@ fn main() -> Result<()> {
         "test" => test(&rest),
         "train" => python::run_script("train.py", &rest),
         "export" => python::run_script("export.py", &rest),
+        "finetune" => finetune::run(&rest),
         "" | "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -151,6 +156,8 @@ fn test(_args: &[String]) -> Result<()> {
     let pytest = run_counting(Command::new(&python).args(["-m", "pytest", "-q", "models/tests"]))?;
     counts.0 += pytest.0;
     counts.1 += pytest.1;
+    println!("== Fine-tune smoke runs (cargo xtask finetune --quick on POP909 files: all parts, and lead only)");
+    let finetuned = finetune_smoke(&mut counts);
     let display = display::virtual_display()?;
     println!("== Rust unit and headless-host tests (editor on DISPLAY {})", display.display);
     let rust = run_counting(
@@ -161,7 +168,8 @@ fn test(_args: &[String]) -> Result<()> {
             .args(["test", "--release", "--workspace", "--no-fail-fast", "--", "--include-ignored"])
             .env("DISPLAY", &display.display)
             .env("TRIO_CLAP", RELEASE_BUNDLE)
-            .env("TRIO_ALLOC_CLAP", Path::new(ALLOC_CHECK_DIR).join("neural_trio.clap")),
+            .env("TRIO_ALLOC_CLAP", Path::new(ALLOC_CHECK_DIR).join("neural_trio.clap"))
+            .envs(finetuned.map(|dir| ("TRIO_FINETUNED_MODELS", dir))),
     )?;
     drop(display);
     counts.0 += rust.0;
@@ -203,6 +211,62 @@ fn test(_args: &[String]) -> Result<()> {
         bail!("{} test(s) failed", counts.1);
     }
     Ok(())
+}
+
+/// Where the smoke runs put their models, for the headless-host tests that play them.
+const FINETUNED_MODELS: &str = "target/test-models";
+
+/// Two tiny fine-tunes on four POP909 files, each counted as a test that passes when it writes its
+/// model and card: all parts, and lead only (a roles file leaves the piano out, so the base model
+/// writes arp and bass). Returns the models' folder when both were made.
+fn finetune_smoke(counts: &mut (u64, u64)) -> Option<PathBuf> {
+    let songs = dataset::default_source();
+    if !songs.is_dir() {
+        println!("finetune smoke: SKIPPED: no POP909 at {} (see ../shared/datasets/README.md)", songs.display());
+        return None;
+    }
+    let fixture = Path::new("target/finetune-fixture");
+    let mut ok = true;
+    for (name, roles) in [("tiny-all", None), ("tiny-lead", Some("BRIDGE=skip PIANO=skip"))] {
+        let result = (|| -> Result<()> {
+            let dir = fixture.join(name);
+            std::fs::create_dir_all(&dir)?;
+            let mut roles_text = String::new();
+            for song in ["001", "002", "003", "004"] {
+                std::fs::copy(songs.join(song).join(format!("{song}.mid")), dir.join(format!("{song}.mid")))?;
+                roles_text += &format!("{song}.mid {}\n", roles.unwrap_or_default());
+            }
+            let mut args: Vec<String> =
+                ["--midi", &dir.to_string_lossy(), "--name", name, "--models-dir", FINETUNED_MODELS]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+            args.extend(["--minutes", "0.2", "--device", "cpu", "--quick", "--force"].map(String::from));
+            if roles.is_some() {
+                let roles_file = fixture.join(format!("{name}-roles.txt"));
+                std::fs::write(&roles_file, roles_text)?;
+                args.extend(["--roles".to_string(), roles_file.to_string_lossy().to_string()]);
+            }
+            finetune::run(&args)?;
+            let card = std::fs::read_to_string(Path::new(FINETUNED_MODELS).join(format!("{name}.md")))?;
+            if !card.contains("Held-out bits per token") {
+                bail!("the model card lacks its training figures");
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                println!("finetune {name}: ok");
+                counts.0 += 1;
+            }
+            Err(e) => {
+                println!("finetune {name}: FAILED: {e:#}");
+                counts.1 += 1;
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| std::fs::canonicalize(FINETUNED_MODELS).ok()).flatten()
 }
 
 /// `cargo xtask eval --quick`, building the token data set first if this checkout has none.
@@ -267,7 +331,13 @@ pub fn assemble_results() -> Result<()> {
         "# Results\n\nGenerated by `cargo xtask bench` and `cargo xtask eval`; do not edit by hand. Full reports:\n\
          `target/bench/report.md`, `target/eval/report.md`.\n\n",
     );
-    for section in [bench::section(), std::fs::read_to_string("target/eval/results-section.md").ok()] {
+    let sections = [
+        bench::section(),
+        std::fs::read_to_string("target/eval/results-section.md").ok(),
+        // A local experiment (its data may not ship), written up by hand.
+        std::fs::read_to_string("docs/finetune-experiment.md").ok(),
+    ];
+    for section in sections {
         match section {
             Some(text) => doc.push_str(&text),
             None => doc.push_str("(not run yet on this checkout)\n"),

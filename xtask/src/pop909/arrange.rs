@@ -50,7 +50,7 @@ fn vocab_duration_within(length: u32, limit: u32) -> u32 {
 }
 
 /// A grid note as a `part` note, `length` ticks rounded onto the vocabulary, velocity onto its bin.
-pub(super) fn to_note(n: &GridNote, part: Part, length: u32) -> Note {
+pub(crate) fn to_note(n: &GridNote, part: Part, length: u32) -> Note {
     Note {
         start_tick: n.tick,
         part,
@@ -62,7 +62,7 @@ pub(super) fn to_note(n: &GridNote, part: Part, length: u32) -> Note {
 
 /// Splits quantized PIANO notes into (bass, arp): in each onset group (same tick) the lowest note
 /// is bass if it is below G3; every other note is arp. Both come back sorted by (tick, pitch).
-pub(super) fn split_piano(piano: &[GridNote]) -> (Vec<GridNote>, Vec<GridNote>) {
+pub(crate) fn split_piano(piano: &[GridNote]) -> (Vec<GridNote>, Vec<GridNote>) {
     let mut sorted = piano.to_vec();
     sorted.sort_by_key(|n| (n.tick, n.pitch, std::cmp::Reverse(n.length)));
     let (mut bass, mut arp) = (Vec::new(), Vec::new());
@@ -91,7 +91,7 @@ pub(super) fn split_piano(piano: &[GridNote]) -> (Vec<GridNote>, Vec<GridNote>) 
 
 /// Bass notes with the length each keeps: shortened so a note ends no later than the next bass
 /// onset (a vocabulary duration that fits, where the gap allows one).
-pub(super) fn trim_bass(bass: &[GridNote]) -> Vec<(GridNote, u32)> {
+pub(crate) fn trim_bass(bass: &[GridNote]) -> Vec<(GridNote, u32)> {
     bass.iter()
         .enumerate()
         .map(|(i, n)| {
@@ -106,7 +106,7 @@ pub(super) fn trim_bass(bass: &[GridNote]) -> Vec<(GridNote, u32)> {
 }
 
 /// Drops exact duplicates (same part, tick and pitch), keeping the longest (then loudest).
-pub(super) fn dedup_notes(notes: &mut Vec<Note>) {
+pub(crate) fn dedup_notes(notes: &mut Vec<Note>) {
     notes.sort_by_key(|n| {
         (n.start_tick, n.part, n.pitch, std::cmp::Reverse(n.duration_ticks), std::cmp::Reverse(n.velocity))
     });
@@ -118,7 +118,7 @@ type ChordValue = Option<(u8, ChordQuality)>;
 
 /// Trims empty leading/trailing bars, restates the sounding chord at the new start, keeps chord
 /// changes only, and returns the normalized phrase with the number of leading bars cut.
-pub(super) fn assemble_phrase(mut notes: Vec<Note>, chord_events: &[(i64, ChordValue)]) -> (Phrase, u32) {
+pub(crate) fn assemble_phrase(mut notes: Vec<Note>, chord_events: &[(i64, ChordValue)]) -> (Phrase, u32) {
     let first_bar = notes.iter().map(|n| n.start_tick / TICKS_PER_BAR).min().unwrap_or(0);
     let last_bar = notes.iter().map(|n| n.start_tick / TICKS_PER_BAR).max().unwrap_or(0);
     let origin = (first_bar * TICKS_PER_BAR) as i64;

@@ -15,17 +15,17 @@ const CUT_TOLERANCE_BEATS: f64 = 0.125;
 
 /// A note quantized to grid ticks, before role assignment and duration rounding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct GridNote {
-    pub(super) tick: u32,
+pub(crate) struct GridNote {
+    pub(crate) tick: u32,
     /// Quantized length in ticks (at least [`MIN_DURATION_TICKS`]), not yet a vocabulary duration.
-    pub(super) length: u32,
-    pub(super) pitch: u8,
-    pub(super) velocity: u8,
+    pub(crate) length: u32,
+    pub(crate) pitch: u8,
+    pub(crate) velocity: u8,
 }
 
 /// Snaps a position in grid ticks to the 16th grid (multiples of 3) or, when its error is less than
 /// half the 16th error, to the 16th-triplet grid (multiples of 2).
-pub(super) fn quantize_tick(x: f64) -> i64 {
+pub(crate) fn quantize_tick(x: f64) -> i64 {
     let sixteenth = (x / 3.0).round() * 3.0;
     let triplet = (x / 2.0).round() * 2.0;
     if (x - triplet).abs() < 0.5 * (x - sixteenth).abs() {

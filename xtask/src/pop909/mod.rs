@@ -51,8 +51,10 @@ pub use arrange::transpose;
 pub use beats::MIN_FOUR_BEAT_SHARE;
 
 use anyhow::Context;
-use arrange::{assemble_phrase, dedup_notes, split_piano, to_note, trim_bass};
-use beats::{parse_beats, quantize_tick, BeatGrid, QuantStats};
+/// What `cargo xtask finetune` reuses to read a user's files the way POP909 is read.
+pub(crate) use arrange::{assemble_phrase, dedup_notes, split_piano, to_note, trim_bass};
+use beats::{parse_beats, BeatGrid, QuantStats};
+pub(crate) use beats::{quantize_tick, GridNote};
 use labels::{majority_key, parse_chord_file, parse_chord_label};
 use midi::read_midi_tracks;
 use neural_trio::music::tokens::Header;
