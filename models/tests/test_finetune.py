@@ -128,6 +128,14 @@ def test_early_stop_keeps_the_best(pattern_dir, tiny_base, tmp_path):
     assert card["held_out_bits_per_token_after"] == card["held_out_bits_per_token_before"]
 
 
+def test_training_data_is_one_line():
+    summary = {"summary": "the user's own MIDI: 5 files (1 held out),\n 80 bars", "files": []}
+    assert finetune.describe_data(summary, 100, 20) == ("the user's own MIDI: 5 files (1 held out), 80 bars; "
+                                                        "100 training + 20 held-out tokens")
+    assert finetune.describe_data(None, 100, 20) == "the user's own MIDI files: 100 training + 20 held-out tokens"
+    assert finetune.describe_data({"files": [{}, {}]}, 1, 2).startswith("the user's own MIDI files: 2 MIDI files; ")
+
+
 def test_progress_on_a_terminal():
     class Tty(io.StringIO):
         def isatty(self):
