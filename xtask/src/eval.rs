@@ -177,21 +177,26 @@ struct Window {
     chords: Vec<Chord>,
 }
 
+/// The chords over ticks `start..end`, relative to `start`: the one sounding at `start` restated at 0,
+/// then every change inside.
+pub(crate) fn chords_of_span(chords: &[Chord], start: u32, end: u32) -> Vec<Chord> {
+    let at_start = chords.iter().rev().find(|c| c.start_tick <= start).map(|c| c.chord);
+    let mut changes: Vec<Chord> = at_start.map(|chord| Chord { start_tick: 0, chord }).into_iter().collect();
+    changes.extend(
+        chords
+            .iter()
+            .filter(|c| c.start_tick > start && c.start_tick < end)
+            .map(|c| Chord { start_tick: c.start_tick - start, chord: c.chord }),
+    );
+    changes
+}
+
 /// A window's chords bar by bar, as the plugin forces them (each bar restating the chord it starts
 /// under), with the song's key as the lead's scale between the beats.
 fn forced_plan(window: &Window, bars: u32, key: Key) -> Vec<BarHarmony> {
     (0..bars)
         .map(|bar| {
-            let (lo, hi) = (bar * TICKS_PER_BAR, (bar + 1) * TICKS_PER_BAR);
-            let at_start = window.chords.iter().rev().find(|c| c.start_tick <= lo).map(|c| c.chord);
-            let mut changes: Vec<Chord> = at_start.map(|chord| Chord { start_tick: 0, chord }).into_iter().collect();
-            changes.extend(
-                window
-                    .chords
-                    .iter()
-                    .filter(|c| c.start_tick > lo && c.start_tick < hi)
-                    .map(|c| Chord { start_tick: c.start_tick - lo, chord: c.chord }),
-            );
+            let changes = chords_of_span(&window.chords, bar * TICKS_PER_BAR, (bar + 1) * TICKS_PER_BAR);
             let from_tick = changes.first().map_or(0, |c| c.start_tick);
             BarHarmony { from_tick, changes, scale: Some(key.scale_mask()) }
         })

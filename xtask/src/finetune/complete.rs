@@ -68,14 +68,7 @@ pub fn complete(model: &mut dyn TokenModel, song: &Imported, seed: u32) -> Resul
 /// The file's chords over one bar (the one sounding at its start restated at tick 0), or None when
 /// the file has none there: the model writes its own.
 fn bar_harmony(chords: &[Chord], start: u32, end: u32) -> Option<BarHarmony> {
-    let at_start = chords.iter().rev().find(|c| c.start_tick <= start).map(|c| c.chord);
-    let mut changes: Vec<Chord> = at_start.map(|chord| Chord { start_tick: 0, chord }).into_iter().collect();
-    changes.extend(
-        chords
-            .iter()
-            .filter(|c| c.start_tick > start && c.start_tick < end)
-            .map(|c| Chord { start_tick: c.start_tick - start, chord: c.chord }),
-    );
+    let changes = crate::eval::chords_of_span(chords, start, end);
     let from_tick = changes.first()?.start_tick;
     Some(BarHarmony { from_tick, changes, scale: None })
 }
