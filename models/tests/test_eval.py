@@ -193,3 +193,30 @@ def test_lstm_logits_keep_state_across_calls(tmp_path, vocab):
         reference = model(torch.tensor([[1, 5, 20, 40]]))[0][0, -1].numpy()
     assert np.abs(extended - reference).max() < 1e-5
     assert np.abs(source.logits([1, 7]) - model(torch.tensor([[1, 7]]))[0][0, -1].detach().numpy()).max() < 1e-5
+
+
+def test_style_comparison_tells_a_near_model_from_a_far_one(tmp_path):
+    """models/eval_style.py (run by `cargo xtask finetune`): a model that plays like the user's files
+    scores near 0.5, one that does not near 1, on the parts the files have (here: lead only)."""
+    import eval_style
+
+    rng = np.random.default_rng(4)
+
+    def lead_phrase(low, step):
+        return [[tick, LEAD, low + int(rng.integers(0, 8)), step, 80] for tick in range(0, 96, step)]
+
+    real = [{"notes": lead_phrase(72, 6), "key": 0, "song": i // 2} for i in range(40)]
+    near = [{"notes": lead_phrase(72, 6), "key": 0, "index": i} for i in range(40)]
+    far = [{"notes": lead_phrase(60, 24), "key": 0, "index": i} for i in range(40)]
+    data = {"bars": 2, "registers": [[60, 96], [45, 81], [24, 55]], "parts": ["lead"], "real": real,
+            "models": {"near": near, "far": far}}
+    (tmp_path / "style.json").write_text(json.dumps(data))
+    eval_style.main(["--data", str(tmp_path / "style.json"), "--out", str(tmp_path / "figures.json")])
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["parts"] == ["lead"] and figures["real_windows"] == 40 and figures["real_files"] == 20
+    for kind in ("logistic regression", "gradient boosting"):
+        assert figures["models"]["far"]["classifier"][kind]["accuracy"] > 0.9
+        assert figures["models"]["near"]["classifier"][kind]["accuracy"] < 0.75
+    assert figures["real_metrics"]["lead"]["note_density"] == 8.0
+    assert figures["models"]["far"]["metrics"]["lead"]["note_density"] == 2.0
+    assert "arp" not in figures["real_metrics"]

@@ -1,6 +1,6 @@
 //! Models made by `cargo xtask finetune` play in the plugin: the smoke runs of `cargo xtask test`
-//! (four POP909 files with all their parts, and the same files lead only, the base model writing
-//! arp and bass) are rendered through the built bundle with `--model`, and every part plays.
+//! (four POP909 files with all their parts, the same files lead only, the base model writing arp
+//! and bass, and two of them rendered to audio and transcribed) are rendered through the built bundle with `--model`, and every part plays.
 //!
 //! `cargo xtask test` makes the models first and names their folder in `TRIO_FINETUNED_MODELS`.
 
@@ -47,4 +47,10 @@ fn a_model_fine_tuned_on_full_arrangements_plays_all_three_parts() {
 #[ignore = "drives the built bundle: run by cargo xtask test"]
 fn a_model_fine_tuned_on_leads_alone_still_plays_all_three_parts() {
     assert_plays_every_part("tiny-lead");
+}
+
+#[test]
+#[ignore = "drives the built bundle: run by cargo xtask test"]
+fn a_model_fine_tuned_on_audio_plays_all_three_parts() {
+    assert_plays_every_part("tiny-audio");
 }

@@ -32,7 +32,9 @@ const USAGE: &str = "usage: cargo xtask <command>
   export [args]        export a checkpoint to models/trio-base.onnx (models/export.py)
   finetune --midi DIR --name NAME [options]
                        teach the trio your own music: a fine-tuned model in the plugin's models folder
-                       (--help for the options)
+                       (--help for the options; --audio DIR for wav/mp3/flac, transcribed with Basic Pitch)
+  transcription-check [--songs N]
+                       how well --audio's transcription separates parts, on POP909 songs rendered to audio
 ";
 
 fn main() -> Result<()> {
@@ -55,6 +57,7 @@ fn main() -> Result<()> {
         "train" => python::run_script("train.py", &rest),
         "export" => python::run_script("export.py", &rest),
         "finetune" => finetune::run(&rest),
+        "transcription-check" => finetune::transcription_check(&rest),
         "" | "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -216,9 +219,10 @@ fn test(_args: &[String]) -> Result<()> {
 /// Where the smoke runs put their models, for the headless-host tests that play them.
 const FINETUNED_MODELS: &str = "target/test-models";
 
-/// Two tiny fine-tunes on four POP909 files, each counted as a test that passes when it writes its
-/// model and card: all parts, and lead only (a roles file leaves the piano out, so the base model
-/// writes arp and bass). Returns the models' folder when both were made.
+/// Three tiny fine-tunes on four POP909 files, each counted as a test that passes when it writes its
+/// model and card: all parts, lead only (a roles file leaves the piano out, so the base model
+/// writes arp and bass), and from audio (two songs rendered to audio, and a silent file that must be
+/// skipped). Returns the models' folder when all were made.
 fn finetune_smoke(counts: &mut (u64, u64)) -> Option<PathBuf> {
     let songs = dataset::default_source();
     if !songs.is_dir() {
@@ -227,10 +231,13 @@ fn finetune_smoke(counts: &mut (u64, u64)) -> Option<PathBuf> {
     }
     let fixture = Path::new("target/finetune-fixture");
     let mut ok = true;
-    for (name, roles) in [("tiny-all", None), ("tiny-lead", Some("BRIDGE=skip PIANO=skip"))] {
+    for (name, roles) in [("tiny-all", None), ("tiny-lead", Some("BRIDGE=skip PIANO=skip")), ("tiny-audio", None)] {
         let result = (|| -> Result<()> {
             let dir = fixture.join(name);
             std::fs::create_dir_all(&dir)?;
+            if name == "tiny-audio" {
+                return audio_smoke(&songs, &dir, name);
+            }
             let mut roles_text = String::new();
             for song in ["001", "002", "003", "004"] {
                 std::fs::copy(songs.join(song).join(format!("{song}.mid")), dir.join(format!("{song}.mid")))?;
@@ -267,6 +274,50 @@ fn finetune_smoke(counts: &mut (u64, u64)) -> Option<PathBuf> {
         }
     }
     ok.then(|| std::fs::canonicalize(FINETUNED_MODELS).ok()).flatten()
+}
+
+/// `cargo xtask finetune --audio` on two POP909 songs rendered to 20 s of audio and a silent file.
+fn audio_smoke(songs: &Path, dir: &Path, name: &str) -> Result<()> {
+    let python = python::ensure_venv()?;
+    for song in ["001", "002"] {
+        run(Command::new(&python)
+            .args(["models/transcribe.py", "synthesize", "--seconds", "20", "--midi"])
+            .arg(songs.join(song).join(format!("{song}.mid")))
+            .arg("--wav")
+            .arg(dir.join(format!("{song}.wav"))))?;
+    }
+    // A second of digital silence: 16-bit mono PCM at 44.1 kHz, all zero.
+    let (rate, samples) = (44_100u32, 44_100u32);
+    let header: [&[u8]; 12] = [
+        b"RIFF",
+        &(36 + 2 * samples).to_le_bytes(),
+        b"WAVEfmt ",
+        &16u32.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &1u16.to_le_bytes(),
+        &rate.to_le_bytes(),
+        &(2 * rate).to_le_bytes(),
+        &2u16.to_le_bytes(),
+        &16u16.to_le_bytes(),
+        b"data",
+        &(2 * samples).to_le_bytes(),
+    ];
+    let mut silence = header.concat();
+    silence.resize(silence.len() + 2 * samples as usize, 0);
+    std::fs::write(dir.join("silence.wav"), silence)?;
+    let dir = dir.to_string_lossy().to_string();
+    let args = ["--audio", &dir, "--name", name, "--models-dir", FINETUNED_MODELS, "--minutes", "0.2"];
+    let args: Vec<String> =
+        args.iter().chain(&["--device", "cpu", "--quick", "--force"]).map(|s| s.to_string()).collect();
+    finetune::run(&args)?;
+    let card = std::fs::read_to_string(Path::new(FINETUNED_MODELS).join(format!("{name}.md")))?;
+    for expected in ["## Audio", "| 001.wav |", "silence.wav | — | — | — | — | — | skipped: silence", "Held-out bits"]
+    {
+        if !card.contains(expected) {
+            bail!("the model card lacks \"{expected}\"");
+        }
+    }
+    Ok(())
 }
 
 /// `cargo xtask eval --quick`, building the token data set first if this checkout has none.

@@ -1,17 +1,21 @@
-//! The Python side: a virtualenv made from the pinned `models/requirements.txt`, and the scripts in
-//! `models/` run inside it.
+//! The Python side: a virtualenv made from the pinned `models/requirements.txt` (and
+//! `models/requirements-nodeps.txt`, installed without dependencies), and the scripts in `models/`
+//! run inside it.
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
 
 pub const VENV: &str = "models/.venv";
+/// Packages whose declared dependencies we replace with our own pins.
+const NO_DEPS: &str = "models/requirements-nodeps.txt";
 
 /// Path of the venv's python, creating the venv and installing the pinned requirements when the
 /// requirements changed since the last install.
 pub fn ensure_venv() -> Result<PathBuf> {
     let python = PathBuf::from(VENV).join("bin/python");
-    let requirements = std::fs::read_to_string("models/requirements.txt").context("reading models/requirements.txt")?;
+    let read = |path: &str| std::fs::read_to_string(path).with_context(|| format!("reading {path}"));
+    let requirements = read("models/requirements.txt")? + &read(NO_DEPS)?;
     let stamp = PathBuf::from(VENV).join("requirements.installed");
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(requirements.as_str()) {
         return Ok(python);
@@ -24,6 +28,7 @@ pub fn ensure_venv() -> Result<PathBuf> {
     println!("installing models/requirements.txt into {VENV} (torch is about 3 GB the first time)");
     crate::run(Command::new(&python).args(["-m", "pip", "install", "-q", "--upgrade", "pip"]))?;
     crate::run(Command::new(&python).args(["-m", "pip", "install", "-q", "-r", "models/requirements.txt"]))?;
+    crate::run(Command::new(&python).args(["-m", "pip", "install", "-q", "--no-deps", "-r", NO_DEPS]))?;
     std::fs::write(&stamp, requirements)?;
     Ok(python)
 }

@@ -3,7 +3,7 @@
 //! of any of the user's files (`eval::copies`: same intervals and rhythm, in any key).
 
 use crate::eval::copies::{run_in_notes, symbols, Index};
-use crate::eval::generate::{run_all, Job};
+use crate::eval::generate::{run_all, Generated, Job};
 use neural_trio::music::{Part, Phrase};
 use std::path::Path;
 
@@ -58,14 +58,18 @@ pub struct Rate {
     pub median_run: usize,
 }
 
-/// Copy rates of each named model at each temperature (the same seeds for every model).
+/// A phrase measured, with the name of the model that made it.
+pub type ModelPhrase = (&'static str, Generated);
+
+/// Copy rates of each named model at each temperature (the same seeds for every model), and the
+/// phrases measured (model name, phrase).
 pub fn measure<const N: usize>(
     index: &UserIndex,
     library: &Path,
     models: [(&'static str, &Path); N],
     plan: &Plan,
     threads: usize,
-) -> anyhow::Result<Vec<Rate>> {
+) -> anyhow::Result<(Vec<Rate>, Vec<ModelPhrase>)> {
     let jobs: Vec<Job> = plan
         .temperatures
         .iter()
@@ -85,6 +89,7 @@ pub fn measure<const N: usize>(
         })
         .collect();
     let mut rates = Vec::new();
+    let mut phrases = Vec::new();
     for (name, model) in models {
         println!("  {name}: {}", model.display());
         let generated = run_all(library, model, &jobs, plan.bars, &[], threads).map_err(anyhow::Error::msg)?;
@@ -100,6 +105,7 @@ pub fn measure<const N: usize>(
                 median_run: runs.get(runs.len() / 2).copied().unwrap_or(0),
             });
         }
+        phrases.extend(generated.into_iter().map(|g| (name, g)));
     }
-    Ok(rates)
+    Ok((rates, phrases))
 }

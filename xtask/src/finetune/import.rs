@@ -22,7 +22,9 @@
 //! - Empty bars at the start are cut; at most [`MAX_BARS`] bars are kept.
 
 use super::roles::{role_by_name, role_by_program, Role, RolesFile};
-use crate::pop909::{assemble_phrase, dedup_notes, quantize_tick, split_piano, to_note, trim_bass, GridNote};
+use crate::pop909::{
+    assemble_phrase, dedup_notes, quantize_tick, split_piano, to_note, trim_bass, GridNote, BASS_BELOW_PITCH,
+};
 use midly::{MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
 use neural_trio::music::harmony::{estimate_key, recognize, ChordValue};
 use neural_trio::music::tokens::Header;
@@ -137,14 +139,15 @@ pub fn import(bytes: &[u8], relative_path: &str, roles: &RolesFile) -> Result<Im
             voice.notes.len()
         ));
     }
-    let skyline_from_accompaniment = lead.is_empty() && unassigned.is_empty();
+    let lead_from_accompaniment = lead.is_empty() && unassigned.is_empty();
     if lead.is_empty() {
-        let pool = if skyline_from_accompaniment { &mut accompaniment } else { &mut unassigned };
-        let (top, rest) = skyline(pool);
+        let pool = if lead_from_accompaniment { &mut accompaniment } else { &mut unassigned };
+        let (top, rest) = top_voice(pool);
         lead = top;
         *pool = rest;
-        if skyline_from_accompaniment && !lead.is_empty() {
-            descriptions.push("no lead voice: the accompaniment's highest note of each onset is the lead".into());
+        if lead_from_accompaniment && !lead.is_empty() {
+            descriptions
+                .push("no lead voice: the accompaniment's top voice (highest note sounding, G3 up) is the lead".into());
         }
     }
     accompaniment.append(&mut unassigned);
@@ -292,6 +295,31 @@ fn quantize(notes: &[RawNote], ppq: u64) -> Vec<GridNote> {
             })
         })
         .collect()
+}
+
+/// (the lead within one voice that plays everything, the rest): a note at or above the bass register
+/// under which no higher note starts or still sounds (a note still sounding for less than a 16th is
+/// a legato overlap, not a note above). Onsets alone are not enough: in a broken chord under a held
+/// melody note, and in a transcription where a chord's notes land a tick apart, each note starts
+/// alone.
+fn top_voice(notes: &[GridNote]) -> (Vec<GridNote>, Vec<GridNote>) {
+    let legato_ticks = TICKS_PER_BEAT / 4;
+    let mut sorted = notes.to_vec();
+    sorted.sort_by_key(|n| (n.tick, n.pitch));
+    let (mut top, mut rest) = (Vec::new(), Vec::new());
+    let mut sounding: Vec<GridNote> = Vec::new();
+    for (i, note) in sorted.iter().enumerate() {
+        sounding.retain(|m| m.tick + m.length > note.tick + legato_ticks);
+        let higher_now = sorted[i + 1..].iter().take_while(|m| m.tick == note.tick).any(|m| m.pitch > note.pitch);
+        let higher_held = sounding.iter().any(|m| m.pitch > note.pitch);
+        if note.pitch >= BASS_BELOW_PITCH && !higher_now && !higher_held {
+            top.push(*note);
+        } else {
+            rest.push(*note);
+        }
+        sounding.push(*note);
+    }
+    (top, rest)
 }
 
 /// (the highest note of each onset, the rest).
@@ -451,6 +479,21 @@ pub(crate) mod tests {
         let roles = RolesFile::parse("b.mid 0=bass").unwrap();
         let as_bass = import(&file, "b.mid", &roles).unwrap();
         assert_eq!(as_bass.found, [false, false, true], "one voice, all bass: nothing left for lead or arp");
+    }
+
+    #[test]
+    fn one_voice_playing_everything_keeps_broken_chords_and_lone_bass_notes_out_of_the_lead() {
+        // A held melody note over a broken chord, a bass note a tick before its chord (as a
+        // transcription writes it), a legato overlap of a 16th.
+        let melody: TestNotes = &[(0.0, 1.9, 79), (2.0, 2.0, 77)];
+        let broken: TestNotes = &[(0.5, 0.25, 60), (1.0, 0.25, 64), (1.5, 0.25, 67)];
+        let bass_and_chord: TestNotes = &[(3.9, 0.1, 40), (4.0, 2.0, 64), (4.0, 2.0, 68)];
+        let legato: TestNotes = &[(6.0, 1.25, 72), (7.0, 1.0, 71)];
+        let voice: Vec<_> = [melody, broken, bass_and_chord, legato].concat();
+        let file = midi_file(96, None, &[("", None, 0, &voice)]);
+        let imported = import(&file, "d.mid", &RolesFile::default()).unwrap();
+        assert_eq!(parts(&imported, Part::Lead).iter().map(|n| n.1).collect::<Vec<_>>(), [79, 77, 68, 72, 71]);
+        assert_eq!(parts(&imported, Part::Bass).iter().map(|n| n.1).collect::<Vec<_>>(), [40]);
     }
 
     #[test]

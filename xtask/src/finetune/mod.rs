@@ -1,5 +1,6 @@
 //! `cargo xtask finetune --midi DIR --name NAME`: teaches the trio a producer's own music. Reads
-//! every MIDI file under DIR (`import`), completes the parts a file lacks with the base model
+//! every MIDI file under DIR (`import`; audio under `--audio DIR` is transcribed first,
+//! `transcribe`), completes the parts a file lacks with the base model
 //! (`complete`), fine-tunes the base model on them (`models/finetune.py`), measures how often the
 //! result copies the user's files (`copies`), and writes `NAME.onnx` with its model card `NAME.md`
 //! into the user's models folder, where the plugin's Model selector finds it.
@@ -8,6 +9,10 @@ mod complete;
 mod copies;
 mod import;
 mod roles;
+mod style;
+mod transcribe;
+
+pub use transcribe::check as transcription_check;
 
 use crate::pool;
 use anyhow::{bail, Context, Result};
@@ -24,8 +29,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 const USAGE: &str = "usage: cargo xtask finetune --midi DIR --name NAME [options]
+       cargo xtask finetune --audio DIR --name NAME [options]
 
   --midi DIR        every .mid/.midi file under DIR (format 0 and 1, any resolution)
+  --audio DIR       every .wav/.mp3/.flac/.ogg/.aiff file under DIR, transcribed to MIDI with Basic Pitch
+                    (written to target/finetune/NAME/transcribed/); with --midi, both are used
   --name NAME       the model's name in the plugin's Model selector (letters, digits, space, - _ .)
   --minutes M       training budget (default 10); it stops earlier when held-out loss stops improving
   --epochs E        or at most E passes over the data
@@ -33,10 +41,12 @@ const USAGE: &str = "usage: cargo xtask finetune --midi DIR --name NAME [options
   --from MODEL      the model to start from: a .onnx path or a name in the models folder
                     (default: the shipped trio-base)
   --roles FILE      which track plays what, per file (see the README: Your own music)
+  --compare DIR     MIDI files of the same style not trained on, to measure how close the result sounds
+                    (default: the held-out fifth of your files)
   --models-dir DIR  where the model goes (default: the plugin's user models folder)
   --force           replace a model of the same name
   --seed N          (default 1)
-  --quick           a smoke run for tests: files cut to 8 bars, 2 short phrases per copy measurement
+  --quick           a smoke run for tests: files cut to 8 bars, 4 two-bar phrases per measurement
 ";
 
 /// Files larger than this are skipped: a 16 MB MIDI file is hours of dense music, not a song.
@@ -47,21 +57,25 @@ const TRANSPOSITIONS: std::ops::RangeInclusive<i32> = -6..=5;
 const HELD_OUT_EVERY: usize = 5;
 /// Temperatures of the copy measurement, and phrases and bars per temperature.
 const COPY_TEMPERATURES: [f32; 3] = [0.7, 1.0, 1.3];
-const COPY_PHRASES: usize = 12;
+const COPY_PHRASES: usize = 32;
 const COPY_BARS: u32 = 8;
 /// `--quick`: bars kept of each file.
 const QUICK_BARS: u32 = 8;
+/// The temperature of the phrases compared with the user's style.
+const STYLE_TEMPERATURE: f32 = 1.0;
 /// A generated phrase "copies" when it shares this many notes in a row with a user's file.
 const COPY_RUN_NOTES: usize = 16;
 
 struct Args {
-    midi: PathBuf,
+    midi: Option<PathBuf>,
+    audio: Option<PathBuf>,
     name: String,
     minutes: f64,
     epochs: Option<f64>,
     device: String,
     from: Option<String>,
     roles: Option<PathBuf>,
+    compare: Option<PathBuf>,
     models_dir: Option<PathBuf>,
     force: bool,
     seed: u32,
@@ -70,13 +84,15 @@ struct Args {
 
 fn parse_args(args: &[String]) -> Result<Args> {
     let mut parsed = Args {
-        midi: PathBuf::new(),
+        midi: None,
+        audio: None,
         name: String::new(),
         minutes: 10.0,
         epochs: None,
         device: "auto".into(),
         from: None,
         roles: None,
+        compare: None,
         models_dir: None,
         force: false,
         seed: 1,
@@ -86,21 +102,19 @@ fn parse_args(args: &[String]) -> Result<Args> {
     while let Some(flag) = args.next() {
         let mut value = || args.next().cloned().with_context(|| format!("{flag} needs a value\n\n{USAGE}"));
         match flag.as_str() {
-            "--midi" => parsed.midi = value()?.into(),
+            "--midi" => parsed.midi = Some(value()?.into()),
+            "--audio" => parsed.audio = Some(value()?.into()),
             "--name" => parsed.name = value()?,
             "--minutes" => parsed.minutes = value()?.parse().context("--minutes takes a number")?,
             "--epochs" => parsed.epochs = Some(value()?.parse().context("--epochs takes a number")?),
             "--device" => parsed.device = value()?,
             "--from" => parsed.from = Some(value()?),
             "--roles" => parsed.roles = Some(value()?.into()),
+            "--compare" => parsed.compare = Some(value()?.into()),
             "--models-dir" => parsed.models_dir = Some(value()?.into()),
             "--force" => parsed.force = true,
             "--quick" => parsed.quick = true,
             "--seed" => parsed.seed = value()?.parse().context("--seed takes a whole number")?,
-            "--audio" => bail!(
-                "--audio is not available in this release: transcribe your audio to MIDI first (for example with \
-                 Spotify's Basic Pitch) and pass the folder with --midi"
-            ),
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -108,8 +122,8 @@ fn parse_args(args: &[String]) -> Result<Args> {
             other => bail!("unknown option '{other}'\n\n{USAGE}"),
         }
     }
-    if parsed.midi.as_os_str().is_empty() || parsed.name.is_empty() {
-        bail!("--midi and --name are required\n\n{USAGE}");
+    if (parsed.midi.is_none() && parsed.audio.is_none()) || parsed.name.is_empty() {
+        bail!("--name and a folder (--midi or --audio) are required\n\n{USAGE}");
     }
     check_name(&parsed.name)?;
     if !["cpu", "cuda", "auto"].contains(&parsed.device.as_str()) {
@@ -159,16 +173,29 @@ pub fn run(args: &[String]) -> Result<()> {
         .context("the ONNX Runtime library is missing after fetching it")?;
     let threads = pool::default_threads();
 
-    // 1. Read the folder.
-    println!("== reading MIDI files under {}", args.midi.display());
+    let work_dir = PathBuf::from("target/finetune").join(&args.name);
+    std::fs::create_dir_all(&work_dir)?;
+
+    // 1. Read the folders (audio transcribed first).
+    let mut sources = match &args.midi {
+        Some(dir) => midi_sources(dir)?,
+        None => Sources::default(),
+    };
+    let mut transcription = Vec::new();
+    if let Some(dir) = &args.audio {
+        let transcribed = transcribe::transcribe_folder(dir, &work_dir.join("transcribed"))?;
+        sources.files.extend(transcribed.inputs);
+        sources.skipped.extend(transcribed.skipped);
+        sources.others += transcribed.others;
+        sources.folders.push(dir.clone());
+        transcription = transcribed.report;
+    }
     let bars_kept = if args.quick { QUICK_BARS } else { import::MAX_BARS };
-    let folder = read_folder(&args.midi, &roles, bars_kept, threads)?;
-    let (usable, skipped, not_midi) = (folder.usable(), folder.skipped(), folder.not_midi);
+    let folder = read_folder(sources, &roles, bars_kept, threads)?;
+    let (usable, skipped, others) = (folder.usable(), folder.skipped(), folder.others);
 
     // 2. Hold some files out, complete the missing parts, encode.
     let held_out: Vec<bool> = (0..usable.len()).map(|i| is_held_out(i, usable.len())).collect();
-    let work_dir = PathBuf::from("target/finetune").join(&args.name);
-    std::fs::create_dir_all(&work_dir)?;
     let completed = complete_all(&usable, &library, &base, args.seed, threads)?;
     let mut train: Vec<u16> = Vec::new();
     let mut valid: Vec<u16> = Vec::new();
@@ -185,7 +212,8 @@ pub fn run(args: &[String]) -> Result<()> {
         train = transposed_streams(&head)?;
         valid = to_u16(&tail);
     }
-    let data = data_summary(&usable, &held_out, &completed, &skipped, not_midi, train.len(), valid.len());
+    let tokens = (train.len(), valid.len());
+    let data = data_summary(&usable, &held_out, &completed, (&skipped, others), &transcription, tokens);
     write_tokens(&work_dir.join("train.bin"), &train)?;
     write_tokens(&work_dir.join("valid.bin"), &valid)?;
     std::fs::write(work_dir.join("data.json"), serde_json::to_string_pretty(&data)? + "\n")?;
@@ -220,20 +248,33 @@ pub fn run(args: &[String]) -> Result<()> {
     let tempo_bin = usable[0].1.header.tempo_bin;
     let plan = copies::Plan {
         temperatures: &COPY_TEMPERATURES,
-        phrases: if args.quick { 2 } else { COPY_PHRASES },
+        phrases: if args.quick { 4 } else { COPY_PHRASES },
         bars: if args.quick { 2 } else { COPY_BARS },
         run_notes: COPY_RUN_NOTES,
         tempo_bin,
         seed: args.seed,
     };
     let models = [("fine-tuned", trained.as_path()), ("base", base.as_path())];
-    let copy_rates = copies::measure(&index, &library, models, &plan, threads)?;
+    let (copy_rates, phrases) = copies::measure(&index, &library, models, &plan, threads)?;
 
-    // 5. Into the models folder, with its card.
+    // 5. How close to the user's style, against files not trained on.
+    let compare_folder = match &args.compare {
+        Some(dir) => Some(read_folder(midi_sources(dir)?, &roles, bars_kept, threads)?),
+        None => None,
+    };
+    let reference: Vec<(&str, &Imported)> = match &compare_folder {
+        Some(folder) => folder.usable(),
+        None => usable.iter().zip(&held_out).filter(|(_, &held)| held).map(|(file, _)| *file).collect(),
+    };
+    println!("== comparing phrases at T = {STYLE_TEMPERATURE} with {} files not trained on", reference.len());
+    let style = style::compare(&reference, &phrases, STYLE_TEMPERATURE, plan.bars, &work_dir)?;
+
+    // 6. Into the models folder, with its card.
     std::fs::create_dir_all(&models_dir)
         .with_context(|| format!("cannot make the models folder {}", models_dir.display()))?;
     std::fs::copy(&trained, &out_model).with_context(|| format!("cannot write {}", out_model.display()))?;
-    let card = card(&args, &base, &data, &figures, (&plan, &copy_rates), started.elapsed().as_secs_f64());
+    let measured = Measured { copies: (&plan, &copy_rates), style: style.as_ref(), compare: args.compare.as_deref() };
+    let card = card(&args, &base, &data, &figures, &measured, started.elapsed().as_secs_f64());
     let card_path = out_model.with_extension("md");
     std::fs::write(&card_path, card)?;
     println!(
@@ -246,10 +287,28 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The files of the user's folder, read: at least one usable.
+/// The MIDI files to read (by the name the card shows), and what was already left out.
+#[derive(Default)]
+struct Sources {
+    files: Vec<(String, PathBuf)>,
+    skipped: Vec<(String, String)>,
+    /// Files that are neither MIDI nor (with --audio) audio.
+    others: usize,
+    folders: Vec<PathBuf>,
+}
+
+/// Every MIDI file under `dir`.
+fn midi_sources(dir: &Path) -> Result<Sources> {
+    let (paths, others) = list_files(dir, &["mid", "midi"])?;
+    let relative = |path: &Path| path.strip_prefix(dir).unwrap_or(path).to_string_lossy().replace('\\', "/");
+    let files = paths.iter().map(|path| (relative(path), path.clone())).collect();
+    Ok(Sources { files, skipped: Vec::new(), others, folders: vec![dir.to_path_buf()] })
+}
+
+/// The files of the user's folders, read: at least one usable.
 struct Folder {
     files: Vec<FileResult>,
-    not_midi: usize,
+    others: usize,
 }
 
 impl Folder {
@@ -262,24 +321,27 @@ impl Folder {
     }
 }
 
-/// Reads every MIDI file under `dir`, listing what it skips and why; an error only when nothing is
-/// usable.
-fn read_folder(dir: &Path, roles: &RolesFile, bars_kept: u32, threads: usize) -> Result<Folder> {
-    let (paths, not_midi) = list_files(dir)?;
-    let files: Vec<FileResult> = pool::map(&paths, threads, |path| read_file(dir, path, roles, bars_kept));
-    let folder = Folder { files, not_midi };
+/// Reads every source file, listing what it skips and why; an error only when nothing is usable.
+fn read_folder(sources: Sources, roles: &RolesFile, bars_kept: u32, threads: usize) -> Result<Folder> {
+    println!("== reading {} MIDI files", sources.files.len());
+    let mut files: Vec<FileResult> =
+        pool::map(&sources.files, threads, |(relative, path)| read_file(relative, path, roles, bars_kept));
+    files.extend(sources.skipped.into_iter().map(|(relative, reason)| FileResult { relative, song: Err(reason) }));
+    let others = sources.others;
+    let folder = Folder { files, others };
     let skipped = folder.skipped();
     for (file, reason) in &skipped {
         println!("  skipped {file}: {reason}");
     }
-    if not_midi > 0 {
-        println!("  skipped {not_midi} files that are not MIDI (.mid, .midi)");
+    if others > 0 {
+        println!("  skipped {others} files that are neither MIDI (.mid, .midi) nor, with --audio, audio");
     }
     let usable = folder.usable().len();
     if usable == 0 {
+        let folders: Vec<String> = sources.folders.iter().map(|d| d.display().to_string()).collect();
         bail!(
-            "no usable MIDI file under {} ({} MIDI files skipped, {not_midi} other files): nothing to learn from",
-            dir.display(),
+            "no usable MIDI or audio file under {} ({} skipped, {others} other files): nothing to learn from",
+            folders.join(" and "),
             skipped.len()
         );
     }
@@ -300,8 +362,9 @@ fn base_model(args: &Args, models_dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Every file under `dir` (recursively, sorted): the MIDI files, and how many others there were.
-fn list_files(dir: &Path) -> Result<(Vec<PathBuf>, usize)> {
+/// Every file under `dir` (recursively, sorted) whose extension is one of `extensions` (lower
+/// case), and how many others there were.
+fn list_files(dir: &Path, extensions: &[&str]) -> Result<(Vec<PathBuf>, usize)> {
     if !dir.is_dir() {
         bail!("{} is not a folder", dir.display());
     }
@@ -313,7 +376,7 @@ fn list_files(dir: &Path) -> Result<(Vec<PathBuf>, usize)> {
             let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
             if path.is_dir() {
                 pending.push(path);
-            } else if matches!(extension.as_deref(), Some("mid" | "midi")) {
+            } else if extension.is_some_and(|e| extensions.contains(&e.as_str())) {
                 midi.push(path);
             } else {
                 others += 1;
@@ -324,17 +387,16 @@ fn list_files(dir: &Path) -> Result<(Vec<PathBuf>, usize)> {
     Ok((midi, others))
 }
 
-fn read_file(root: &Path, path: &Path, roles: &RolesFile, bars_kept: u32) -> FileResult {
-    let relative = path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/");
+fn read_file(relative: &str, path: &Path, roles: &RolesFile, bars_kept: u32) -> FileResult {
     let song = (|| {
         let size = std::fs::metadata(path).map_err(|e| format!("cannot read it ({e})"))?.len();
         if size > MAX_FILE_BYTES {
             return Err(format!("too large ({:.1} MB; at most {} MB)", size as f64 / 1e6, MAX_FILE_BYTES >> 20));
         }
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read it ({e})"))?;
-        import::import(&bytes, &relative, roles).map(|song| song.first_bars(bars_kept))
+        import::import(&bytes, relative, roles).map(|song| song.first_bars(bars_kept))
     })();
-    FileResult { relative, song }
+    FileResult { relative: relative.to_string(), song }
 }
 
 /// Whether usable file `i` of `count` is held out.
@@ -432,10 +494,9 @@ fn data_summary(
     usable: &[(&str, &Imported)],
     held_out: &[bool],
     completed: &[(Vec<u32>, [bool; 3])],
-    skipped: &[(&str, &str)],
-    not_midi: usize,
-    train_tokens: usize,
-    valid_tokens: usize,
+    (skipped, others): (&[(&str, &str)], usize),
+    transcription: &[serde_json::Value],
+    (train_tokens, valid_tokens): (usize, usize),
 ) -> serde_json::Value {
     let files: Vec<_> = usable
         .iter()
@@ -458,7 +519,7 @@ fn data_summary(
     let completed_files = completed.iter().filter(|(_, written)| written.iter().any(|&w| w)).count();
     json!({
         "summary": format!(
-            "the user's own MIDI: {} files ({} held out), {} bars; parts completed by the base model in {} of them",
+            "the user's own music: {} files ({} held out), {} bars; parts completed by the base model in {} of them",
             usable.len(),
             held_out.iter().filter(|&&h| h).count(),
             usable.iter().map(|(_, s)| s.phrase.bars).sum::<u32>(),
@@ -466,11 +527,19 @@ fn data_summary(
         ),
         "files": files,
         "skipped": skipped.iter().map(|(file, reason)| json!({"file": file, "reason": reason})).collect::<Vec<_>>(),
-        "other_files": not_midi,
+        "other_files": others,
+        "transcription": transcription,
         "train_tokens": train_tokens,
         "valid_tokens": valid_tokens,
         "vocab_hash": vocab_hash(),
     })
+}
+
+/// What was measured on the result, for the card.
+struct Measured<'a> {
+    copies: (&'a copies::Plan<'a>, &'a [copies::Rate]),
+    style: Option<&'a serde_json::Value>,
+    compare: Option<&'a Path>,
 }
 
 /// The model card: what it learned from, how, and what it does.
@@ -479,9 +548,10 @@ fn card(
     base: &Path,
     data: &serde_json::Value,
     figures: &serde_json::Value,
-    (plan, copy_rates): (&copies::Plan, &[copies::Rate]),
+    measured: &Measured,
     seconds: f64,
 ) -> String {
+    let (plan, copy_rates) = measured.copies;
     use std::fmt::Write;
     let mut md = String::new();
     let _ = writeln!(md, "# {} — model card\n", args.name);
@@ -536,7 +606,7 @@ fn card(
             );
         }
         if let Some(n) = data["other_files"].as_u64().filter(|&n| n > 0) {
-            let _ = writeln!(md, "- {n} files that are not MIDI");
+            let _ = writeln!(md, "- {n} files that are neither MIDI nor (with `--audio`) audio");
         }
     }
     let _ = writeln!(
@@ -546,6 +616,7 @@ fn card(
          file is learned in 12 transpositions, held-out files as they are. How a file was read (voices, skyline, \
          key and chord estimates) is in the README, *Your own music*.\n"
     );
+    transcription_section(&mut md, data);
     let _ = writeln!(md, "## Training\n");
     let number = |key: &str| figures.get(key).and_then(|v| v.as_f64());
     let text = |key: &str| figures.get(key).and_then(|v| v.as_str()).unwrap_or("—").to_string();
@@ -586,12 +657,133 @@ fn card(
             );
         }
     }
+    style_section(&mut md, measured);
     let _ = writeln!(
         md,
         "\nVocabulary hash `{}` (the shipped vocabulary).",
         data["vocab_hash"].as_str().unwrap_or_default()
     );
     md
+}
+
+/// How close each model's phrases come to the user's style.
+fn style_section(md: &mut String, measured: &Measured) {
+    use std::fmt::Write;
+    let _ = writeln!(md, "\n## Style\n");
+    let Some(style) = measured.style else {
+        let _ = writeln!(md, "Not measured: no file was held out (one file only) and no `--compare` folder was given.");
+        return;
+    };
+    let against = match measured.compare {
+        Some(dir) => format!("files in `{}` (`--compare`)", dir.display()),
+        None => "held-out files (marked in the table above)".to_string(),
+    };
+    let parts: Vec<&str> = style["parts"].as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
+    let _ = writeln!(
+        md,
+        "Phrases at T = {STYLE_TEMPERATURE} against {} windows of {} bars from {} {against}, judged on the parts \
+         the files have ({}). A classifier that cannot tell a model's phrases from the real windows scores 0.5; \
+         cross-validated, grouped by file and phrase (`models/eval_style.py`, the eval's classifier test).\n",
+        style["real_windows"],
+        measured.copies.0.bars,
+        style["real_files"],
+        parts.join(", ")
+    );
+    let _ = writeln!(md, "| model | phrases | logistic regression | gradient boosting |");
+    let _ = writeln!(md, "|---|---|---|---|");
+    let models = style["models"].as_object().cloned().unwrap_or_default();
+    for (name, model) in &models {
+        let accuracy = |kind: &str| {
+            let c = &model["classifier"][kind];
+            match (c["accuracy"].as_f64(), c["ci"][0].as_f64(), c["ci"][1].as_f64()) {
+                (Some(a), Some(low), Some(high)) => format!("{a:.2} ({low:.2}–{high:.2}, n = {})", c["n"]),
+                _ => "too few phrases".to_string(),
+            }
+        };
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {} | {} |",
+            model["phrases"],
+            accuracy("logistic regression"),
+            accuracy("gradient boosting")
+        );
+    }
+    for (name, model) in &models {
+        let telling: Vec<String> = model["telling_features"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .take(4)
+            .filter_map(|f| Some(format!("{} ({:+.2})", f[0].as_str()?, f[1].as_f64()?)))
+            .collect();
+        if !telling.is_empty() {
+            let _ = writeln!(md, "\nWhat gives the {name} phrases away (logistic regression's largest standardized coefficients; positive = more typical of your files): {}.", telling.join(", "));
+        }
+    }
+    let _ = writeln!(md, "\nPer-part metrics (means; the eval's definitions):\n");
+    let names: Vec<&String> = models.keys().collect();
+    let header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let _ = writeln!(md, "| part | metric | your files | {} |", header.join(" | "));
+    let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(names.len()));
+    let value = |v: &serde_json::Value| v.as_f64().map_or("—".to_string(), |x| format!("{x:.2}"));
+    for part in &parts {
+        for (metric, title) in style["metric_titles"].as_object().into_iter().flatten() {
+            let cells: Vec<String> = names.iter().map(|n| value(&models[*n]["metrics"][part][metric])).collect();
+            let _ = writeln!(
+                md,
+                "| {part} | {} | {} | {} |",
+                title.as_str().unwrap_or(metric),
+                value(&style["real_metrics"][part][metric]),
+                cells.join(" | ")
+            );
+        }
+    }
+}
+
+/// How the audio files became MIDI, when there were any.
+fn transcription_section(md: &mut String, data: &serde_json::Value) {
+    use std::fmt::Write;
+    let report = data["transcription"].as_array().cloned().unwrap_or_default();
+    if report.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Audio\n\nTranscribed with Spotify's Basic Pitch (its ONNX model, Apache-2.0) by `models/transcribe.py`; \
+         the MIDI files are in `target/finetune/<name>/transcribed/`. The beat comes from librosa's beat tracker: \
+         each file is written on the tracked beats, the first beat taken as a downbeat.\n\n**How the parts were \
+         separated:** Basic Pitch hears a mix as one polyphonic line and does not tell instruments apart, so the \
+         parts are split by pitch alone: the highest note sounding (at or above G3) is the lead, the lowest below \
+         G3 the bass, the rest the arp; a file named for its part (`bass.wav`) is that part. A lead that sits below a pad, or a bass above G3, ends up in the wrong part; on synthesized \
+         songs whose parts are known, `cargo xtask transcription-check` measures how often (figures in \
+         docs/RESULTS.md, *Your own music*). Notes per onset above 1.5 say the file is a mix, below it a single \
+         line.\n"
+    );
+    let _ =
+        writeln!(md, "| audio file | seconds | BPM found | notes heard | lowest–highest | notes per onset | result |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    let files = data["files"].as_array().cloned().unwrap_or_default();
+    for entry in &report {
+        let t = &entry["transcription"];
+        let file = entry["file"].as_str().unwrap_or_default();
+        let result = match files.iter().find(|f| f["file"] == file) {
+            Some(f) => {
+                format!("lead / arp / bass {} / {} / {}", f["notes"]["lead"], f["notes"]["arp"], f["notes"]["bass"])
+            }
+            None if t["status"] == "ok" => "not usable after import (see Skipped)".to_string(),
+            None => format!("skipped: {}", t["reason"].as_str().unwrap_or_default()),
+        };
+        if t["status"] == "ok" {
+            let _ = writeln!(
+                md,
+                "| {file} | {} | {} | {} | {}–{} | {} | {result} |",
+                t["seconds"], t["bpm"], t["notes"], t["lowest"], t["highest"], t["notes_per_onset"]
+            );
+        } else {
+            let _ = writeln!(md, "| {file} | — | — | — | — | — | {result} |");
+        }
+    }
+    let _ = writeln!(md);
 }
 
 #[cfg(test)]
@@ -618,9 +810,9 @@ mod tests {
     fn bad_folders_and_files_are_listed_and_only_nothing_usable_stops() {
         let roles = RolesFile::default();
         let empty = temp_dir("empty");
-        let error = read_folder(&empty, &roles, 8, 2).err().unwrap().to_string();
-        assert!(error.contains("no usable MIDI file"), "{error}");
-        assert!(read_folder(&empty.join("missing"), &roles, 8, 2).err().unwrap().to_string().contains("not a folder"));
+        let error = read_folder(midi_sources(&empty).unwrap(), &roles, 8, 2).err().unwrap().to_string();
+        assert!(error.contains("no usable MIDI or audio file"), "{error}");
+        assert!(midi_sources(&empty.join("missing")).err().unwrap().to_string().contains("not a folder"));
 
         let mixed = temp_dir("mixed");
         let melody: Vec<(f64, f64, u8)> = (0..8).map(|i| (i as f64, 1.0, 60 + i as u8)).collect();
@@ -631,12 +823,12 @@ mod tests {
         std::fs::File::create(mixed.join("huge.mid")).unwrap().set_len(50 << 20).unwrap();
         std::fs::create_dir_all(mixed.join("sub")).unwrap();
         std::fs::write(mixed.join("sub/broken.MID"), b"MThd garbage").unwrap();
-        let folder = read_folder(&mixed, &roles, 8, 2).unwrap();
+        let folder = read_folder(midi_sources(&mixed).unwrap(), &roles, 8, 2).unwrap();
         assert_eq!(folder.usable().iter().map(|u| u.0).collect::<Vec<_>>(), ["good.mid"]);
         let skipped = folder.skipped();
         assert!(skipped.iter().any(|(f, r)| *f == "huge.mid" && r.contains("too large (52.4 MB")), "{skipped:?}");
         assert!(skipped.iter().any(|(f, r)| *f == "sub/broken.MID" && r.contains("not a readable")), "{skipped:?}");
-        assert_eq!(folder.not_midi, 1);
+        assert_eq!(folder.others, 1);
     }
 
     #[test]
@@ -648,7 +840,7 @@ mod tests {
             std::fs::write(many.join(format!("{i:05}.mid")), &file).unwrap();
         }
         let started = Instant::now();
-        let folder = read_folder(&many, &RolesFile::default(), 8, 2).unwrap();
+        let folder = read_folder(midi_sources(&many).unwrap(), &RolesFile::default(), 8, 2).unwrap();
         assert_eq!(folder.usable().len(), 10_000);
         assert!(started.elapsed().as_secs_f64() < 30.0, "reading took {:?}", started.elapsed());
         std::fs::remove_dir_all(&many).unwrap();

@@ -7,7 +7,7 @@ use neural_trio::music::vocab::{self, duration_index, DURATIONS_TICKS};
 use neural_trio::music::{Chord, ChordQuality, Note, Part, Phrase, TICKS_PER_BAR};
 
 /// Bass notes are PIANO onset-group lows below this pitch (G3).
-pub(super) const BASS_BELOW_PITCH: u8 = 55;
+pub(crate) const BASS_BELOW_PITCH: u8 = 55;
 
 /// The song moved by `semitones`: pitches, key tonic and chord roots. Notes that leave 0..=127 are
 /// dropped. Mood and tempo are unchanged.

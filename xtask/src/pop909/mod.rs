@@ -52,7 +52,7 @@ pub use beats::MIN_FOUR_BEAT_SHARE;
 
 use anyhow::Context;
 /// What `cargo xtask finetune` reuses to read a user's files the way POP909 is read.
-pub(crate) use arrange::{assemble_phrase, dedup_notes, split_piano, to_note, trim_bass};
+pub(crate) use arrange::{assemble_phrase, dedup_notes, split_piano, to_note, trim_bass, BASS_BELOW_PITCH};
 use beats::{parse_beats, BeatGrid, QuantStats};
 pub(crate) use beats::{quantize_tick, GridNote};
 use labels::{majority_key, parse_chord_file, parse_chord_label};
@@ -196,8 +196,8 @@ pub fn song_dirs(source: &Path) -> anyhow::Result<Vec<(u32, PathBuf)>> {
 
 #[cfg(test)]
 mod tests {
-    use super::arrange::BASS_BELOW_PITCH;
     use super::beats::MIN_DURATION_TICKS;
+    use super::BASS_BELOW_PITCH;
     use super::*;
     use neural_trio::music::tokens::{decode_phrase, encode_phrase};
     use neural_trio::music::vocab::DURATIONS_TICKS;
