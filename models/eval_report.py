@@ -19,6 +19,7 @@ from eval_metrics import (
     YL_PITCH,
 )
 from eval_stats import BOOTSTRAP_RESAMPLES, YL_SET_SIZE, nanmean
+from eval_texture import DANCE_TARGETS, TEXTURE
 
 # Goals (issue #5), judged at temperature 1.
 GOAL_CLASSIFIER_ACCURACY = 0.65
@@ -117,6 +118,12 @@ def other_figures(result, data):
         out.append("- mood (asked, T = 1): " + "; ".join(
             f"{name} {'yes' if not np.isnan(t['p_value']) and t['p_value'] < 0.05 else 'no'} (p = {t['p_value']:.2g})"
             for name, t in tests.items()))
+    if i1 is not None:
+        real, t1 = result["texture"]["real"], result["texture"]["settings"][i1]
+        out.append("- texture and coherence at T = 1 (held-out POP909 in brackets): " + "; ".join(
+            f"{title} {fmt(t1[key], 3)} ({fmt(real[key], 3)})" for key, title in
+            [("clash_rate", "clash rate"), ("lead_out_of_key", "lead out of key"), ("lead_above_arp", "lead above the arp"),
+             ("lead_notes_per_bar", "lead notes per bar"), ("lead_empty", "phrases with no lead")]))
     chord_rows = result.get("chord_tones", [])
     if len(chord_rows) > 1:
         def ratios(r):
@@ -140,6 +147,25 @@ def other_figures(result, data):
         else:
             out.append(f"- baseline {b['name']}: not measured yet ({b.get('why', '')})")
     return out
+
+
+def texture_section(result, settings):
+    """The texture and coherence figures (eval_texture.py): held-out POP909 against the temperature sweep
+    and key lock, and the Dance issue's targets beside them."""
+    shown = [i for i, s in enumerate(settings) if s["group"] in ("temperature", "key_lock")]
+    header = ["figure", "held-out POP909"] + [settings[i]["name"] for i in shown] + ["Dance target"]
+    rows = []
+    for key, title, _ in TEXTURE:
+        cells = [title, fmt(result["texture"]["real"][key], 2)]
+        cells += [fmt(result["texture"]["settings"][i][key], 2) for i in shown]
+        cells.append(DANCE_TARGETS.get(key, ""))
+        rows.append(cells)
+    return ["## Texture and coherence", "",
+            ("What a dance producer hears first and how the parts sit together (`models/eval_texture.py`): means over "
+             "phrases of shares within each phrase (of its notes, onsets, beats or bars), or shares of phrases where "
+             "marked. Pop style is judged against held-out POP909; the last column is the Dance style's target "
+             "(issue #11), for when the model has that style."), "",
+            table(header, rows), ""]
 
 
 def top_p_text(settings):
@@ -282,6 +308,8 @@ def write_report(result, data, out_dir, seed, plot_files, elapsed):
     lines.append(table(["phrases", "n", f"≥ {COPY_RUN_NOTES} notes (interval + onset)", "lead / arp / bass %",
                         "median run", "longest", f"≥ {COPY_RUN_NOTES} notes (interval only)"], rows))
     lines += ["", image(plot_files, "copies", "copied runs"), ""]
+
+    lines += texture_section(result, settings)
 
     chord_rows = result.get("chord_tones", [])
     if len(chord_rows) > 1:

@@ -25,6 +25,7 @@ from eval_metrics import (
     mood_features,
     yang_lerch_features,
 )
+from eval_texture import summarize as texture_summary
 
 BOOTSTRAP_RESAMPLES = 1000
 # The KDE of a larger sample of distances is fitted on a seeded random subset of this size.
@@ -275,6 +276,7 @@ def analyse(data, seed):
         gen_x = classifier_matrix(phrases)
         result["classifier"].append(two_sample_test(real_x, real.groups, gen_x, phrases.groups, seed))
 
+    result["texture"] = {"real": texture_summary(real), "settings": [texture_summary(p) for p in sets]}
     result["chord_tones"] = chord_tone_analysis(real, sets, settings)
     result["mood"] = mood_analysis(data, real, sets, settings)
     result["_sets"] = sets

@@ -162,6 +162,8 @@ def test_report_end_to_end(tmp_path):
     section = (tmp_path / "results-section.md").read_text()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert "## Goals" in report and "not measured yet" in report
+    assert "## Texture and coherence" in report and "texture and coherence at T = 1" in section
+    assert metrics["texture"]["real"]["lead_notes_per_bar"] == 4.0
     assert "top-p 0.95," in report  # the nucleus the phrases.json settings name
     assert "`cargo xtask eval --test`" in section and "nproc" in section
     # One of six T=1 phrases has a 17-note copied run.
@@ -220,3 +222,42 @@ def test_style_comparison_tells_a_near_model_from_a_far_one(tmp_path):
     assert figures["real_metrics"]["lead"]["note_density"] == 8.0
     assert figures["models"]["far"]["metrics"]["lead"]["note_density"] == 2.0
     assert "arp" not in figures["real_metrics"]
+
+
+def test_texture_figures_of_hand_made_phrases():
+    import eval_texture as tx
+
+    # Two bars: a lead of straight 16ths in bar 0 only, an 8-onset broken-chord arp, a bass on every beat.
+    lead = [(t, LEAD, 76 + (t // 3) % 2 * 12, 3) for t in range(0, 48, 3)]
+    arp = [(t, ARP, [60, 64, 67, 72][(t // 6) % 4], 6) for t in range(0, 96, 6)]
+    bass = [(t, BASS, 36, 12) for t in range(0, 96, 12)]
+    notes = phrase(*lead, *arp, *bass)
+    figures = tx.texture(notes, 2, 0)
+    assert figures["lead_notes_per_bar"] == 8.0
+    assert figures["lead_silent_beats"] == 0.5  # bar 1 is empty
+    assert figures["odd_16ths_lead"] == 0.5 and figures["odd_16ths_arp"] == 0.0
+    assert figures["lead_high_share"] == 0.5 and figures["lead_median_pitch"] == 82.0
+    assert figures["arp_drive_bars"] == 1.0 and figures["arp_chord_onsets"] == 0.0
+    assert figures["bass_pulse_bars"] == 1.0
+    assert figures["lead_out_of_key"] == 0.0 and figures["lead_empty"] == 0.0
+    # E5 and E6 over C4, E4, G4, C5: never a semitone or major 7th from the arp or bass; the lead is on top.
+    assert figures["clash_rate"] == 0.0 and figures["lead_above_arp"] == 1.0
+
+    # A C#5 lead over a held C major chord: a clash with C, and above the chord.
+    clash = phrase((0, ARP, 60, 48), (0, ARP, 64, 48), (12, LEAD, 73, 12), (0, BASS, 36, 48))
+    figures = tx.texture(clash, 1, 0)
+    # Pairs: C-C2 and E-C2 at the downbeat, then C# with C, E and C2: C#-C and C#-C2 clash.
+    assert figures["clash_rate"] == pytest.approx(2 / 5)
+    assert figures["lead_out_of_key"] == 1.0 and figures["lead_above_arp"] == 1.0
+    assert tx.texture(phrase((0, ARP, 60, 48)), 1, 0)["lead_empty"] == 1.0
+
+
+def test_a_lead_rhythm_repeated_two_bars_later_is_found():
+    import eval_texture as tx
+
+    cell = [0, 6, 12, 21, 36]
+    repeated = phrase(*[(b * 48 + t, LEAD, 72, 3) for b in range(8) for t in (cell if b % 2 == 0 else cell[:3])])
+    varied = phrase(*[(b * 48 + t + b % 3 * 3, LEAD, 72, 3) for b in range(8) for t in cell])
+    assert tx.rhythm_repeats(repeated, LEAD, 8) == 1.0
+    assert tx.rhythm_repeats(varied, LEAD, 8) == 0.0
+    assert np.isnan(tx.rhythm_repeats(phrase((0, LEAD, 72, 3)), LEAD, 8))
