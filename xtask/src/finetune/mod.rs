@@ -2,8 +2,9 @@
 //! every MIDI file under DIR (`import`; audio under `--audio DIR` is transcribed first,
 //! `transcribe`), completes the parts a file lacks with the base model
 //! (`complete`), fine-tunes the base model on them (`models/finetune.py`), measures how often the
-//! result copies the user's files (`copies`), and writes `NAME.onnx` with its model card `NAME.md`
-//! into the user's models folder, where the plugin's Model selector finds it.
+//! result copies the user's files (`copies`) and how close it sounds to files it did not learn
+//! (`style`), and writes `NAME.onnx` with its model card `NAME.md` into the user's models folder,
+//! where the plugin's Model selector finds it.
 
 mod complete;
 mod copies;
