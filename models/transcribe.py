@@ -5,8 +5,10 @@ bass). The beat comes from librosa's beat tracker: the MIDI file is written at t
 with the first beat at time 0, so the importer's grid falls on the music's beats.
 
     transcribe.py run --list FILES.json --report REPORT.json
-        FILES.json: [{"audio": PATH, "midi": PATH}, ...]; REPORT.json: one entry per file, "ok" with
-        the figures, or "skipped" with the reason (silence, unreadable, too long, no notes heard)
+        FILES.json: [{"audio": PATH or [STEM PATHS], "midi": PATH}, ...]; REPORT.json: one entry per
+        song, "ok" with the figures, or "skipped" with the reason (silence, unreadable, too long, no
+        notes heard). Stems of one song become one MIDI file, a track per stem, on the beats of
+        their sum.
     transcribe.py synthesize --midi IN.mid --wav OUT.wav [--seconds S]
         a MIDI file rendered with plain waveforms: test audio whose notes are known
 """
@@ -83,66 +85,91 @@ def load_model():
     return Model(onnx_path)
 
 
-def transcribe(model, audio_path, midi_path):
-    """One file: the report entry; the MIDI file written when it is usable."""
+def load(audio_path):
+    """(mono audio at SAMPLE_RATE, its peak in dBFS), or the reason it cannot be used."""
+    import librosa
+
+    try:
+        seconds = float(librosa.get_duration(path=audio_path))
+        if seconds > MAX_SECONDS:
+            return f"too long ({seconds / 60:.0f} min; at most {MAX_SECONDS // 60} min)"
+        audio, _ = librosa.load(audio_path, sr=SAMPLE_RATE, mono=True)
+    except Exception as e:  # noqa: BLE001 — any decoder failure is the file's, said in the report
+        return unreadable(e)
+    if len(audio) < SAMPLE_RATE:
+        return f"too short ({len(audio) / SAMPLE_RATE:.1f} s)"
+    peak = dbfs(np.max(np.abs(audio)))
+    if peak < SILENCE_DBFS:
+        return f"silence (loudest sample {peak:.0f} dBFS)"
+    return audio, peak
+
+
+def transcribe(model, audio_paths, midi_path):
+    """One song: a mix, or the stems of one song (one instrument each, all on the beats of their
+    sum). The report entry; the MIDI file written when it is usable."""
     import librosa
     import pretty_midi
     from basic_pitch.inference import predict
 
-    try:
-        seconds = float(librosa.get_duration(path=audio_path))
-    except Exception as e:  # noqa: BLE001 — any decoder failure is the file's, said in the report
-        return {"status": "skipped", "reason": unreadable(e)}
-    if seconds > MAX_SECONDS:
-        return {"status": "skipped", "reason": f"too long ({seconds / 60:.0f} min; at most {MAX_SECONDS // 60} min)"}
-    try:
-        audio, _ = librosa.load(audio_path, sr=SAMPLE_RATE, mono=True)
-    except Exception as e:  # noqa: BLE001
-        return {"status": "skipped", "reason": unreadable(e)}
-    if len(audio) < SAMPLE_RATE:
-        return {"status": "skipped", "reason": f"too short ({len(audio) / SAMPLE_RATE:.1f} s)"}
-    peak = dbfs(np.max(np.abs(audio)))
-    if peak < SILENCE_DBFS:
-        return {"status": "skipped", "reason": f"silence (loudest sample {peak:.0f} dBFS)"}
+    stems, left_out = [], []
+    for path in audio_paths:
+        loaded = load(path)
+        if isinstance(loaded, str):
+            left_out.append(loaded if len(audio_paths) == 1 else f"{os.path.basename(path)}: {loaded}")
+        else:
+            stems.append((path, *loaded))
+    if not stems:
+        return {"status": "skipped", "reason": "; ".join(left_out)}
+    length = max(len(audio) for _, audio, _ in stems)
+    mix = np.zeros(length, dtype=np.float32)
+    for _, audio, _ in stems:
+        mix[: len(audio)] += audio
 
-    _, beats = librosa.beat.beat_track(y=audio, sr=SAMPLE_RATE, units="time")
+    _, beats = librosa.beat.beat_track(y=mix, sr=SAMPLE_RATE, units="time")
     to_beats, bpm = beat_clock(beats)
-    with contextlib.redirect_stdout(io.StringIO()):  # Basic Pitch prints a line per file
-        _, _, events = predict(audio_path, model)
     # Written at one tempo on the tracked beats (a tempo map in all but name): the importer's grid
     # then follows the player's timing instead of drifting from one average tempo.
     seconds_per_beat = 60.0 / bpm
     midi = pretty_midi.PrettyMIDI(initial_tempo=bpm)
-    # Named after the file, so a stem called "bass.wav" or "lead vocal.flac" gets its part by name.
-    instrument = pretty_midi.Instrument(program=0, name=os.path.splitext(os.path.basename(audio_path))[0])
-    for start, end, pitch, amplitude, _ in events:
-        start_beats, end_beats = to_beats(start), to_beats(end)
-        if start_beats < -0.1:
-            continue
-        start = max(start_beats, 0.0) * seconds_per_beat
-        end = max(end_beats * seconds_per_beat, start + 0.01)
-        velocity = int(np.clip(round(127 * amplitude), 1, 127))
-        instrument.notes.append(pretty_midi.Note(velocity=velocity, pitch=int(pitch), start=start, end=end))
-    if len(instrument.notes) < MIN_NOTES:
-        return {"status": "skipped", "reason": f"no notes heard ({len(instrument.notes)} notes)"}
-    instrument.notes.sort(key=lambda n: (n.start, n.pitch))
-    midi.instruments.append(instrument)
+    for path, _, _ in stems:
+        with contextlib.redirect_stdout(io.StringIO()):  # Basic Pitch prints a line per file
+            _, _, events = predict(path, model)
+        # Named after the file, so a stem called "bass.wav" or "lead vocal.flac" gets its part by name.
+        instrument = pretty_midi.Instrument(program=0, name=os.path.splitext(os.path.basename(path))[0])
+        for start, end, pitch, amplitude, _ in events:
+            start_beats, end_beats = to_beats(start), to_beats(end)
+            if start_beats < -0.1:
+                continue
+            start = max(start_beats, 0.0) * seconds_per_beat
+            end = max(end_beats * seconds_per_beat, start + 0.01)
+            velocity = int(np.clip(round(127 * amplitude), 1, 127))
+            instrument.notes.append(pretty_midi.Note(velocity=velocity, pitch=int(pitch), start=start, end=end))
+        instrument.notes.sort(key=lambda n: (n.start, n.pitch))
+        if instrument.notes:
+            midi.instruments.append(instrument)
+    notes = [n for i in midi.instruments for n in i.notes]
+    if len(notes) < MIN_NOTES:
+        return {"status": "skipped", "reason": f"no notes heard ({len(notes)} notes)"}
     os.makedirs(os.path.dirname(midi_path) or ".", exist_ok=True)
     midi.write(midi_path)
-    pitches = np.array([n.pitch for n in instrument.notes])
-    onsets = np.round(np.array([n.start for n in instrument.notes]) / 0.05)
-    return {
+    pitches = np.array([n.pitch for n in notes])
+    onsets = np.round(np.array([n.start for n in notes]) / 0.05)
+    entry = {
         "status": "ok",
         "midi": midi_path,
-        "seconds": round(seconds, 1),
+        "seconds": round(length / SAMPLE_RATE, 1),
         "bpm": round(bpm, 1),
         "beats_tracked": len(beats),
-        "notes": len(instrument.notes),
+        "notes": len(notes),
         "lowest": int(pitches.min()),
         "highest": int(pitches.max()),
         "notes_per_onset": round(len(pitches) / len(np.unique(onsets)), 2),
-        "peak_dbfs": round(peak, 1),
+        "peak_dbfs": round(max(peak for _, _, peak in stems), 1),
     }
+    if len(audio_paths) > 1:
+        entry["stems"] = {i.name: len(i.notes) for i in midi.instruments}
+        entry["stems_left_out"] = left_out
+    return entry
 
 
 def run(args):
@@ -154,10 +181,11 @@ def run(args):
     model = load_model() if files else None
     report = []
     for i, item in enumerate(files, 1):
-        entry = {"audio": item["audio"], **transcribe(model, item["audio"], item["midi"])}
+        paths = item["audio"] if isinstance(item["audio"], list) else [item["audio"]]
+        entry = {"audio": item["audio"], **transcribe(model, paths, item["midi"])}
         report.append(entry)
         said = f"{entry['notes']} notes, {entry['bpm']} BPM" if entry["status"] == "ok" else entry["reason"]
-        print(f"  [{i}/{len(files)}] {os.path.basename(item['audio'])}: {said}", flush=True)
+        print(f"  [{i}/{len(files)}] {', '.join(os.path.basename(p) for p in paths)}: {said}", flush=True)
     with open(args.report, "w") as f:
         json.dump(report, f, indent=1)
 

@@ -28,7 +28,17 @@ def folder(tmp_path_factory):
     transcribe.main(["synthesize", "--midi", str(root / "song.mid"), "--wav", str(root / "song.wav")])
     soundfile.write(str(root / "silence.flac"), np.zeros(3 * transcribe.SAMPLE_RATE, dtype=np.float32), transcribe.SAMPLE_RATE)
     (root / "noise.mp3").write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    # The same song as stems: each instrument alone, and a silent one.
+    (root / "stems").mkdir()
+    for instrument, stem in ((melody, "lead"), (bass, "bass")):
+        alone = pretty_midi.PrettyMIDI(initial_tempo=BPM)
+        alone.instruments.append(instrument)
+        alone.write(str(root / f"{stem}.mid"))
+        transcribe.main(["synthesize", "--midi", str(root / f"{stem}.mid"), "--wav", str(root / "stems" / f"{stem}.wav")])
+    soundfile.write(str(root / "stems" / "pad.wav"), np.zeros(transcribe.SAMPLE_RATE * 2, dtype=np.float32), transcribe.SAMPLE_RATE)
     files = [{"audio": str(root / name), "midi": str(root / "out" / (name + ".mid"))} for name in ("song.wav", "silence.flac", "noise.mp3")]
+    stems = [str(root / "stems" / f"{stem}.wav") for stem in ("bass", "lead", "pad")]
+    files.append({"audio": stems, "midi": str(root / "out" / "stems.mid")})
     (root / "files.json").write_text(json.dumps(files))
     transcribe.main(["run", "--list", str(root / "files.json"), "--report", str(root / "report.json")])
     return root, json.loads((root / "report.json").read_text())
@@ -67,3 +77,14 @@ def test_tempo_is_folded_into_range_and_beats_interpolate():
     assert bpm == pytest.approx(120.0)
     assert to_beats(1.0) == 0.0 and to_beats(2.3) == pytest.approx(2.5)
     assert to_beats(0.5) == pytest.approx(-1.0) and to_beats(3.6) == pytest.approx(5.0)
+
+
+def test_stems_of_one_song_become_one_file_with_a_track_each(folder):
+    _, report = folder
+    stems = report[3]
+    assert stems["status"] == "ok", stems
+    assert abs(stems["bpm"] - BPM) / BPM < 0.04, stems
+    assert set(stems["stems"]) == {"lead", "bass"}
+    assert stems["stems_left_out"] == ["pad.wav: silence (loudest sample -240 dBFS)"]
+    tracks = {i.name: {n.pitch for n in i.notes} for i in pretty_midi.PrettyMIDI(stems["midi"]).instruments}
+    assert max(tracks["bass"]) < 60 and min(tracks["lead"]) >= 60, tracks

@@ -755,7 +755,8 @@ fn transcription_section(md: &mut String, data: &serde_json::Value) {
          each file is written on the tracked beats, the first beat taken as a downbeat.\n\n**How the parts were \
          separated:** Basic Pitch hears a mix as one polyphonic line and does not tell instruments apart, so the \
          parts are split by pitch alone: the highest note sounding (at or above G3) is the lead, the lowest below \
-         G3 the bass, the rest the arp; a file named for its part (`bass.wav`) is that part. A lead that sits below a pad, or a bass above G3, ends up in the wrong part; on synthesized \
+         G3 the bass, the rest the arp; a file named for its part (`bass.wav`) is that part, and a folder of \
+         such files is the stems of one song (one track each, on the beats of their sum). A lead that sits below a pad, or a bass above G3, ends up in the wrong part; on synthesized \
          songs whose parts are known, `cargo xtask transcription-check` measures how often (figures in \
          docs/RESULTS.md, *Your own music*). Notes per onset above 1.5 say the file is a mix, below it a single \
          line.\n"
@@ -774,6 +775,14 @@ fn transcription_section(md: &mut String, data: &serde_json::Value) {
             None if t["status"] == "ok" => "not usable after import (see Skipped)".to_string(),
             None => format!("skipped: {}", t["reason"].as_str().unwrap_or_default()),
         };
+        let stems: Vec<String> = t["stems"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(stem, notes)| format!("{stem} {notes}"))
+            .chain(t["stems_left_out"].as_array().into_iter().flatten().filter_map(|s| s.as_str()).map(String::from))
+            .collect();
+        let result = if stems.is_empty() { result } else { format!("{result}; stems: {}", stems.join(", ")) };
         if t["status"] == "ok" {
             let _ = writeln!(
                 md,

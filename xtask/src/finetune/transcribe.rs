@@ -23,21 +23,64 @@ pub struct Transcribed {
     pub report: Vec<serde_json::Value>,
 }
 
-/// Transcribes every audio file under `dir` into `out_dir` (the same relative paths, `.mid`).
+/// One song to transcribe: a mix, or the stems of one song.
+#[derive(Debug, PartialEq)]
+struct Song {
+    /// As the card and the roles file name it: the file's path under DIR, or the stems' folder
+    /// with a trailing `/`.
+    name: String,
+    audio: Vec<PathBuf>,
+    /// Under the output folder.
+    midi: PathBuf,
+}
+
+/// The songs among `audio` (files under `dir`): a folder whose audio files (two or more) all say
+/// their part by name (`bass.wav`, `lead synth.flac`, as MIDI track names do) holds the stems of one
+/// song; every other file is a song of its own.
+fn songs(dir: &Path, audio: &[PathBuf]) -> Vec<Song> {
+    let relative = |path: &Path| path.strip_prefix(dir).unwrap_or(path).to_string_lossy().replace('\\', "/");
+    let mut by_folder: std::collections::BTreeMap<PathBuf, Vec<PathBuf>> = Default::default();
+    for path in audio {
+        by_folder.entry(path.parent().unwrap_or(dir).to_path_buf()).or_default().push(path.clone());
+    }
+    let says_part =
+        |path: &PathBuf| path.file_stem().and_then(|s| s.to_str()).and_then(super::roles::role_by_name).is_some();
+    let mut songs = Vec::new();
+    for (folder, files) in by_folder {
+        if files.len() >= 2 && files.iter().all(says_part) {
+            let folder_name = match relative(&folder) {
+                name if name.is_empty() => dir.file_name().map_or("stems".into(), |n| n.to_string_lossy().to_string()),
+                name => name,
+            };
+            let midi = PathBuf::from(format!("{folder_name}.stems.mid"));
+            songs.push(Song { name: format!("{folder_name}/"), audio: files, midi });
+        } else {
+            for file in files {
+                let midi = PathBuf::from(relative(&file)).with_extension("mid");
+                songs.push(Song { name: relative(&file), audio: vec![file], midi });
+            }
+        }
+    }
+    songs
+}
+
+/// Transcribes every audio file under `dir` into `out_dir` (the same relative paths, `.mid`; the
+/// stems of a song into one file).
 pub fn transcribe_folder(dir: &Path, out_dir: &Path) -> Result<Transcribed> {
     let (audio, others) = super::list_files(dir, &AUDIO_EXTENSIONS)?;
-    let relative = |path: &Path| path.strip_prefix(dir).unwrap_or(path).to_string_lossy().replace('\\', "/");
-    let jobs: Vec<_> = audio
-        .iter()
-        .map(|path| (relative(path), path.clone(), out_dir.join(relative(path)).with_extension("mid")))
-        .collect();
+    let jobs: Vec<_> = songs(dir, &audio).into_iter().map(|s| (s.name, s.audio, out_dir.join(s.midi))).collect();
     std::fs::create_dir_all(out_dir).with_context(|| format!("cannot make {}", out_dir.display()))?;
     let list_path = out_dir.join("files.json");
     let report_path = out_dir.join("report.json");
     let list: Vec<_> = jobs.iter().map(|(_, audio, midi)| json!({"audio": audio, "midi": midi})).collect();
     std::fs::write(&list_path, serde_json::to_string(&list)?)?;
     if !jobs.is_empty() {
-        println!("== transcribing {} audio files with Basic Pitch into {}", jobs.len(), out_dir.display());
+        println!(
+            "== transcribing {} audio files ({} songs) with Basic Pitch into {}",
+            audio.len(),
+            jobs.len(),
+            out_dir.display()
+        );
     }
     crate::run(
         Command::new(crate::python::ensure_venv()?)
@@ -203,4 +246,34 @@ fn as_json(counts: &[PartCount; 3]) -> serde_json::Value {
         (part.name().to_string(), json!({"original": c.original, "heard": c.heard, "right_part": c.right_part}))
     });
     serde_json::Value::Object(parts.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_of_named_stems_is_one_song_and_everything_else_a_song_each() {
+        let dir = Path::new("/music");
+        let audio: Vec<PathBuf> =
+            ["mix one.wav", "song2/Bass.wav", "song2/lead synth.flac", "song3/bass.wav", "song3/take 2.wav"]
+                .iter()
+                .map(|f| dir.join(f))
+                .collect();
+        let found = songs(dir, &audio);
+        let names: Vec<(&str, usize, &Path)> =
+            found.iter().map(|s| (s.name.as_str(), s.audio.len(), s.midi.as_path())).collect();
+        assert_eq!(
+            names,
+            [
+                ("mix one.wav", 1, Path::new("mix one.mid")),
+                ("song2/", 2, Path::new("song2.stems.mid")),
+                ("song3/bass.wav", 1, Path::new("song3/bass.mid")),
+                ("song3/take 2.wav", 1, Path::new("song3/take 2.mid")),
+            ]
+        );
+        // Stems at the top of the folder take the folder's name.
+        let top = songs(dir, &[dir.join("bass.wav"), dir.join("lead.wav")]);
+        assert_eq!((top[0].name.as_str(), top[0].midi.as_path()), ("music/", Path::new("music.stems.mid")));
+    }
 }
