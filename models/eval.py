@@ -15,6 +15,8 @@ next-token logits to xtask (eval_serve.py).
 This file is the entry point only; the work is beside it:
     eval_metrics.py  per-phrase metrics (and what each one means)
     eval_stats.py    bands, overlaps, classifier test, mood contrasts: the report's figures
+    eval_texture.py  texture and coherence figures (the Dance style's measures)
+    eval_nesmdb.py   NES-MDB windows as the texture reference
     eval_plots.py    the PNG figures
     eval_report.py   report.md, results-section.md, metrics.json
     eval_serve.py    the baseline logits server
@@ -28,6 +30,7 @@ import time
 
 from threadpoolctl import threadpool_limits
 
+import eval_nesmdb
 from eval_plots import plots
 from eval_report import to_json, write_report
 from eval_serve import serve
@@ -46,6 +49,8 @@ def main(argv=None):
     parser.add_argument("--out", default="target/eval")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (tests)")
+    parser.add_argument("--nesmdb", default=eval_nesmdb.default_dir(),
+                        help="NES-MDB MIDI folder, the texture reference for the Dance style (default: beside the workspace)")
     args = parser.parse_args(argv)
     started = time.time()
     with open(args.data) as f:
@@ -56,6 +61,8 @@ def main(argv=None):
     # other (and against a training job) on a 2-core machine.
     with threadpool_limits(limits=1):
         result = analyse(data, args.seed)
+    if args.nesmdb:
+        result["texture"]["nesmdb"] = eval_nesmdb.reference(args.nesmdb, int(data["bars"]), quick=data["quick"])
     plot_files = {} if args.no_plots else plots(result, args.out)
     # The whole eval's time: generation (what xtask measured) and this report.
     elapsed = data.get("timing", {}).get("collect_s", 0.0) + time.time() - started

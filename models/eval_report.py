@@ -153,18 +153,24 @@ def texture_section(result, settings):
     """The texture and coherence figures (eval_texture.py): held-out POP909 against the temperature sweep
     and key lock, and the Dance issue's targets beside them."""
     shown = [i for i, s in enumerate(settings) if s["group"] in ("temperature", "key_lock")]
+    nes = result["texture"].get("nesmdb")
     header = ["figure", "held-out POP909"] + [settings[i]["name"] for i in shown] + ["Dance target"]
+    header += ["NES-MDB (texture reference)"] if nes else []
     rows = []
     for key, title, _ in TEXTURE:
         cells = [title, fmt(result["texture"]["real"][key], 2)]
         cells += [fmt(result["texture"]["settings"][i][key], 2) for i in shown]
         cells.append(DANCE_TARGETS.get(key, ""))
+        cells += [fmt(nes[key], 2)] if nes else []
         rows.append(cells)
+    reference = (f" NES-MDB: {nes['phrases']} windows of {nes['songs']} songs sampled from the folder, read as "
+                 "`models/eval_nesmdb.py` says (its beat is inferred from the chip's frame timing)." if nes else
+                 " NES-MDB was not found beside the workspace: no texture reference.")
     return ["## Texture and coherence", "",
             ("What a dance producer hears first and how the parts sit together (`models/eval_texture.py`): means over "
              "phrases of shares within each phrase (of its notes, onsets, beats or bars), or shares of phrases where "
-             "marked. Pop style is judged against held-out POP909; the last column is the Dance style's target "
-             "(issue #11), for when the model has that style."), "",
+             "marked. Pop style is judged against held-out POP909; the Dance target column is the Dance style's "
+             "target (issue #11), for when the model has that style." + reference), "",
             table(header, rows), ""]
 
 

@@ -261,3 +261,35 @@ def test_a_lead_rhythm_repeated_two_bars_later_is_found():
     assert tx.rhythm_repeats(repeated, LEAD, 8) == 1.0
     assert tx.rhythm_repeats(varied, LEAD, 8) == 0.0
     assert np.isnan(tx.rhythm_repeats(phrase((0, LEAD, 72, 3)), LEAD, 8))
+
+
+def test_nesmdb_songs_are_read_on_the_beat_of_their_frames(tmp_path):
+    """A NES-MDB-like file (120 BPM at 22,050 ticks per beat, the music at 150 BPM on 60 Hz frames):
+    the beat comes back from the onsets, the voices become lead / arp / bass, the notes land on the grid."""
+    import pretty_midi
+
+    import eval_nesmdb as nes
+
+    song = pretty_midi.PrettyMIDI(resolution=22050, initial_tempo=120.0)
+    sixteenth = 6 / 60  # 6 frames: 150 BPM
+    voices = {"p1": (80, 76, 1), "p2": (81, 64, 2), "tr": (38, 45, 4), "no": (121, 5, 1)}
+    for name, (program, pitch, every) in voices.items():
+        instrument = pretty_midi.Instrument(program=program, name=name, is_drum=name == "no")
+        for i in range(0, 128, every):
+            start = 0.5 + i * sixteenth
+            instrument.notes.append(pretty_midi.Note(100, pitch + (i // every) % 3, start, start + every * sixteenth * 0.9))
+        song.instruments.append(instrument)
+    path = tmp_path / "001_Game_00_01Title.mid"
+    song.write(str(path))
+    beats = nes.song_beats([n.start for i in song.instruments[:3] for n in i.notes])
+    assert np.allclose(np.diff(beats), 4 * sixteenth)
+    assert np.isclose(beats[0], 0.5)
+    windows = nes.read_song(str(path), 2, 0)
+    assert len(windows) == 4  # 32 beats of music: four 2-bar windows
+    notes = windows[0]["notes"]
+    lead, arp, bass = (notes[notes[:, 1] == p] for p in range(3))
+    assert set(lead[:, 2]) == {76, 77, 78} and set(arp[:, 2]) == {64, 65, 66} and set(bass[:, 2]) == {33, 34, 35}
+    assert np.array_equal(lead[:, 0], np.arange(0, 96, 3))  # every 16th of two bars
+    assert np.all(bass[:, 0] % 12 == 0)
+    summary = nes.reference(str(tmp_path), 2)
+    assert summary["songs"] == 1 and summary["phrases"] == 4 and summary["odd_16ths_lead"] == 0.5
