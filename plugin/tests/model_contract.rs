@@ -86,6 +86,7 @@ fn composed_bars_obey_register_key_and_part_masks() {
                     scale_mask: scale,
                     chord_tones: 0,
                 },
+                owed_parts: [false; 3],
                 rng: Rng::for_bar(1, bar, 0),
             },
         )
@@ -127,6 +128,7 @@ fn locked_part_notes_are_kept_and_others_sampled_around_them() {
                 forced_notes: &bass,
                 harmony: None,
                 constraints: Constraints { parts_allowed: [true, true, false], ..Constraints::default() },
+                owed_parts: [false; 3],
                 rng: Rng::for_bar(seed, 0, 0),
             },
         )

@@ -66,7 +66,20 @@ pub struct BarRequest<'a> {
     /// the parts' notes kept to their tones.
     pub harmony: Option<&'a BarHarmony>,
     pub constraints: Constraints,
+    /// Parts the bar must give a note before it ends: in a loop's last bar, the enabled parts the
+    /// loop has not played yet (`parts_owed`).
+    pub owed_parts: [bool; 3],
     pub rng: Rng,
+}
+
+/// What a loop's last bar owes: every part the constraints let play that none of the loop's other
+/// bars has a note of, so an enabled part plays in every loop.
+pub fn parts_owed<'a>(constraints: &Constraints, other_bars: impl IntoIterator<Item = &'a Note>) -> [bool; 3] {
+    let mut owed = constraints.parts_allowed;
+    for note in other_bars {
+        owed[note.part.index()] = false;
+    }
+    owed
 }
 
 /// The tokens before the first position at or after `cut_tick`: the part of a bar already heard.
@@ -107,6 +120,8 @@ struct BarSampler {
     pending_chords: Vec<crate::music::Chord>,
     /// A part that must start a note at this tick (a forced chord change) before the position ends.
     articulate: Option<(u32, Part)>,
+    /// Parts that must start a note before the bar ends, until they have.
+    owed: [bool; 3],
 }
 
 impl BarSampler {
@@ -117,13 +132,16 @@ impl BarSampler {
         harmony: Option<&BarHarmony>,
         resume_tick: u32,
         constraints: Constraints,
+        owed: [bool; 3],
         rng: Rng,
     ) -> Result<Self, String> {
         let mut decoder = Decoder::at_bar_start(0);
         let mut notes = 0;
+        let mut owed = owed;
         for &id in prefix {
-            if let Decoded::Note(_) = decoder.push(id)? {
+            if let Decoded::Note(note) = decoder.push(id)? {
                 notes += 1;
+                owed[note.part.index()] = false;
             }
         }
         let prefix_end_tick = decoder.position.max(-1);
@@ -156,6 +174,7 @@ impl BarSampler {
             harmony: harmony.cloned(),
             pending_chords,
             articulate: None,
+            owed,
         })
     }
 
@@ -180,8 +199,9 @@ impl BarSampler {
                 None => return Ok(None),
             },
         };
-        if let Decoded::Note(_) = self.decoder.push(id)? {
+        if let Decoded::Note(note) = self.decoder.push(id)? {
             self.notes += 1;
+            self.owed[note.part.index()] = false;
         }
         self.tokens.push(id);
         Ok(Some(id))
@@ -239,6 +259,25 @@ impl BarSampler {
             logits
         };
         let constraints = self.constraints_here();
+        // A part still owed: the bar may not end and no other part may start until it has a note
+        // (a kept group or a chord's articulation at this position comes first).
+        let position = self.decoder.position.max(0);
+        let owing = Part::ALL.map(|p| self.owed[p.index()] && constraints.part_may_start(p, position));
+        let forced_here = next_forced.is_some_and(|(tick, _)| self.decoder.position == tick as i32);
+        let owed_masked;
+        let logits = if owing.contains(&true) && waiting_for.is_none() && !forced_here {
+            let may_follow = |id: u32| match Token::from_id(id) {
+                Some(Token::Bar) => false,
+                Some(Token::Part(p)) => owing[p.index()],
+                _ => true,
+            };
+            owed_masked = (0..logits.len() as u32)
+                .map(|id| if may_follow(id) { logits[id as usize] } else { f32::NEG_INFINITY })
+                .collect::<Vec<f32>>();
+            &owed_masked[..]
+        } else {
+            logits
+        };
         // Out of sampling room (e.g. a full bar) but kept notes or chords remain: jump straight to them.
         let jump = next_forced.map(|f| f.0).into_iter().chain(next_chord).min();
         let id = match sample(logits, &self.decoder, &constraints, next_forced, &mut self.rng) {
@@ -314,10 +353,11 @@ pub fn generate_bar(model: &mut dyn TokenModel, request: BarRequest) -> Result<V
         forced_notes,
         harmony,
         constraints,
+        owed_parts,
         rng,
     } = request;
     let context = bar_context(model, header, history, history_first_bar, forced_prefix);
-    let mut sampler = BarSampler::new(forced_prefix, forced_notes, harmony, resume_tick, constraints, rng)?;
+    let mut sampler = BarSampler::new(forced_prefix, forced_notes, harmony, resume_tick, constraints, owed_parts, rng)?;
     let mut logits = model.set_context(&context)?;
     while let Some(id) = sampler.next_token(&logits)? {
         logits = model.feed(&[vec![id]])?;
@@ -354,13 +394,24 @@ pub fn generate_phrases(
         return Ok(done);
     }
     let bar = Token::Bar.id();
-    let start = |plan: &PhrasePlan, index: usize| {
-        let b = &plan.bars[index];
-        BarSampler::new(&[bar], &b.forced_notes, b.harmony.as_ref(), 0, plan.constraints, b.rng.clone())
+    // The phrase is a loop: its last bar owes the parts the others did not play.
+    let owed = |plan: &PhrasePlan, earlier: &[Vec<u32>]| {
+        let last = earlier.len() + 1 == plan.bars.len();
+        let played: Vec<Note> = earlier.iter().flat_map(|tokens| bar_notes(tokens)).collect();
+        if last {
+            parts_owed(&plan.constraints, &played)
+        } else {
+            [false; 3]
+        }
+    };
+    let start = |plan: &PhrasePlan, earlier: &[Vec<u32>]| {
+        let b = &plan.bars[earlier.len()];
+        let owed = owed(plan, earlier);
+        BarSampler::new(&[bar], &b.forced_notes, b.harmony.as_ref(), 0, plan.constraints, owed, b.rng.clone())
     };
     let mut samplers: Vec<Option<BarSampler>> = Vec::with_capacity(rows);
     for plan in plans {
-        samplers.push(if plan.bars.is_empty() { None } else { Some(start(plan, 0)?) });
+        samplers.push(if plan.bars.is_empty() { None } else { Some(start(plan, &[])?) });
     }
     let mut context = header.to_vec();
     context.push(bar);
@@ -379,7 +430,7 @@ pub fn generate_phrases(
                     None => {
                         done[row].push(samplers[row].take().expect("some").finish());
                         if done[row].len() < plan.bars.len() {
-                            samplers[row] = Some(start(plan, done[row].len())?);
+                            samplers[row] = Some(start(plan, &done[row])?);
                             bar
                         } else {
                             Token::Pad.id()
@@ -412,6 +463,7 @@ pub fn generate_phrases(
                 forced_notes: &b.forced_notes,
                 harmony: b.harmony.as_ref(),
                 constraints: plan.constraints,
+                owed_parts: owed(plan, &done[row]),
                 rng: b.rng.clone(),
             };
             let tokens = generate_bar(model, request)?;
@@ -481,9 +533,95 @@ mod tests {
             forced_notes,
             harmony: None,
             constraints,
+            owed_parts: [false; 3],
             rng: Rng::for_bar(seed, 0, 0),
         };
         generate_bar(model, request).expect("a bar")
+    }
+
+    /// The fake model, but one that all but never starts `shy` (its part token 30 nats down).
+    struct Shy {
+        inner: FakeModel,
+        shy: Part,
+    }
+
+    impl Shy {
+        fn damp(&self, mut logits: Vec<f32>) -> Vec<f32> {
+            for row in logits.chunks_mut(VOCAB_SIZE) {
+                row[Token::Part(self.shy).id() as usize] -= 30.0;
+            }
+            logits
+        }
+    }
+
+    impl TokenModel for Shy {
+        fn context_length(&self) -> usize {
+            self.inner.context_length()
+        }
+        fn context(&self) -> &[u32] {
+            self.inner.context()
+        }
+        fn set_context(&mut self, context: &[u32]) -> Result<Vec<f32>, String> {
+            let logits = self.inner.set_context(context)?;
+            Ok(self.damp(logits))
+        }
+        fn feed(&mut self, tokens: &[Vec<u32>]) -> Result<Vec<f32>, String> {
+            let logits = self.inner.feed(tokens)?;
+            Ok(self.damp(logits))
+        }
+        fn fork(&mut self, rows: usize) {
+            self.inner.fork(rows)
+        }
+    }
+
+    #[test]
+    fn a_loops_last_bar_gives_every_enabled_part_it_lacks_a_note() {
+        let plans = |bars: i64| -> Vec<PhrasePlan> {
+            (1..9)
+                .map(|seed| PhrasePlan {
+                    bars: (0..bars)
+                        .map(|i| BarPlan { forced_notes: Vec::new(), harmony: None, rng: Rng::for_bar(seed, i, 0) })
+                        .collect(),
+                    constraints: Constraints::default(),
+                })
+                .collect()
+        };
+        let parts_of =
+            |bars: &[Vec<u32>]| Part::ALL.map(|p| bars.iter().flat_map(|b| bar_notes(b)).any(|n| n.part == p));
+        // Four-bar loops: the shy model leaves the lead out of the first three bars; the last bar owes
+        // it, and every part plays in the loop. A one-bar loop's only bar owes every part.
+        for length in [4, 1] {
+            let mut shy = Shy { inner: FakeModel::new(), shy: Part::Lead };
+            let loops = generate_phrases(&mut shy, header(), &plans(length)).expect("phrases");
+            for (seed, bars) in loops.iter().enumerate() {
+                let (before, last) = bars.split_at(bars.len() - 1);
+                assert!(!parts_of(before)[0], "seed {seed}: the shy model played a lead unasked");
+                assert!(parts_of(last)[0], "seed {seed}, {length} bars: no lead in the loop's last bar");
+                assert!(parts_of(bars).iter().all(|&p| p), "seed {seed}: a part is missing from the loop");
+                assert!(bars.iter().all(|b| decoder_at_boundary_after(b)));
+            }
+        }
+        // The bar-by-bar path owes the same: a disabled part is never owed.
+        let constraints = Constraints { parts_allowed: [true, true, false], ..Constraints::default() };
+        let earlier = bar_notes(&bar(&mut FakeModel::new(), &[], constraints, 3));
+        let owed = parts_owed(&constraints, earlier.iter().filter(|n| n.part != Part::Lead));
+        assert_eq!(owed, [true, false, false]);
+        let mut shy = Shy { inner: FakeModel::new(), shy: Part::Lead };
+        let request = BarRequest {
+            header: header(),
+            history: &[],
+            history_first_bar: 0,
+            forced_prefix: &[Token::Bar.id()],
+            resume_tick: 0,
+            forced_notes: &[],
+            harmony: None,
+            constraints,
+            owed_parts: owed,
+            rng: Rng::for_bar(5, 3, 0),
+        };
+        let last = bar_notes(&generate_bar(&mut shy, request).expect("bar"));
+        assert!(last.iter().any(|n| n.part == Part::Lead), "{last:?}");
+        assert!(last.iter().all(|n| n.part != Part::Bass));
     }
 
     #[test]
@@ -569,6 +707,7 @@ mod tests {
             forced_notes: &[],
             harmony: None,
             constraints: Constraints { temperature: 1.5, ..Constraints::default() },
+            owed_parts: [false; 3],
             rng: Rng::for_bar(3, 0, 1),
         };
         let again = generate_bar(&mut model, request).expect("bar");
@@ -603,6 +742,7 @@ mod tests {
                 forced_notes: &[],
                 harmony: Some(&harmony),
                 constraints: Constraints::default(),
+                owed_parts: [false; 3],
                 rng: Rng::for_bar(seed, 0, 1),
             };
             let tokens = generate_bar(&mut model, request).expect("bar");
@@ -638,6 +778,7 @@ mod tests {
                 forced_notes: &[],
                 harmony: Some(&late),
                 constraints: Constraints::default(),
+                owed_parts: [false; 3],
                 rng: Rng::for_bar(seed, 0, 2),
             };
             let tokens = generate_bar(&mut model, request).expect("bar");

@@ -4,7 +4,7 @@
 //! variation 0), each bar hearing every earlier bar of its phrase.
 
 use crate::pool;
-use neural_trio::generator::composer::{bar_notes, generate_bar, make_header, BarRequest};
+use neural_trio::generator::composer::{bar_notes, generate_bar, make_header, parts_owed, BarRequest};
 use neural_trio::generator::model::TokenModel;
 use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
@@ -107,6 +107,8 @@ pub fn phrase(
                 forced_notes: &[],
                 harmony: job.harmony.and_then(|h| forced.get(h)).and_then(|plan| plan.get(bar as usize)),
                 constraints: constraints(job),
+                // The phrase is a loop, as the plugin plays it: its last bar owes the parts not heard.
+                owed_parts: if bar + 1 == bars { parts_owed(&constraints(job), &notes) } else { [false; 3] },
                 rng: Rng::for_bar(job.seed, bar as i64, 0),
             },
         )?;

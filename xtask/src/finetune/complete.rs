@@ -54,6 +54,8 @@ pub fn complete(model: &mut dyn TokenModel, song: &Imported, seed: u32) -> Resul
                 forced_notes: &forced_notes,
                 harmony: harmony.as_ref(),
                 constraints,
+                // A song, not a loop: nothing is owed.
+                owed_parts: [false; 3],
                 rng: Rng::for_bar(seed, bar as i64, 0),
             },
         )?;

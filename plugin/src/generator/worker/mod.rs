@@ -20,7 +20,8 @@ use crate::params::Structure;
 use crate::params::{Mode, TrioParams};
 use crate::persist::{PersistedSession, StoredBar, MAX_STORED_BARS};
 use composer::{
-    bar_notes, generate_bar, generate_phrases, make_header, prefix_before_tick, BarPlan, BarRequest, PhrasePlan,
+    bar_notes, generate_bar, generate_phrases, make_header, parts_owed, prefix_before_tick, BarPlan, BarRequest,
+    PhrasePlan,
 };
 use onnx::OnnxModel;
 use sampler::{Constraints, Rng};
@@ -465,6 +466,16 @@ impl Generator {
         let constraints = constraints_for(settings, kept);
         let forced_notes = self.kept_notes(index, kept);
         let (prefix, resume_tick) = heard.unwrap_or_else(|| (vec![crate::music::vocab::Token::Bar.id()], 0));
+        // A loop's last bar owes a note to every enabled part its other bars did not play.
+        let owed_parts = match structure.loop_length() {
+            Some(length) if index == length as i64 - 1 => {
+                let others: Option<Vec<&GeneratedBar>> = (0..index).map(|i| self.bars.get(&i)).collect();
+                others.map_or([false; 3], |bars| {
+                    parts_owed(&constraints, bars.iter().flat_map(|bar| bar.content.notes.iter()))
+                })
+            }
+            _ => [false; 3],
+        };
         let request = BarRequest {
             header,
             history_first_bar: index - history.len() as i64,
@@ -474,6 +485,7 @@ impl Generator {
             forced_notes: &forced_notes,
             harmony: harmony.as_ref(),
             constraints,
+            owed_parts,
             rng: Rng::for_bar(settings.seed, index, settings.variation),
         };
         let model = self.model.as_mut().ok_or("no model")?.get(Workload::Stream);
