@@ -251,9 +251,7 @@ impl BarSampler {
                 Some(Token::Part(p)) => resumed && waiting_for.is_none_or(|w| p <= w),
                 _ => resumed,
             };
-            masked = (0..logits.len() as u32)
-                .map(|id| if may_follow(id) { logits[id as usize] } else { f32::NEG_INFINITY })
-                .collect::<Vec<f32>>();
+            masked = mask_logits(logits, may_follow);
             &masked[..]
         } else {
             logits
@@ -271,9 +269,7 @@ impl BarSampler {
                 Some(Token::Part(p)) => owing[p.index()],
                 _ => true,
             };
-            owed_masked = (0..logits.len() as u32)
-                .map(|id| if may_follow(id) { logits[id as usize] } else { f32::NEG_INFINITY })
-                .collect::<Vec<f32>>();
+            owed_masked = mask_logits(logits, may_follow);
             &owed_masked[..]
         } else {
             logits
@@ -471,6 +467,11 @@ pub fn generate_phrases(
         }
     }
     Ok(done)
+}
+
+/// `logits` with every token `may_follow` refuses set to minus infinity.
+fn mask_logits(logits: &[f32], may_follow: impl Fn(u32) -> bool) -> Vec<f32> {
+    (0..logits.len() as u32).map(|id| if may_follow(id) { logits[id as usize] } else { f32::NEG_INFINITY }).collect()
 }
 
 fn decoder_at_boundary_after(tokens: &[u32]) -> bool {
