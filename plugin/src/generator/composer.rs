@@ -525,6 +525,17 @@ mod tests {
     }
 
     fn bar(model: &mut FakeModel, forced_notes: &[Note], constraints: Constraints, seed: u32) -> Vec<u32> {
+        owing_bar(model, forced_notes, constraints, [false; 3], Rng::for_bar(seed, 0, 0))
+    }
+
+    /// A bar from its start with no history, owing `owed_parts`.
+    fn owing_bar(
+        model: &mut dyn TokenModel,
+        forced_notes: &[Note],
+        constraints: Constraints,
+        owed_parts: [bool; 3],
+        rng: Rng,
+    ) -> Vec<u32> {
         let request = BarRequest {
             header: header(),
             history: &[],
@@ -534,8 +545,8 @@ mod tests {
             forced_notes,
             harmony: None,
             constraints,
-            owed_parts: [false; 3],
-            rng: Rng::for_bar(seed, 0, 0),
+            owed_parts,
+            rng,
         };
         generate_bar(model, request).expect("a bar")
     }
@@ -608,19 +619,7 @@ mod tests {
         let owed = parts_owed(&constraints, earlier.iter().filter(|n| n.part != Part::Lead));
         assert_eq!(owed, [true, false, false]);
         let mut shy = Shy { inner: FakeModel::new(), shy: Part::Lead };
-        let request = BarRequest {
-            header: header(),
-            history: &[],
-            history_first_bar: 0,
-            forced_prefix: &[Token::Bar.id()],
-            resume_tick: 0,
-            forced_notes: &[],
-            harmony: None,
-            constraints,
-            owed_parts: owed,
-            rng: Rng::for_bar(5, 3, 0),
-        };
-        let last = bar_notes(&generate_bar(&mut shy, request).expect("bar"));
+        let last = bar_notes(&owing_bar(&mut shy, &[], constraints, owed, Rng::for_bar(5, 3, 0)));
         assert!(last.iter().any(|n| n.part == Part::Lead), "{last:?}");
         assert!(last.iter().all(|n| n.part != Part::Bass));
     }
