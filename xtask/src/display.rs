@@ -3,6 +3,7 @@
 //! Xvfb for the duration of the tests unless a DISPLAY is already set.
 
 use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 fn missing_packages() -> Result<Vec<String>> {
@@ -50,13 +51,20 @@ pub struct VirtualDisplay {
 impl Drop for VirtualDisplay {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            // SIGTERM, not SIGKILL: Xvfb then removes its socket and lock file, which a killed one
+            // leaves behind in /tmp for the next run to step around.
+            let terminated = Command::new("kill").arg(child.id().to_string()).status().is_ok_and(|s| s.success());
+            if !terminated {
+                let _ = child.kill();
+            }
             let _ = child.wait();
         }
     }
 }
 
 /// The DISPLAY to test on: the caller's, or a fresh Xvfb (depth 24, which egui's GL needs).
+/// Xvfb picks a free display number itself (`-displayfd`) and writes it once it accepts clients,
+/// so stale sockets and locks left in /tmp by earlier runs are not in the way.
 pub fn virtual_display() -> Result<VirtualDisplay> {
     if let Ok(display) = std::env::var("DISPLAY") {
         if !display.is_empty() {
@@ -64,26 +72,25 @@ pub fn virtual_display() -> Result<VirtualDisplay> {
         }
     }
     ensure_packages()?;
-    for number in 90..110 {
-        if std::path::Path::new(&format!("/tmp/.X11-unix/X{number}")).exists() {
-            continue;
-        }
-        let display = format!(":{number}");
-        let child = Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting Xvfb")?;
-        let socket = format!("/tmp/.X11-unix/X{number}");
-        for _ in 0..100 {
-            if std::path::Path::new(&socket).exists() {
-                return Ok(VirtualDisplay { child: Some(child), display });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let mut child = child;
+    std::fs::create_dir_all("target").context("creating target/")?;
+    let log_path = "target/xvfb.log";
+    let log = std::fs::File::create(log_path).with_context(|| format!("creating {log_path}"))?;
+    let mut child = Command::new("Xvfb")
+        .args(["-displayfd", "1", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"])
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .context("starting Xvfb")?;
+    let mut number = String::new();
+    let stdout = child.stdout.take().context("Xvfb's stdout")?;
+    // Blocks until Xvfb is ready (it writes the number) or exits (end of file).
+    BufReader::new(stdout).read_line(&mut number).context("reading Xvfb's display number")?;
+    let number = number.trim();
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
         let _ = child.kill();
+        let _ = child.wait();
+        let said = std::fs::read_to_string(log_path).unwrap_or_default();
+        bail!("could not start Xvfb; it said:\n{}", said.trim());
     }
-    bail!("could not start Xvfb")
+    Ok(VirtualDisplay { display: format!(":{number}"), child: Some(child) })
 }

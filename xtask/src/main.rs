@@ -161,15 +161,26 @@ fn test(_args: &[String]) -> Result<()> {
     counts.1 += pytest.1;
     println!("== Fine-tune smoke runs (cargo xtask finetune --quick on POP909 files: all parts, and lead only)");
     let finetuned = finetune_smoke(&mut counts);
-    let display = display::virtual_display()?;
-    println!("== Rust unit and headless-host tests (editor on DISPLAY {})", display.display);
+    // Without a display only the editor test can fail: say why and run every other test.
+    let display = match display::virtual_display() {
+        Ok(display) => {
+            println!("== Rust unit and headless-host tests (editor on DISPLAY {})", display.display);
+            Some(display)
+        }
+        Err(e) => {
+            println!("check X display for the editor test: FAILED: {e:#}");
+            counts.1 += 1;
+            println!("== Rust unit and headless-host tests (no display)");
+            None
+        }
+    };
     let rust = run_counting(
         cargo()
             // The end-to-end tests are #[ignore]d for a plain `cargo test` (they need the bundle and
             // ONNX Runtime, which this command has just built): run them too.
             // Every test binary runs even when one fails, so one failure hides no other.
             .args(["test", "--release", "--workspace", "--no-fail-fast", "--", "--include-ignored"])
-            .env("DISPLAY", &display.display)
+            .env("DISPLAY", display.as_ref().map_or("", |d| d.display.as_str()))
             .env("TRIO_CLAP", RELEASE_BUNDLE)
             .env("TRIO_ALLOC_CLAP", Path::new(ALLOC_CHECK_DIR).join("neural_trio.clap"))
             .envs(finetuned.map(|dir| ("TRIO_FINETUNED_MODELS", dir))),
