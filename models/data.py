@@ -149,7 +149,7 @@ def eval_bar_indices(windows, count=EVAL_WINDOWS, seed=EVAL_SEED):
 # --- synthetic fixture (tests and smoke runs only) --------------------------------------------
 
 def synthetic_song(vocab, rng, bars=8):
-    """One grammatical song from the vocabulary's group ranges: header, bars of onsets with
+    """One grammatical song from the vocabulary's group ranges: header, bars (controls drawn at random) of onsets with
     optional chords, parts in order (lead, arp, bass) with descending pitches, then EOS. A little
     regular (scale tones, chords on the beat) so that a model has something to learn."""
     g = vocab.groups
@@ -157,15 +157,20 @@ def synthetic_song(vocab, rng, bars=8):
     key_offset = int(rng.integers(0, 12))
     key = g["key"][0] + key_offset
     mood = rng.integers(*g["mood"])
-    song = [vocab.bos, tempo, key, mood]
+    style = rng.integers(*g["style"])
+    song = [vocab.bos, tempo, key, mood, style]
     scale = np.array([0, 2, 4, 5, 7, 9, 11]) + key_offset
     n_positions = g["position"][1] - g["position"][0]
     part_ids = vocab.group_ids("part")
     part_range = {0: (60, 84), 1: (48, 72), 2: (28, 52)}  # lead, arp, bass registers
     n_dur = g["duration"][1] - g["duration"][0]
     n_vel = g["velocity"][1] - g["velocity"][0]
+    density_bins = (g["density"][1] - g["density"][0]) // 3
     for _ in range(bars):
         song.append(vocab.bar)
+        # The bar's controls, in the grammar's order: lead, arp, bass density; arp motion; bass drive.
+        song += [g["density"][0] + p * density_bins + int(rng.integers(density_bins)) for p in range(3)]
+        song += [int(rng.integers(*g["arp_motion"])), int(rng.integers(*g["bass_drive"]))]
         step = n_positions // 4  # a beat
         onsets = sorted(set([0] + list(rng.choice(np.arange(0, n_positions, step // 2), size=3))))
         for t in onsets:

@@ -8,6 +8,18 @@ Run from the workspace root (/work/main); `cargo xtask train -- ARGS` runs exact
     models/.venv/bin/python models/train.py --resume --minutes 120   # continue last.pt; minutes count in total
     models/.venv/bin/python models/train.py --tiny --max-iters 30    # smoke run
     models/.venv/bin/python models/train.py --bf16 --compile         # ~1.8x faster on this CPU (spike)
+    models/.venv/bin/python models/train.py --device auto            # the GPU when PyTorch sees one, else the CPU
+
+Several GPUs (or CPU processes): the same script under torchrun, with DistributedDataParallel:
+
+    models/.venv/bin/torchrun --nproc_per_node 4 models/train.py --device cuda ...   # 4 GPUs, 1 machine
+
+Each process trains on its own GPU (cuda:LOCAL_RANK; gloo processes on the CPU without --device cuda)
+with its own data seed (seed + rank), so they draw different windows; --batch-size is per process,
+so one iteration sees nproc x batch-size windows and tokens_seen counts them all. Rank 0 alone
+evaluates, logs and writes; the others wait for it, and every process takes rank 0's clock, so all
+stop at the same iteration. Checkpoints hold the plain model (no "module." prefix), so export.py
+and --resume (with the same or another number of processes) work as after a one-process run.
 
 Reads target/dataset/{train,valid}.bin (uint16 token ids, songs concatenated) and writes into
 models/checkpoints/<arch>/: last.pt, best.pt (by held-out loss), metrics.json and loss.png.
@@ -21,9 +33,12 @@ import math
 import os
 import sys
 import time
+import zlib
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # so `import data` works from the root
 import data
@@ -65,7 +80,8 @@ DEFAULTS = dict(
     log_interval=10,
     # machine
     seed=1337,
-    device="cpu",             # cpu | cuda (the plugin always runs the exported graph on ONNX Runtime)
+    device="cpu",             # cpu | cuda | auto (cuda when available); the plugin always runs the exported
+                              # graph on ONNX Runtime, and CPU-only CI must never need a GPU
     threads=2,
     compile=False,
     bf16=False,
@@ -90,7 +106,7 @@ def parse_settings(argv=None):
     parser.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast for training steps")
     parser.add_argument("--tiny", action="store_true", help="tiny model and batch, for smoke tests")
     parser.add_argument("--threads", type=int)
-    parser.add_argument("--device", choices=["cpu", "cuda"])
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], help="auto: cuda when available, else cpu")
     parser.add_argument("--dropout", type=float)
     parser.add_argument("--eval-batch-size", type=int)
     parser.add_argument("--seed", type=int)
@@ -190,6 +206,25 @@ def plot_curves(history, path):
 
 def main(argv=None):
     s, args = parse_settings(argv)
+    if s["device"] == "auto":
+        s["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    if s["device"] == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: PyTorch sees no CUDA device")
+    # torchrun sets RANK, LOCAL_RANK and WORLD_SIZE; without them this is one plain process.
+    ddp = "RANK" in os.environ
+    rank, local_rank, world_size = 0, 0, 1
+    device = s["device"]
+    if ddp:
+        rank, local_rank, world_size = (int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
+        if device == "cuda":
+            if local_rank >= torch.cuda.device_count():
+                raise SystemExit(f"rank {rank}: no cuda:{local_rank} ({torch.cuda.device_count()} CUDA devices)")
+            device = f"cuda:{local_rank}"
+            torch.cuda.set_device(device)
+        # nccl moves the gradients between GPUs; gloo carries the small CPU-side messages (rank 0's
+        # clock, the generators' states) without waiting on a GPU. On the CPU gloo does it all.
+        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if device.startswith("cuda") else "gloo")
+    master = rank == 0  # evaluates, logs and writes checkpoints, metrics and plots
     torch.set_num_threads(s["threads"])
     os.makedirs(s["out_dir"], exist_ok=True)
     vocab = data.load_vocab()
@@ -210,12 +245,11 @@ def main(argv=None):
                            "eval_batch_size"):
                 s[key] = checkpoint["settings"][key]
 
-    torch.manual_seed(s["seed"])
-    rng = np.random.default_rng(s["seed"])
+    # Each rank its own seed, so that ranks draw different windows (and dropout masks); rank 0's is
+    # the one-process seed. The initial weights differ too, but DDP copies rank 0's to every rank.
+    torch.manual_seed(s["seed"] + rank)
+    rng = np.random.default_rng(s["seed"] + rank)
     config = model_config(s, vocab.size) if checkpoint is None else checkpoint["model_config"]
-    device = s["device"]
-    if device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: PyTorch sees no CUDA device")
     model = build_model(s["arch"], config).to(device)
     optimizer = make_optimizer(model, s)
     it, elapsed, tokens_seen, best_bits = 0, 0.0, 0, float("inf")
@@ -225,23 +259,54 @@ def main(argv=None):
         optimizer.load_state_dict(checkpoint["optimizer"])
         it, elapsed, tokens_seen = checkpoint["iter"], checkpoint["elapsed"], checkpoint["tokens_seen"]
         best_bits, history = checkpoint["best_valid_bits"], checkpoint["history"]
-        rng.bit_generator.state = checkpoint["numpy_rng"]
-        torch.set_rng_state(checkpoint["torch_rng"])
-        print(f"resuming {last_path} at iter {it} ({elapsed / 60:.1f} min in)")
+        # Every rank continues its own generators. A rank the checkpoint has none for (a run with more
+        # processes than the last one) keeps its fresh seed + rank ones.
+        rank_rngs = checkpoint.get("rank_rngs", [(checkpoint["numpy_rng"], checkpoint["torch_rng"])])
+        if rank < len(rank_rngs):
+            rng.bit_generator.state = rank_rngs[rank][0]
+            torch.set_rng_state(rank_rngs[rank][1])
+        if master:
+            print(f"resuming {last_path} at iter {it} ({elapsed / 60:.1f} min in)")
 
     train_windows = data.Windows(data.load_tokens(os.path.join(s["data_dir"], "train.bin")), vocab, s["context_length"])
     valid_windows = data.Windows(data.load_tokens(os.path.join(s["data_dir"], "valid.bin")), vocab, s["context_length"])
     eval_indices = data.eval_bar_indices(valid_windows, s["eval_windows"], s["eval_seed"])
-    print(f"{s['arch']}: {model.num_params():,} parameters; train {len(train_windows.tokens):,} tokens "
-          f"({len(train_windows.bars):,} bars), held-out {len(eval_indices)} windows of {s['context_length']}")
+    if master:
+        print(f"{s['arch']}: {model.num_params():,} parameters; train {len(train_windows.tokens):,} tokens "
+              f"({len(train_windows.bars):,} bars), held-out {len(eval_indices)} windows of {s['context_length']}"
+              + (f"; {world_size} processes x batch {s['batch_size']}" if ddp else ""))
 
+    # Training steps go through train_model (compiled, and wrapped by DDP to average the gradients);
+    # evaluation and checkpoints use `model` itself, so state_dict keys have no "module." prefix.
     train_model = torch.compile(model) if s["compile"] else model
+    if ddp:
+        device_ids = [local_rank] if device.startswith("cuda") else None
+        train_model = DistributedDataParallel(train_model, device_ids=device_ids)
     model.train()
+
+    def from_rank0(value):
+        # Every rank takes rank 0's clock: the stop decision and the learning rate depend on it, and
+        # ranks that disagreed would stop at different iterations (and hang) or drift apart.
+        if not ddp:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.broadcast(t, 0)
+        return t.item()
+
+    def gather(value):
+        # [value of rank 0, value of rank 1, ...]; every rank must call it at the same point.
+        if not ddp:
+            return [value]
+        values = [None] * world_size
+        dist.all_gather_object(values, value)
+        return values
+
+    rank_rngs = None  # every rank's (numpy, torch) generator state, gathered when a checkpoint is due
 
     def checkpoint_state():
         return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), iter=it, elapsed=elapsed,
                     tokens_seen=tokens_seen, best_valid_bits=best_bits, history=history,
-                    numpy_rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(), arch=s["arch"],
+                    numpy_rng=rank_rngs[0][0], torch_rng=rank_rngs[0][1], rank_rngs=rank_rngs, arch=s["arch"],
                     model_config=config, settings=s, vocab_hash=vocab.hash, data_manifest=manifest)
 
     budget_s = s["minutes"] * 60.0
@@ -249,29 +314,33 @@ def main(argv=None):
     train_tokens_this_run = 0
     last_valid_bits = history["valid"][-1][1] if history["valid"] else None
     progress_bar = None
-    if not args.no_progress:
+    if master and not args.no_progress:
         from tqdm import tqdm
         progress_bar = tqdm(total=s["max_iters"], initial=it, unit="it", dynamic_ncols=True)
     log = progress_bar.write if progress_bar else print
     run_start = time.time() - elapsed
     first_iter = it
+    first_batch_crc = None  # this rank's first batch of the run, to metrics: equal values = ranks drew the same data
     recent_losses = []
 
     while True:
-        elapsed = time.time() - run_start
+        elapsed = from_rank0(time.time() - run_start)
         done = it >= s["max_iters"] or elapsed >= budget_s or (args.pause_at is not None and it >= args.pause_at)
         if it % s["eval_interval"] == 0 or done:
-            if not history["valid"] or history["valid"][-1][0] != it:
-                bits, eval_tokens = evaluate(model, valid_windows, eval_indices, s["eval_batch_size"], device)
-                history["valid"].append((it, bits))
-                last_valid_bits = bits
-                log(f"iter {it}: held-out {bits:.4f} bits/token ({eval_tokens:,} tokens), "
-                    f"{elapsed / 60:.1f} min")
-                elapsed = time.time() - run_start
-                if bits < best_bits:
-                    best_bits = bits
-                    save_atomic(checkpoint_state(), best_path)
-            save_atomic(checkpoint_state(), last_path)
+            rank_rngs = gather((rng.bit_generator.state, torch.get_rng_state()))  # for the checkpoint
+            if master:
+                if not history["valid"] or history["valid"][-1][0] != it:
+                    bits, eval_tokens = evaluate(model, valid_windows, eval_indices, s["eval_batch_size"], device)
+                    history["valid"].append((it, bits))
+                    last_valid_bits = bits
+                    log(f"iter {it}: held-out {bits:.4f} bits/token ({eval_tokens:,} tokens), "
+                        f"{elapsed / 60:.1f} min")
+                    elapsed = time.time() - run_start
+                    if bits < best_bits:
+                        best_bits = bits
+                        save_atomic(checkpoint_state(), best_path)
+                save_atomic(checkpoint_state(), last_path)
+            elapsed = from_rank0(elapsed)  # the other ranks wait here while rank 0 evaluates and saves
         if done:
             break
 
@@ -280,7 +349,9 @@ def main(argv=None):
             group["lr"] = lr
         step_start = time.time()
         inputs, targets = train_windows.batch(train_windows.random_bars(rng, s["batch_size"]))
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=s["bf16"]):
+        if first_batch_crc is None:
+            first_batch_crc = zlib.crc32(inputs.tobytes())
+        with torch.autocast(s["device"], dtype=torch.bfloat16, enabled=s["bf16"]):
             _, loss = train_model(torch.from_numpy(inputs).to(device, non_blocking=True),
                                   torch.from_numpy(targets).to(device, non_blocking=True))
         optimizer.zero_grad(set_to_none=True)
@@ -289,25 +360,36 @@ def main(argv=None):
         optimizer.step()
         if it > first_iter:  # the first step of a run includes torch.compile's compile time
             train_seconds += time.time() - step_start
-            train_tokens_this_run += inputs.size
+            train_tokens_this_run += inputs.size * world_size
         it += 1
-        tokens_seen += inputs.size
+        tokens_seen += inputs.size * world_size  # every rank trained on a batch of its own
         recent_losses.append(loss.detach())  # no .item() per step: on a GPU that would wait for it
         if it % s["log_interval"] == 0:
-            mean_loss = float(torch.stack(recent_losses).mean())
+            mean_loss = torch.stack(recent_losses).mean()
+            if ddp:  # the loss over every rank's batches (gloo has no ReduceOp.AVG)
+                dist.all_reduce(mean_loss)
+                mean_loss = mean_loss / world_size
+            mean_loss = float(mean_loss)
             history["train"].append((it, mean_loss))
             recent_losses = []
+            tok_s = train_tokens_this_run / max(train_seconds, 1e-9)
             if progress_bar:
-                progress_bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.1e}",
-                                         tok_s=f"{train_tokens_this_run / max(train_seconds, 1e-9):.0f}")
+                progress_bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.1e}", tok_s=f"{tok_s:.0f}")
+            elif master:  # without the bar, a log line says the run is alive
+                log(f"iter {it}: train {mean_loss:.3f}, lr {lr:.1e}, {tok_s:.0f} tokens/s, {elapsed / 60:.1f} min")
         if progress_bar:
             progress_bar.update(1)
     if progress_bar:
         progress_bar.close()
 
+    first_batch_crcs = gather(first_batch_crc)
+    if not master:
+        dist.destroy_process_group()
+        return None
     plot_curves(history, os.path.join(s["out_dir"], "loss.png"))
     metrics = dict(
         arch=s["arch"], params=model.num_params(), model_config=config, iters=it, tokens_seen=tokens_seen,
+        world_size=world_size, first_batch_crc32=first_batch_crcs,  # tokens_seen counts all ranks' batches
         wall_seconds=round(elapsed, 1),
         train_tokens_per_s=round(train_tokens_this_run / train_seconds, 1) if train_seconds else None,
         best_valid_bits_per_token=best_bits, final_valid_bits_per_token=last_valid_bits,
@@ -318,6 +400,8 @@ def main(argv=None):
         json.dump(metrics, f, indent=2)
     print(f"done: {it} iters, {tokens_seen:,} tokens, best held-out {best_bits:.4f} bits/token, "
           f"{metrics['train_tokens_per_s']} tokens/s (this run)")
+    if ddp:
+        dist.destroy_process_group()
     return metrics
 
 

@@ -23,7 +23,7 @@ def test_vocab_json_is_read_and_consistent(vocab):
     with open(data.VOCAB_PATH) as f:
         raw = json.load(f)
     assert vocab.size == raw["size"] == len(vocab.tokens)
-    assert vocab.hash == raw["hash"] and vocab.header_length == 4
+    assert vocab.hash == raw["hash"] and vocab.header_length == 5
     # The groups tile [0, size) without gaps or overlaps ...
     ranges = sorted(vocab.groups.values())
     assert ranges[0][0] == 0 and ranges[-1][1] == vocab.size
@@ -31,7 +31,8 @@ def test_vocab_json_is_read_and_consistent(vocab):
     # ... and name the tokens they hold.
     prefixes = {"pad": "PAD", "bos": "BOS", "eos": "EOS", "bar": "BAR", "tempo": "TEMPO_", "key": "KEY_",
                 "mood": "MOOD_", "position": "POS_", "chord": "CHORD_", "part": "PART_", "pitch": "PITCH_",
-                "duration": "DUR_", "velocity": "VEL_"}
+                "duration": "DUR_", "velocity": "VEL_", "style": "STYLE_", "density": "DENSITY_", "arp_motion": "ARP_",
+                "bass_drive": "BASS_"}
     assert set(prefixes) == set(vocab.groups)
     for name, (start, end) in vocab.groups.items():
         assert all(vocab.tokens[i].startswith(prefixes[name]) for i in range(start, end)), name

@@ -11,6 +11,8 @@
 
 use crate::generator::resources::ModelChoice;
 use crate::generator::settings::GenSettings;
+use crate::music::controls::{ArpMotion, BassDrive, ControlChoice, Style, DENSITY_BINS};
+use crate::music::tokens::HEADER_LENGTH;
 use crate::music::vocab::{vocab_hash, DURATIONS_TICKS, VOCAB_SIZE};
 use crate::music::{Note, Part, TICKS_PER_BAR};
 use nice_plug::params::persist::PersistentField;
@@ -46,9 +48,9 @@ pub struct PersistedSession {
     pub variation: u32,
     /// Locked parts keep their notes when the others are regenerated.
     pub locked: [bool; 3],
-    /// The conditioning tokens the bars were generated under (BOS TEMPO KEY MOOD), in today's
+    /// The conditioning tokens the bars were generated under (BOS TEMPO KEY MOOD STYLE), in today's
     /// vocabulary; None when there were none or they were in another vocabulary.
-    pub header: Option<[u32; 4]>,
+    pub header: Option<[u32; HEADER_LENGTH]>,
     /// The parameter values the bars were generated under, so a reload does not regenerate them.
     pub settings: Option<GenSettings>,
     pub bars: Vec<StoredBar>,
@@ -234,8 +236,9 @@ struct FileV2 {
     variation: u32,
     #[serde(default)]
     locked: [bool; 3],
+    /// A list, not an array: its length changed with the vocabulary (4 tokens before styles).
     #[serde(default)]
-    header: Option<[u32; 4]>,
+    header: Option<Vec<u32>>,
     #[serde(default)]
     settings: Option<SettingsV2>,
     #[serde(default)]
@@ -272,6 +275,11 @@ struct SettingsV2 {
     mood: Option<u8>,
     parts_on: [bool; 3],
     registers: [(u8, u8); 3],
+    /// Added with the Dance model; older projects read "pop" and every control on Auto.
+    style: String,
+    density: [Option<u8>; 3],
+    arp_motion: Option<String>,
+    bass_drive: Option<String>,
 }
 
 impl Default for SettingsV2 {
@@ -291,10 +299,15 @@ impl From<&GenSettings> for SettingsV2 {
             mood: s.mood,
             parts_on: s.parts_on,
             registers: s.registers,
+            style: s.style.name().to_string(),
+            density: s.controls.density,
+            arp_motion: s.controls.arp_motion.map(|m| m.name().to_string()),
+            bass_drive: s.controls.bass_drive.map(|d| d.name().to_string()),
         }
     }
 }
 
+/// A saved name this build does not know reads as the default (Pop, Auto): it never refuses a file.
 impl From<SettingsV2> for GenSettings {
     fn from(s: SettingsV2) -> Self {
         GenSettings {
@@ -306,6 +319,12 @@ impl From<SettingsV2> for GenSettings {
             mood: s.mood,
             parts_on: s.parts_on,
             registers: s.registers,
+            style: Style::ALL.into_iter().find(|st| st.name() == s.style).unwrap_or_default(),
+            controls: ControlChoice {
+                density: s.density.map(|bin| bin.filter(|&b| b < DENSITY_BINS)),
+                arp_motion: s.arp_motion.and_then(|name| ArpMotion::ALL.into_iter().find(|m| m.name() == name)),
+                bass_drive: s.bass_drive.and_then(|name| BassDrive::ALL.into_iter().find(|d| d.name() == name)),
+            },
         }
     }
 }
@@ -318,7 +337,7 @@ impl From<&PersistedSession> for FileV2 {
             vocab_hash: vocab_hash(),
             variation: s.variation,
             locked: s.locked,
-            header: s.header,
+            header: s.header.map(|h| h.to_vec()),
             settings: s.settings.as_ref().map(SettingsV2::from),
             bars: s
                 .bars
@@ -370,7 +389,11 @@ impl FileV2 {
                 .filter(|tokens| decoded_notes(tokens) == notes);
             bars.push(StoredBar { index: bar.index, notes, tokens });
         }
-        let header = self.header.filter(|_| same_vocabulary).filter(header_is_valid);
+        let header = self
+            .header
+            .filter(|_| same_vocabulary)
+            .and_then(|h| <[u32; HEADER_LENGTH]>::try_from(h).ok())
+            .filter(header_is_valid);
         Ok(PersistedSession {
             model_id: self.model_id,
             variation: self.variation,
@@ -403,7 +426,7 @@ fn decoded_notes(tokens: &[u32]) -> Vec<Note> {
     crate::generator::composer::bar_notes(tokens)
 }
 
-fn header_is_valid(header: &[u32; 4]) -> bool {
+fn header_is_valid(header: &[u32; HEADER_LENGTH]) -> bool {
     let mut decoder = crate::music::tokens::Decoder::new();
     header.iter().all(|&id| decoder.push(id).is_ok())
 }
@@ -562,7 +585,8 @@ impl FileV1 {
             model_id: self.model_id,
             variation: self.variation,
             locked: self.locked,
-            header: self.header.filter(|_| same_vocabulary).filter(header_is_valid),
+            // Format 1's header has no style: it is never today's.
+            header: None,
             settings: self.settings.map(|s| GenSettings {
                 temperature: s.temperature,
                 top_p: s.top_p,
@@ -572,6 +596,7 @@ impl FileV1 {
                 mood: s.mood,
                 parts_on: s.parts_on,
                 registers: s.registers,
+                ..GenSettings::default()
             }),
             bars,
         })
@@ -583,7 +608,8 @@ mod tests {
     use super::*;
     use crate::music::vocab::Token;
 
-    fn bar_tokens() -> Vec<u32> {
+    /// One bass note at the downbeat, in format 1's vocabulary (no control tokens).
+    fn bar_tokens_v1() -> Vec<u32> {
         vec![
             Token::Bar.id(),
             Token::Position(0).id(),
@@ -592,6 +618,14 @@ mod tests {
             Token::Duration(3).id(),
             Token::Velocity(5).id(),
         ]
+    }
+
+    /// The same bar in today's vocabulary.
+    fn bar_tokens() -> Vec<u32> {
+        let note = Note { start_tick: 0, part: Part::Bass, pitch: 36, duration_ticks: 6, velocity: 88 };
+        let mut tokens = Vec::new();
+        crate::music::tokens::encode_bar(&[note], &[], &mut tokens);
+        tokens
     }
 
     fn session() -> PersistedSession {
@@ -625,14 +659,45 @@ mod tests {
     fn a_field_added_later_is_ignored_and_a_missing_one_takes_its_default() {
         let mut value = serde_json::to_value(session()).unwrap();
         value["settings"].as_object_mut().unwrap().remove("top_p");
-        value["settings"]["style"] = serde_json::json!("dance");
+        value["settings"]["swing"] = serde_json::json!(0.6);
         let loaded: PersistedSession = serde_json::from_value(value).unwrap();
         assert_eq!(loaded.settings.unwrap().top_p, GenSettings::default().top_p);
     }
 
     #[test]
+    fn a_project_saved_before_styles_plays_pop_with_every_control_on_auto() {
+        let mut value = serde_json::to_value(session()).unwrap();
+        let settings = value["settings"].as_object_mut().unwrap();
+        for field in ["style", "density", "arp_motion", "bass_drive"] {
+            assert!(settings.remove(field).is_some(), "{field} is saved");
+        }
+        // That release's header had four tokens, in its own vocabulary.
+        value["header"] = serde_json::json!([1, 7, 20, 35]);
+        value["vocab_hash"] = serde_json::json!("2e87dead809d1575");
+        let loaded: PersistedSession = serde_json::from_value(value).unwrap();
+        let settings = loaded.settings.unwrap();
+        assert_eq!(settings.style, Style::Pop);
+        assert_eq!(settings.controls, ControlChoice::AUTO);
+        assert_eq!(loaded.header, None);
+        assert_eq!(loaded.bars[0].notes, session().bars[0].notes, "the saved notes play as they are");
+        // And what this build saves comes back as it was.
+        let chosen = GenSettings {
+            style: Style::Dance,
+            controls: ControlChoice {
+                density: [Some(4), None, Some(7)],
+                arp_motion: Some(ArpMotion::Arpeggio),
+                bass_drive: Some(BassDrive::Offbeat),
+            },
+            ..GenSettings::default()
+        };
+        let saved = PersistedSession { settings: Some(chosen), ..session() };
+        let json = serde_json::to_string(&saved).unwrap();
+        assert_eq!(serde_json::from_str::<PersistedSession>(&json).unwrap().settings, Some(chosen));
+    }
+
+    #[test]
     fn format_1_migrates_with_its_own_vocabulary() {
-        let tokens = bar_tokens();
+        let tokens = bar_tokens_v1();
         let json = format!(
             "{{\"format\":1,\"model_id\":\"trio-base-0.2/{}\",\"variation\":3,\"locked\":[true,false,false],\
              \"header\":null,\"settings\":null,\"bars\":[{{\"index\":0,\"tokens\":{tokens:?}}}],\"stamp\":9}}",
@@ -644,14 +709,15 @@ mod tests {
             loaded.bars[0].notes,
             vec![Note { start_tick: 0, part: Part::Bass, pitch: 36, duration_ticks: 6, velocity: 88 }]
         );
-        assert_eq!(loaded.bars[0].notes, decoded_notes(&tokens), "format 1's vocabulary is today's");
+        assert_eq!(loaded.bars[0].tokens, None, "format 1's tokens are not today's vocabulary: the notes play");
+        assert_eq!(loaded.settings, None);
     }
 
     #[test]
     fn refuses_garbage_and_newer_formats_with_a_message() {
         assert!(serde_json::from_str::<PersistedSession>("[1,2,3]").is_err());
         assert!(serde_json::from_str::<PersistedSession>("{\"format\":1}").is_err());
-        let mut bad = bar_tokens();
+        let mut bad = bar_tokens_v1();
         bad.swap(1, 2);
         let json = format!(
             "{{\"format\":1,\"model_id\":\"\",\"variation\":0,\"locked\":[false,false,false],\"header\":null,\

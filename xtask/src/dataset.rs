@@ -16,11 +16,12 @@
 //!   skipped.
 
 use crate::pool;
-use crate::pop909::{self, load_song, song_dirs, Song};
+use crate::pop909::{self, dance_phrase, load_song, load_versions, rule_descriptions, song_dirs, DanceRules, Song};
 use anyhow::{bail, Context, Result};
-use neural_trio::music::tokens::{decode_phrase, encode_phrase};
+use neural_trio::music::controls::Style;
+use neural_trio::music::tokens::{decode_phrase, encode_phrase, Header};
 use neural_trio::music::vocab::{self, Mood};
-use neural_trio::music::Part;
+use neural_trio::music::{Part, Phrase};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -82,8 +83,14 @@ struct SongResult {
 
 struct Encoded {
     song: Song,
-    /// One token stream per transposition written (one for valid).
+    /// One token stream per sequence written: the song, its aligned versions and its Dance
+    /// arrangements, each at its transpositions.
     streams: Vec<Vec<u16>>,
+    /// Sequences per source: the song itself, other arrangers' versions, Dance by rule.
+    sequences: Sequences,
+    /// Versions read and skipped, with the reason.
+    versions_used: u32,
+    versions_skipped: Vec<String>,
     /// Notes per part over all streams written.
     notes: [u64; 3],
     /// Notes lost to transposition out of 0..=127.
@@ -91,41 +98,114 @@ struct Encoded {
     round_trip_failures: Vec<String>,
 }
 
-fn encode_song(song: Song, valid: bool) -> Encoded {
-    let shifts: Vec<i32> = if valid { vec![0] } else { TRANSPOSITIONS.collect() };
-    let mut streams = Vec::with_capacity(shifts.len());
-    let mut notes = [0u64; 3];
-    let mut transposition_drops = 0;
-    let mut round_trip_failures = Vec::new();
-    for shift in shifts {
-        let (header, phrase) = if shift == 0 {
-            (song.header, song.phrase.clone())
-        } else {
-            pop909::transpose(&song.header, &song.phrase, shift)
-        };
-        transposition_drops += (song.phrase.notes.len() - phrase.notes.len()) as u64;
-        let tokens = encode_phrase(&header, &phrase, true);
+#[derive(Debug, Default, Clone, Copy)]
+struct Sequences {
+    pop: u64,
+    versions: u64,
+    dance: u64,
+}
+
+/// Transpositions an aligned version is written at (train only): 4 of the 12, varying by song and
+/// version, so versions add other arrangers' textures without outweighing the songs themselves.
+const VERSION_TRANSPOSITIONS: usize = 4;
+/// Transpositions a train song's Dance arrangement is written at, each with its own rule variants.
+const DANCE_TRANSPOSITIONS: usize = 6;
+/// Dance tempos (BPM) the Dance arrangements are tagged with, picked by song: the tempo bins of
+/// house, trance and EDM pop.
+const DANCE_TEMPOS_BPM: [f32; 5] = [120.0, 124.0, 126.0, 128.0, 138.0];
+
+/// `count` distinct transpositions of -6..=5 for (song, stream), deterministic.
+fn picked_shifts(song_id: u32, stream: u32, count: usize) -> Vec<i32> {
+    let all: Vec<i32> = TRANSPOSITIONS.collect();
+    let start = (song_id.wrapping_mul(7) + stream.wrapping_mul(5)) as usize;
+    (0..count).map(|k| all[(start + k * 5) % all.len()]).collect()
+}
+
+/// The Dance header of a song: its key, a dance tempo, the fast mood of its mode, style Dance.
+fn dance_header(song: &Song) -> Header {
+    let bpm = DANCE_TEMPOS_BPM[song.id as usize % DANCE_TEMPOS_BPM.len()];
+    Header {
+        tempo_bin: vocab::tempo_bin(bpm),
+        key: song.header.key,
+        mood: Mood::from_mode_and_tempo(song.header.key.minor, true),
+        style: Style::Dance,
+    }
+}
+
+fn encode_song(song: Song, versions: Vec<(String, Result<Song, String>)>, valid: bool) -> Encoded {
+    let mut enc = Encoded {
+        song: song.clone(),
+        streams: Vec::new(),
+        sequences: Sequences::default(),
+        versions_used: 0,
+        versions_skipped: Vec::new(),
+        notes: [0; 3],
+        transposition_drops: 0,
+        round_trip_failures: Vec::new(),
+    };
+    let pop_shifts: Vec<i32> = if valid { vec![0] } else { TRANSPOSITIONS.collect() };
+    for &shift in &pop_shifts {
+        enc.write(&song.header, &song.phrase, shift, &format!("song {:03}", song.id));
+        enc.sequences.pop += 1;
+    }
+    // Held-out songs keep only their own file, so held-out loss compares across data changes.
+    if !valid {
+        for (index, (name, version)) in versions.into_iter().enumerate() {
+            match version {
+                Ok(v) => {
+                    enc.versions_used += 1;
+                    for shift in picked_shifts(song.id, 1 + index as u32, VERSION_TRANSPOSITIONS) {
+                        enc.write(&v.header, &v.phrase, shift, &format!("song {:03} {name}", song.id));
+                        enc.sequences.versions += 1;
+                    }
+                }
+                Err(reason) => enc.versions_skipped.push(format!("{name}: {reason}")),
+            }
+        }
+    }
+    // Dance by rule: train songs under training rules, held-out songs under the held-out rules.
+    let header = dance_header(&song);
+    if valid {
+        let phrase = dance_phrase(&song, DanceRules::held_out());
+        enc.write(&header, &phrase, 0, &format!("song {:03} dance", song.id));
+        enc.sequences.dance += 1;
+    } else {
+        for (index, shift) in picked_shifts(song.id, 0, DANCE_TRANSPOSITIONS).into_iter().enumerate() {
+            let rules = DanceRules::pick_for_training(song.id, index as u32);
+            let phrase = dance_phrase(&song, rules);
+            enc.write(&header, &phrase, shift, &format!("song {:03} dance {}", song.id, rules.name()));
+            enc.sequences.dance += 1;
+        }
+    }
+    enc
+}
+
+impl Encoded {
+    /// Writes `phrase` under `header`, transposed by `shift`, checking that it decodes back.
+    fn write(&mut self, header: &Header, phrase: &Phrase, shift: i32, label: &str) {
+        let (header, transposed) =
+            if shift == 0 { (*header, phrase.clone()) } else { pop909::transpose(header, phrase, shift) };
+        self.transposition_drops += (phrase.notes.len() - transposed.notes.len()) as u64;
+        let tokens = encode_phrase(&header, &transposed, true);
         match decode_phrase(&tokens) {
-            Ok((h, p)) if h == header && p == phrase => {}
-            Ok((h, p)) => round_trip_failures.push(format!(
-                "song {:03} shift {shift:+}: decoded {} notes/{} chords/{} bars, expected {}/{}/{}{}",
-                song.id,
+            Ok((h, p)) if h == header && p == transposed => {}
+            Ok((h, p)) => self.round_trip_failures.push(format!(
+                "{label} shift {shift:+}: decoded {} notes/{} chords/{} bars, expected {}/{}/{}{}",
                 p.notes.len(),
                 p.chords.len(),
                 p.bars,
-                phrase.notes.len(),
-                phrase.chords.len(),
-                phrase.bars,
+                transposed.notes.len(),
+                transposed.chords.len(),
+                transposed.bars,
                 if h == header { "" } else { "; header differs" },
             )),
-            Err(e) => round_trip_failures.push(format!("song {:03} shift {shift:+}: {e}", song.id)),
+            Err(e) => self.round_trip_failures.push(format!("{label} shift {shift:+}: {e}")),
         }
-        for n in &phrase.notes {
-            notes[n.part.index()] += 1;
+        for n in &transposed.notes {
+            self.notes[n.part.index()] += 1;
         }
-        streams.push(tokens.into_iter().map(|t| u16::try_from(t).expect("vocabulary fits u16")).collect());
+        self.streams.push(tokens.into_iter().map(|t| u16::try_from(t).expect("vocabulary fits u16")).collect());
     }
-    Encoded { song, streams, notes, transposition_drops, round_trip_failures }
 }
 
 #[derive(Default)]
@@ -135,6 +215,9 @@ struct SplitStats {
     tokens: Vec<u16>,
     /// Sequences written (songs × transpositions).
     sequences: u64,
+    by_source: Sequences,
+    versions_used: u64,
+    versions_skipped: Vec<String>,
     /// Bars of the untransposed songs.
     bars: u64,
     /// Notes per part over everything written.
@@ -170,6 +253,13 @@ impl SplitStats {
             "skipped": skipped,
             "used": self.used.iter().map(|id| format!("{id:03}")).collect::<Vec<_>>(),
             "sequences": self.sequences,
+            "sequences_by_source": {
+                "pop909_songs": self.by_source.pop,
+                "pop909_versions": self.by_source.versions,
+                "dance_by_rule": self.by_source.dance,
+            },
+            "versions_used": self.versions_used,
+            "versions_skipped": self.versions_skipped.len(),
             "tokens": self.tokens.len(),
             "bars_untransposed": self.bars,
             "notes": {
@@ -227,7 +317,7 @@ pub fn run(args: &[String]) -> Result<()> {
         // A panic on one odd file is a bug, but must not stop the run either.
         let outcome = std::panic::catch_unwind(|| load_song(dir))
             .unwrap_or_else(|_| Err("panicked while loading (a bug: please report)".into()))
-            .map(|song| encode_song(song, valid));
+            .map(|song| encode_song(song, if valid { Vec::new() } else { load_versions(dir) }, valid));
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
         if n.is_multiple_of(50) || n == dirs.len() {
             eprint!("\r  {n}/{} songs", dirs.len());
@@ -248,6 +338,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 let meta = &enc.song.meta;
                 split.used.push(result.id);
                 split.sequences += enc.streams.len() as u64;
+                split.by_source.pop += enc.sequences.pop;
+                split.by_source.versions += enc.sequences.versions;
+                split.by_source.dance += enc.sequences.dance;
+                split.versions_used += enc.versions_used as u64;
+                split.versions_skipped.extend(enc.versions_skipped.iter().cloned());
                 for s in &enc.streams {
                     split.tokens.extend_from_slice(s);
                 }
@@ -288,7 +383,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "vocab_size": vocab::VOCAB_SIZE,
         "source": std::fs::canonicalize(&args.source).unwrap_or(args.source.clone()).display().to_string(),
         "dataset": "POP909 (MIT), MELODY → lead, PIANO → arp + bass, BRIDGE dropped",
-        "format": "little-endian u16 token ids; songs concatenated; each = BOS TEMPO KEY MOOD, then BAR…, then EOS",
+        "format": "little-endian u16 token ids; songs concatenated; each = BOS TEMPO KEY MOOD STYLE, then BAR (+ 5 control tokens)…, then EOS",
         "split_rule": format!("by song number: {FIRST_VALID_SONG:03}–909 valid (held out, never trained on), the rest train"),
         "half_time_rule": format!(
             "annotated tempo = 60 / median inter-beat interval of beat_midi.txt; below {} BPM the song is half-time: \
@@ -306,8 +401,19 @@ pub fn run(args: &[String]) -> Result<()> {
         ),
         "transpositions": {
             "train": TRANSPOSITIONS.collect::<Vec<_>>(),
+            "train_versions": format!("{VERSION_TRANSPOSITIONS} of them per version, picked by song and version"),
+            "train_dance": format!("{DANCE_TRANSPOSITIONS} of them per song, each with its own rule variants"),
             "valid": [0],
         },
+        "versions_rule": "POP909/NNN/versions/*.mid of train songs whose melody is aligned with the song's \
+             (see pop909::load_versions); read with the song's annotations by the same rules; held-out songs' versions are not used",
+        "dance_rule": format!(
+            "every song also as a Dance arrangement made by rule from its melody, chords and key (pop909::dance), \
+             header style dance, fast mood of its mode, tempo bin of one of {DANCE_TEMPOS_BPM:?} BPM by song; \
+             train songs under training variants (pick_for_training), held-out songs under the held-out variants {}",
+            DanceRules::held_out().name()
+        ),
+        "dance_rules": rule_descriptions().into_iter().map(|(name, text)| json!({"rule": name, "says": text})).collect::<Vec<_>>(),
         "splits": {
             "train": train.json("train"),
             "valid": valid.json("valid"),

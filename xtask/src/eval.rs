@@ -29,6 +29,7 @@ use crate::pop909::{load_song, song_dirs, Song};
 use anyhow::{bail, Context, Result};
 use generate::{Job, Setting, DEFAULT_TOP_P};
 use neural_trio::generator::sampler::Rng;
+use neural_trio::music::controls::{ControlChoice, Style};
 use neural_trio::music::harmony::{chord_mask, BarHarmony};
 use neural_trio::music::tokens::{decode_phrase, encode_phrase};
 use neural_trio::music::vocab::{Key, Mood, TEMPO_BIN_EDGES_BPM};
@@ -304,6 +305,8 @@ fn settings(args: &Args) -> Vec<Setting> {
             phrases: args.phrases,
             baseline: None,
             forced_chords: false,
+            style: Style::Pop,
+            controls: ControlChoice::AUTO,
         })
         .collect();
     // Key lock and each mood are compared with T=1 at fewer phrases: N/2 and N/4, at least 4.
@@ -318,6 +321,8 @@ fn settings(args: &Args) -> Vec<Setting> {
         phrases: small(2),
         baseline: None,
         forced_chords: false,
+        style: Style::Pop,
+        controls: ControlChoice::AUTO,
     });
     // Jamming: the chords of held-out windows forced on the model (issue 12).
     settings.push(Setting {
@@ -330,6 +335,8 @@ fn settings(args: &Args) -> Vec<Setting> {
         phrases: small(2),
         baseline: None,
         forced_chords: true,
+        style: Style::Pop,
+        controls: ControlChoice::AUTO,
     });
     for mood in Mood::ALL {
         settings.push(Setting {
@@ -342,6 +349,8 @@ fn settings(args: &Args) -> Vec<Setting> {
             phrases: small(4),
             baseline: None,
             forced_chords: false,
+            style: Style::Pop,
+            controls: ControlChoice::AUTO,
         });
     }
     settings
@@ -408,6 +417,8 @@ fn run_baselines(
             phrases,
             baseline: Some(short),
             forced_chords: false,
+            style: Style::Pop,
+            controls: ControlChoice::AUTO,
         };
         let mut made = Vec::new();
         let mut failure = None;
@@ -422,6 +433,8 @@ fn run_baselines(
                 temperature: setting.temperature,
                 top_p: setting.top_p,
                 harmony: None,
+                style: setting.style,
+                controls: setting.controls,
             };
             match generate::phrase(&mut bridge, &job, args.bars, &[]) {
                 Ok(g) => made.push(g),
@@ -522,6 +535,8 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
                 temperature: setting.temperature,
                 top_p: setting.top_p,
                 harmony,
+                style: setting.style,
+                controls: setting.controls,
             });
         }
     }

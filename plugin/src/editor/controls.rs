@@ -9,7 +9,10 @@ use crate::link::{Command, EditorEnd, EngineStatus};
 use crate::music::harmony::Progression;
 use crate::music::vocab::Key;
 use crate::music::Part;
-use crate::params::{key_lock_key, Compute, Follow, GroupKnobs, LinkGroup, Mode, MoodChoice, PartOutput, TrioParams};
+use crate::params::{
+    key_lock_key, ArpMotionChoice, BassDriveChoice, Compute, Follow, GroupKnobs, LinkGroup, Mode, MoodChoice,
+    PartOutput, TrioParams,
+};
 use egui::{Color32, DragValue, RichText, Ui};
 use nice_plug::prelude::*;
 use nice_plug_egui::widgets::ParamSlider;
@@ -50,11 +53,15 @@ pub fn follow_group_knobs(params: &TrioParams, setter: &ParamSetter, knobs: &Gro
     follow(setter, &params.mood, knobs.mood);
     follow(setter, &params.follow, knobs.follow);
     follow(setter, &params.compute, knobs.compute);
+    follow(setter, &params.style, knobs.style);
+    follow(setter, &params.arp_motion, knobs.arp_motion);
+    follow(setter, &params.bass_drive, knobs.bass_drive);
     for (part, (on, low, high)) in Part::ALL.into_iter().zip(knobs.parts) {
         let p = params.part(part);
         follow(setter, &p.on, on);
         follow(setter, &p.low, low);
         follow(setter, &p.high, high);
+        follow(setter, &p.density, knobs.density[part.index()]);
     }
 }
 
@@ -279,6 +286,30 @@ pub fn generate_group(
         ui.label("Mood");
         enum_combo::<MoodChoice>(ui, "trio-mood", setter, &params.mood);
         ui.end_row();
+
+        ui.label("Style").on_hover_text(
+            "Pop: piano-pop arrangements (POP909). Dance: a lead hook on top, a 16th/8th arpeggio, a pulsing \
+             or offbeat bass.",
+        );
+        enum_buttons(ui, setter, &params.style);
+        ui.end_row();
+
+        ui.label("Arp motion")
+            .on_hover_text("Block chords, broken chords or an arpeggio in every bar; Auto: the model picks.");
+        enum_combo::<ArpMotionChoice>(ui, "trio-arp-motion", setter, &params.arp_motion);
+        ui.end_row();
+
+        ui.label("Bass drive")
+            .on_hover_text("Held roots, a pulse, offbeats or 16ths in every bar; Auto: the model picks.");
+        enum_combo::<BassDriveChoice>(ui, "trio-bass-drive", setter, &params.bass_drive);
+        ui.end_row();
+
+        for part in Part::ALL {
+            ui.label(RichText::new(format!("{} density", part_title(part))).color(part_tint(part)))
+                .on_hover_text("Notes per bar asked of the part; Auto: the model picks.");
+            ui.add(slider(&params.part(part).density, setter));
+            ui.end_row();
+        }
 
         ui.label("Compute").on_hover_text(
             "Where the model runs. Auto: the faster of CPU and GPU for each kind of work, measured on this \

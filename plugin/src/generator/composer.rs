@@ -3,8 +3,9 @@
 
 use super::model::TokenModel;
 use super::sampler::{sample, sample_from, Constraints, Rng};
+use crate::music::controls::{ArpMotion, BarControls, BassDrive, Style};
 use crate::music::harmony::{chord_mask, BarHarmony};
-use crate::music::tokens::{Decoded, Decoder};
+use crate::music::tokens::{Decoded, Decoder, HEADER_LENGTH};
 use crate::music::vocab::{ids, Key, Mood, Token, VOCAB_SIZE};
 use crate::music::{Note, Part, TICKS_PER_BAR};
 
@@ -14,15 +15,17 @@ pub const MAX_TOKENS_PER_BAR: usize = 240;
 pub const MAX_NOTES_PER_GENERATED_BAR: usize = 96;
 
 /// The conditioning tokens: tempo from the host; key and mood from the controls, or drawn from the
-/// model when left open. The key comes before the mood in the stream, so an open key under a chosen
-/// mood is drawn among the keys of the mood's mode (the labels were derived from mode and tempo).
+/// model when left open; the style as chosen. The key comes before the mood in the stream, so an
+/// open key under a chosen mood is drawn among the keys of the mood's mode (the labels were derived
+/// from mode and tempo).
 pub fn make_header(
     model: &mut dyn TokenModel,
     tempo_bin: u8,
     key: Option<Key>,
     mood: Option<Mood>,
+    style: Style,
     rng: &mut Rng,
-) -> Result<[u32; 4], String> {
+) -> Result<[u32; HEADER_LENGTH], String> {
     let mut tokens = vec![Token::Bos.id(), Token::Tempo(tempo_bin).id()];
     let key_id = match key {
         Some(k) => Token::Key(k).id(),
@@ -44,12 +47,12 @@ pub fn make_header(
             sample_from(candidates, 1.0, rng).ok_or("no mood")?
         }
     };
-    Ok([tokens[0], tokens[1], key_id, mood_id])
+    Ok([tokens[0], tokens[1], key_id, mood_id, Token::Style(style).id()])
 }
 
 /// Everything one bar's generation depends on.
 pub struct BarRequest<'a> {
-    pub header: [u32; 4],
+    pub header: [u32; HEADER_LENGTH],
     /// Earlier bars' tokens, oldest first, each starting with BAR; only the most recent that fit are used.
     pub history: &'a [&'a [u32]],
     /// The bar index of `history[0]` (it sets where the context window may start).
@@ -122,6 +125,8 @@ struct BarSampler {
     articulate: Option<(u32, Part)>,
     /// Parts that must start a note before the bar ends, until they have.
     owed: [bool; 3],
+    /// What the kept (locked) and disabled parts do in this bar: their control tokens say it.
+    kept_controls: BarControls,
 }
 
 impl BarSampler {
@@ -145,6 +150,7 @@ impl BarSampler {
             }
         }
         let prefix_end_tick = decoder.position.max(-1);
+        let kept_controls = BarControls::measure(forced_notes);
         let mut pending: Vec<Note> =
             forced_notes.iter().filter(|n| n.start_tick as i32 > prefix_end_tick).copied().collect();
         pending.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
@@ -175,6 +181,7 @@ impl BarSampler {
             pending_chords,
             articulate: None,
             owed,
+            kept_controls,
         })
     }
 
@@ -207,7 +214,50 @@ impl BarSampler {
         Ok(Some(id))
     }
 
+    /// Whether control token `id` fits: a part the model may not start (kept or off) says what its
+    /// kept notes do; an asked control is the only one; an owed part is not silent.
+    fn control_allowed(&self, token: Token) -> bool {
+        let allowed = |part: Part| self.constraints.parts_allowed[part.index()];
+        let owed = |part: Part| self.owed[part.index()];
+        let asked = &self.constraints.controls;
+        let kept = &self.kept_controls;
+        match token {
+            Token::Density(part, bin) if !allowed(part) => bin == kept.density[part.index()],
+            Token::Density(part, bin) => {
+                asked.density[part.index()].is_none_or(|b| b == bin) && !(owed(part) && bin == 0)
+            }
+            Token::ArpMotion(motion) if !allowed(Part::Arp) => motion == kept.arp_motion,
+            Token::ArpMotion(motion) => {
+                asked.arp_motion.is_none_or(|m| m == motion) && !(owed(Part::Arp) && motion == ArpMotion::Rest)
+            }
+            Token::BassDrive(drive) if !allowed(Part::Bass) => drive == kept.bass_drive,
+            Token::BassDrive(drive) => {
+                asked.bass_drive.is_none_or(|d| d == drive) && !(owed(Part::Bass) && drive == BassDrive::Rest)
+            }
+            _ => false,
+        }
+    }
+
+    /// The next of the bar's control tokens: what is asked or kept, or the model's pick among the rest.
+    fn choose_control(&mut self, logits: &[f32]) -> Option<u32> {
+        let temperature = self.constraints.temperature.max(0.05);
+        let fits = |id: u32| self.decoder.allows(id) && Token::from_id(id).is_some_and(|t| self.control_allowed(t));
+        let candidates: Vec<(u32, f32)> = (ids::DENSITY..ids::VOCAB_SIZE)
+            .filter(|&id| fits(id))
+            .map(|id| (id, logits[id as usize] / temperature))
+            .filter(|c| c.1.is_finite())
+            .collect();
+        // The controls must be complete for the bar to decode: with nothing left, the grammar's first.
+        let fallback = (ids::DENSITY..ids::VOCAB_SIZE)
+            .find(|&id| fits(id))
+            .or_else(|| (ids::DENSITY..ids::VOCAB_SIZE).find(|&id| self.decoder.allows(id)));
+        sample_from(candidates, self.constraints.top_p, &mut self.rng).or(fallback)
+    }
+
     fn choose(&mut self, logits: &[f32]) -> Option<u32> {
+        if self.decoder.expects_controls() {
+            return self.choose_control(logits);
+        }
         let next_forced = self.pending.last().map(|n| (n.start_tick, n.part));
         let next_chord = self.pending_chords.last().map(|c| c.start_tick);
         // At a forced chord's position, its chord token comes first.
@@ -317,7 +367,7 @@ const WINDOW_STRIDE_BARS: i64 = 4;
 /// and consecutive bars extend the same window, reusing the cache.
 fn bar_context(
     model: &dyn TokenModel,
-    header: [u32; 4],
+    header: [u32; HEADER_LENGTH],
     history: &[&[u32]],
     history_first_bar: i64,
     forced_prefix: &[u32],
@@ -381,7 +431,7 @@ pub struct PhrasePlan {
 /// candidate's bars' tokens.
 pub fn generate_phrases(
     model: &mut dyn TokenModel,
-    header: [u32; 4],
+    header: [u32; HEADER_LENGTH],
     plans: &[PhrasePlan],
 ) -> Result<Vec<Vec<Vec<u32>>>, String> {
     let rows = plans.len();
@@ -512,15 +562,17 @@ pub fn bar_chords(tokens: &[u32]) -> Vec<crate::music::Chord> {
 mod tests {
     use super::*;
     use crate::generator::model::fake::FakeModel;
+    use crate::music::controls::ControlChoice;
     use crate::music::vocab::Key;
     use crate::music::{Part, TICKS_PER_BAR};
 
-    fn header() -> [u32; 4] {
+    fn header() -> [u32; HEADER_LENGTH] {
         [
             Token::Bos.id(),
             Token::Tempo(4).id(),
             Token::Key(Key { tonic: 9, minor: true }).id(),
             Token::Mood(Mood::Sad).id(),
+            Token::Style(Style::Pop).id(),
         ]
     }
 
@@ -622,6 +674,57 @@ mod tests {
         let last = bar_notes(&owing_bar(&mut shy, &[], constraints, owed, Rng::for_bar(5, 3, 0)));
         assert!(last.iter().any(|n| n.part == Part::Lead), "{last:?}");
         assert!(last.iter().all(|n| n.part != Part::Bass));
+    }
+
+    /// The control tokens right after a bar's BAR.
+    fn controls_of(tokens: &[u32]) -> Vec<Token> {
+        tokens[1..=crate::music::controls::CONTROLS_PER_BAR].iter().map(|&id| Token::from_id(id).unwrap()).collect()
+    }
+
+    #[test]
+    fn asked_controls_are_written_and_kept_or_silent_parts_say_what_they_do() {
+        let asked = ControlChoice {
+            density: [Some(3), None, None],
+            arp_motion: Some(ArpMotion::Arpeggio),
+            bass_drive: Some(BassDrive::Offbeat),
+        };
+        let kept_bass = vec![
+            Note { start_tick: 0, part: Part::Bass, pitch: 33, duration_ticks: 12, velocity: 88 },
+            Note { start_tick: 24, part: Part::Bass, pitch: 40, duration_ticks: 12, velocity: 88 },
+        ];
+        // The lead is off, the bass kept (locked): the lead's density is 0 and the bass's says its two
+        // held notes, whatever was asked; the arp's motion is the one asked.
+        let constraints =
+            Constraints { parts_allowed: [false, true, false], controls: asked, ..Constraints::default() };
+        let mut model = FakeModel::new();
+        for seed in 1..12 {
+            let tokens = bar(&mut model, &kept_bass, constraints, seed);
+            let controls = controls_of(&tokens);
+            assert_eq!(controls[0], Token::Density(Part::Lead, 0), "seed {seed}");
+            assert!(matches!(controls[1], Token::Density(Part::Arp, _)), "seed {seed}");
+            assert_eq!(controls[2], Token::Density(Part::Bass, 1), "seed {seed}: two kept onsets");
+            assert_eq!(controls[3], Token::ArpMotion(ArpMotion::Arpeggio), "seed {seed}");
+            assert_eq!(controls[4], Token::BassDrive(BassDrive::Held), "seed {seed}: the kept bass is held");
+            assert!(decoder_at_boundary_after(&tokens));
+        }
+        // Every part on: the asked lead density and bass drive are written; Auto leaves the model free
+        // (it picks more than one arp density over the seeds).
+        let constraints = Constraints { controls: asked, ..Constraints::default() };
+        let mut arp_densities = std::collections::BTreeSet::new();
+        for seed in 1..12 {
+            let controls = controls_of(&bar(&mut model, &[], constraints, seed));
+            assert_eq!(controls[0], Token::Density(Part::Lead, 3));
+            assert_eq!(controls[4], Token::BassDrive(BassDrive::Offbeat));
+            arp_densities.insert(controls[1].id());
+        }
+        assert!(arp_densities.len() > 1, "Auto always gave {arp_densities:?}");
+        // A part the loop owes is not told to rest.
+        let owed = owing_bar(&mut model, &[], Constraints::default(), [false, true, true], Rng::for_bar(2, 3, 0));
+        let controls = controls_of(&owed);
+        assert_ne!(controls[1], Token::Density(Part::Arp, 0));
+        assert_ne!(controls[2], Token::Density(Part::Bass, 0));
+        assert_ne!(controls[3], Token::ArpMotion(ArpMotion::Rest));
+        assert_ne!(controls[4], Token::BassDrive(BassDrive::Rest));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Sampling in Rust, so every control acts on the very next token: the grammar mask, part and
 //! register masks, key lock, temperature and top-p.
 
+use crate::music::controls::ControlChoice;
 use crate::music::tokens::Decoder;
 use crate::music::vocab::{Token, VOCAB_SIZE};
 use crate::music::Part;
@@ -49,6 +50,8 @@ pub struct Constraints {
     /// Tones of a forced chord at the current position (12-bit), or 0: the arp and the bass play
     /// them, and the lead on beats 1 and 3.
     pub chord_tones: u16,
+    /// The bar controls asked for (density, arp motion, bass drive), or Auto.
+    pub controls: ControlChoice,
 }
 
 impl Default for Constraints {
@@ -60,6 +63,7 @@ impl Default for Constraints {
             registers: [(0, 127); 3],
             scale_mask: 0x0fff,
             chord_tones: 0,
+            controls: ControlChoice::AUTO,
         }
     }
 }
@@ -185,10 +189,19 @@ pub fn sample_from(mut candidates: Vec<(u32, f32)>, top_p: f32, rng: &mut Rng) -
 mod tests {
     use super::*;
 
-    #[test]
-    fn masks_hold_whatever_the_logits_say() {
+    /// A decoder just past a bar's BAR and its control tokens.
+    fn in_bar() -> Decoder {
         let mut decoder = Decoder::at_bar_start(0);
         decoder.push(Token::Bar.id()).unwrap();
+        for id in crate::music::controls::BarControls::measure(&[]).tokens() {
+            decoder.push(id).unwrap();
+        }
+        decoder
+    }
+
+    #[test]
+    fn masks_hold_whatever_the_logits_say() {
+        let mut decoder = in_bar();
         decoder.push(Token::Position(0).id()).unwrap();
         decoder.push(Token::Part(Part::Bass).id()).unwrap();
         let constraints =
@@ -208,9 +221,8 @@ mod tests {
     #[test]
     fn lead_and_bass_write_one_note_per_position_and_the_arp_chords() {
         for (part, chords) in [(Part::Lead, false), (Part::Arp, true), (Part::Bass, false)] {
-            let mut decoder = Decoder::at_bar_start(0);
+            let mut decoder = in_bar();
             for token in [
-                Token::Bar,
                 Token::Position(0),
                 Token::Part(part),
                 Token::Pitch(64),

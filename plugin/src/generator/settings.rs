@@ -1,6 +1,7 @@
 //! The parameter values that shape generation. A bar made under other values is stale. A leaf:
 //! `params` reads the parameters into it.
 
+use crate::music::controls::{ControlChoice, Style};
 use crate::music::vocab::{Key, Mood};
 
 /// Generation settings as the generator uses them; the saved form is `persist::SettingsV2`.
@@ -17,6 +18,9 @@ pub struct GenSettings {
     pub mood: Option<u8>,
     pub parts_on: [bool; 3],
     pub registers: [(u8, u8); 3],
+    pub style: Style,
+    /// Per-bar controls (density, arp motion, bass drive); Auto lets the model pick.
+    pub controls: ControlChoice,
 }
 
 impl Default for GenSettings {
@@ -31,6 +35,8 @@ impl Default for GenSettings {
             mood: None,
             parts_on: [true; 3],
             registers: crate::music::Part::ALL.map(crate::music::Part::default_register),
+            style: Style::Pop,
+            controls: ControlChoice::AUTO,
         }
     }
 }

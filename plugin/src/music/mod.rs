@@ -1,6 +1,7 @@
 //! Music as the model and the host see it: parts, notes and phrases on a beat grid, the token
 //! vocabulary, and MIDI file I/O. Nothing here knows about threads or plugins.
 
+pub mod controls;
 pub mod harmony;
 pub mod midi_file;
 pub mod phrase;

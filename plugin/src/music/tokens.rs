@@ -1,8 +1,12 @@
 //! Phrase ⇄ token stream, and the grammar that says which token may come next. The grammar is what
 //! the sampler masks with, so a generated stream always decodes.
 
+use super::controls::{BarControls, Style};
 use super::phrase::{Chord, Note, Part, Phrase, TICKS_PER_BAR};
 use super::vocab::{self, Key, Mood, Token, DURATIONS_TICKS};
+
+/// Tokens in a phrase's header: BOS TEMPO KEY MOOD STYLE.
+pub const HEADER_LENGTH: usize = 5;
 
 /// The conditioning that opens every phrase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,18 +14,40 @@ pub struct Header {
     pub tempo_bin: u8,
     pub key: Key,
     pub mood: Mood,
+    pub style: Style,
 }
 
 impl Header {
-    pub fn tokens(&self) -> [u32; 4] {
-        [Token::Bos.id(), Token::Tempo(self.tempo_bin).id(), Token::Key(self.key).id(), Token::Mood(self.mood).id()]
+    pub fn tokens(&self) -> [u32; HEADER_LENGTH] {
+        [
+            Token::Bos.id(),
+            Token::Tempo(self.tempo_bin).id(),
+            Token::Key(self.key).id(),
+            Token::Mood(self.mood).id(),
+            Token::Style(self.style).id(),
+        ]
     }
 }
 
-/// Tokens of one bar (`BAR` first). `notes` and `chords` carry ticks relative to the bar start and
-/// must lie inside it; durations must already be vocabulary durations, or they are rounded to one.
+impl BarControls {
+    /// The control tokens, in the order they follow BAR.
+    pub fn tokens(&self) -> [u32; super::controls::CONTROLS_PER_BAR] {
+        [
+            Token::Density(Part::Lead, self.density[0]).id(),
+            Token::Density(Part::Arp, self.density[1]).id(),
+            Token::Density(Part::Bass, self.density[2]).id(),
+            Token::ArpMotion(self.arp_motion).id(),
+            Token::BassDrive(self.bass_drive).id(),
+        ]
+    }
+}
+
+/// Tokens of one bar (`BAR` first, then the controls its notes measure). `notes` and `chords` carry
+/// ticks relative to the bar start and must lie inside it; durations must already be vocabulary
+/// durations, or they are rounded to one.
 pub fn encode_bar(notes: &[Note], chords: &[Chord], out: &mut Vec<u32>) {
     out.push(Token::Bar.id());
+    out.extend(BarControls::measure(notes).tokens());
     let mut ticks: Vec<u32> = notes.iter().map(|n| n.start_tick).chain(chords.iter().map(|c| c.start_tick)).collect();
     ticks.sort_unstable();
     ticks.dedup();
@@ -80,9 +106,14 @@ enum Expect {
     Tempo,
     Key,
     Mood,
+    Style,
     /// After the header, BAR or EOS.
     FirstBar,
-    /// After BAR: POS, BAR or EOS.
+    /// After BAR: the lead, arp and bass densities.
+    Density(Part),
+    ArpMotion,
+    BassDrive,
+    /// After the bar's controls: POS, BAR or EOS.
     InBar,
     /// After POS: CHORD or PART.
     AfterPosition,
@@ -114,6 +145,7 @@ pub struct Decoder {
     pub header_tempo_bin: Option<u8>,
     pub header_key: Option<Key>,
     pub header_mood: Option<Mood>,
+    pub header_style: Option<Style>,
 }
 
 /// What one token completed.
@@ -152,12 +184,18 @@ impl Decoder {
             header_tempo_bin: None,
             header_key: None,
             header_mood: None,
+            header_style: None,
         }
     }
 
     /// A decoder that is past the header and about to read the BAR of `bar`.
     pub fn at_bar_start(bar: i64) -> Self {
         Decoder { expect: Expect::FirstBar, bar: bar - 1, ..Decoder::new() }
+    }
+
+    /// Right after BAR, where the bar's control tokens come.
+    pub fn expects_controls(&self) -> bool {
+        matches!(self.expect, Expect::Density(_) | Expect::ArpMotion | Expect::BassDrive)
     }
 
     /// True between notes, where a bar may end.
@@ -179,6 +217,10 @@ impl Decoder {
             (Expect::Tempo, Token::Tempo(_)) => true,
             (Expect::Key, Token::Key(_)) => true,
             (Expect::Mood, Token::Mood(_)) => true,
+            (Expect::Style, Token::Style(_)) => true,
+            (Expect::Density(expected), Token::Density(part, _)) => part == expected,
+            (Expect::ArpMotion, Token::ArpMotion(_)) => true,
+            (Expect::BassDrive, Token::BassDrive(_)) => true,
             (Expect::FirstBar, Token::Bar | Token::Eos) => true,
             (Expect::InBar, Token::Bar | Token::Eos) => true,
             (Expect::InBar, Token::Position(t)) => later_position(t),
@@ -224,7 +266,28 @@ impl Decoder {
             }
             Token::Mood(m) => {
                 self.header_mood = Some(m);
+                self.expect = Expect::Style;
+                Decoded::Nothing
+            }
+            Token::Style(style) => {
+                self.header_style = Some(style);
                 self.expect = Expect::FirstBar;
+                Decoded::Nothing
+            }
+            Token::Density(part, _) => {
+                self.expect = match part {
+                    Part::Lead => Expect::Density(Part::Arp),
+                    Part::Arp => Expect::Density(Part::Bass),
+                    Part::Bass => Expect::ArpMotion,
+                };
+                Decoded::Nothing
+            }
+            Token::ArpMotion(_) => {
+                self.expect = Expect::BassDrive;
+                Decoded::Nothing
+            }
+            Token::BassDrive(_) => {
+                self.expect = Expect::InBar;
                 Decoded::Nothing
             }
             Token::Bar => {
@@ -232,7 +295,7 @@ impl Decoder {
                 self.position = -1;
                 self.part = None;
                 self.last_pitch = None;
-                self.expect = Expect::InBar;
+                self.expect = Expect::Density(Part::Lead);
                 Decoded::Bar(self.bar)
             }
             Token::Eos | Token::Pad => {
@@ -299,6 +362,7 @@ pub fn decode_phrase(tokens: &[u32]) -> Result<(Header, Phrase), String> {
         tempo_bin: decoder.header_tempo_bin.ok_or("no header")?,
         key: decoder.header_key.ok_or("no header")?,
         mood: decoder.header_mood.ok_or("no header")?,
+        style: decoder.header_style.ok_or("no header")?,
     };
     phrase.normalize();
     Ok((header, phrase))
@@ -333,7 +397,8 @@ mod tests {
 
     #[test]
     fn phrase_round_trips_through_tokens() {
-        let header = Header { tempo_bin: 4, key: Key { tonic: 0, minor: false }, mood: Mood::Happy };
+        let header =
+            Header { tempo_bin: 4, key: Key { tonic: 0, minor: false }, mood: Mood::Happy, style: Style::Dance };
         let phrase = sample_phrase();
         let tokens = encode_phrase(&header, &phrase, true);
         let (decoded_header, decoded) = decode_phrase(&tokens).unwrap();
@@ -345,6 +410,11 @@ mod tests {
     fn grammar_rejects_out_of_order_tokens() {
         let mut d = Decoder::at_bar_start(0);
         d.push(Token::Bar.id()).unwrap();
+        assert!(!d.allows(Token::Position(12).id()), "the bar's controls come first");
+        assert!(!d.allows(Token::Density(Part::Arp, 2).id()), "the lead's density comes first");
+        for id in BarControls::measure(&[]).tokens() {
+            d.push(id).unwrap();
+        }
         d.push(Token::Position(12).id()).unwrap();
         assert!(!d.allows(Token::Pitch(60).id()), "PART must come before PITCH");
         d.push(Token::Part(Part::Arp).id()).unwrap();

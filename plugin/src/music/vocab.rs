@@ -4,8 +4,10 @@
 //! A phrase is a bar-based event stream in the REMI family:
 //!
 //! ```text
-//! BOS TEMPO_<bin> KEY_<key> MOOD_<mood>                 conditioning, once per phrase
+//! BOS TEMPO_<bin> KEY_<key> MOOD_<mood> STYLE_<style>   conditioning, once per phrase
 //! BAR                                                   every bar, empty ones included
+//!   DENSITY_lead_<bin> DENSITY_arp_<bin> DENSITY_bass_<bin> ARP_<motion> BASS_<drive>
+//!                                                       what the bar does (see `controls`)
 //!   POS_<tick> [CHORD_<chord>] [PART_<p> (PITCH DUR VEL)+]*   onsets at one grid tick
 //! ...
 //! EOS
@@ -14,8 +16,10 @@
 //! Inside a position the parts come in the order lead, arp, bass, each at most once, and a part's
 //! pitches come from high to low. Positions inside a bar rise strictly. `POS` is in grid ticks
 //! (12 per beat, so 16ths and 16th-triplets both fit); `DUR` is a grid-tick length from a fixed
-//! list; `VEL` is one of 8 velocity bins.
+//! list; `VEL` is one of 8 velocity bins. The bar's control tokens are measured from its notes in
+//! the data, so the model learns what they mean and the plugin can force them.
 
+use super::controls::{ArpMotion, BassDrive, Style, DENSITY_BINS};
 use super::phrase::{ChordQuality, Part, TICKS_PER_BAR};
 use sha2::{Digest, Sha256};
 
@@ -117,6 +121,11 @@ pub enum Token {
     Duration(u8),
     /// Velocity bin, 0..VELOCITY_BINS.
     Velocity(u8),
+    Style(Style),
+    /// A part's onsets per bar, as a bin of `controls::DENSITY_BIN_EDGES`.
+    Density(Part, u8),
+    ArpMotion(ArpMotion),
+    BassDrive(BassDrive),
 }
 
 /// First id of each token group; ids are contiguous in this order.
@@ -137,7 +146,11 @@ pub mod ids {
     pub const PITCH: u32 = PART + 3;
     pub const DURATION: u32 = PITCH + PITCHES as u32;
     pub const VELOCITY: u32 = DURATION + DURATIONS_TICKS.len() as u32;
-    pub const VOCAB_SIZE: u32 = VELOCITY + VELOCITY_BINS as u32;
+    pub const STYLE: u32 = VELOCITY + VELOCITY_BINS as u32;
+    pub const DENSITY: u32 = STYLE + Style::ALL.len() as u32;
+    pub const ARP_MOTION: u32 = DENSITY + 3 * DENSITY_BINS as u32;
+    pub const BASS_DRIVE: u32 = ARP_MOTION + ArpMotion::ALL.len() as u32;
+    pub const VOCAB_SIZE: u32 = BASS_DRIVE + BassDrive::ALL.len() as u32;
 }
 
 pub const VOCAB_SIZE: usize = ids::VOCAB_SIZE as usize;
@@ -160,6 +173,10 @@ impl Token {
             Token::Pitch(p) => PITCH + p as u32,
             Token::Duration(d) => DURATION + d as u32,
             Token::Velocity(v) => VELOCITY + v as u32,
+            Token::Style(s) => STYLE + s as u32,
+            Token::Density(p, b) => DENSITY + p as u32 * DENSITY_BINS as u32 + b as u32,
+            Token::ArpMotion(m) => ARP_MOTION + m as u32,
+            Token::BassDrive(d) => BASS_DRIVE + d as u32,
         }
     }
 
@@ -185,7 +202,14 @@ impl Token {
             i if i < PITCH => Token::Part(Part::from_index((i - PART) as usize)?),
             i if i < DURATION => Token::Pitch((i - PITCH) as u8),
             i if i < VELOCITY => Token::Duration((i - DURATION) as u8),
-            i if i < VOCAB_SIZE => Token::Velocity((i - VELOCITY) as u8),
+            i if i < STYLE => Token::Velocity((i - VELOCITY) as u8),
+            i if i < DENSITY => Token::Style(Style::ALL[(i - STYLE) as usize]),
+            i if i < ARP_MOTION => {
+                let d = i - DENSITY;
+                Token::Density(Part::from_index((d / DENSITY_BINS as u32) as usize)?, (d % DENSITY_BINS as u32) as u8)
+            }
+            i if i < BASS_DRIVE => Token::ArpMotion(ArpMotion::ALL[(i - ARP_MOTION) as usize]),
+            i if i < VOCAB_SIZE => Token::BassDrive(BassDrive::ALL[(i - BASS_DRIVE) as usize]),
             _ => return None,
         };
         Some(token)
@@ -210,6 +234,10 @@ impl Token {
             Token::Pitch(p) => format!("PITCH_{p}"),
             Token::Duration(d) => format!("DUR_{}", DURATIONS_TICKS[d as usize]),
             Token::Velocity(v) => format!("VEL_{v}"),
+            Token::Style(s) => format!("STYLE_{}", s.name()),
+            Token::Density(p, b) => format!("DENSITY_{}_{b}", p.name()),
+            Token::ArpMotion(m) => format!("ARP_{}", m.name()),
+            Token::BassDrive(d) => format!("BASS_{}", d.name()),
         }
     }
 }
@@ -272,7 +300,11 @@ pub fn vocab_json() -> serde_json::Value {
             "part": group(PART, PITCH),
             "pitch": group(PITCH, DURATION),
             "duration": group(DURATION, VELOCITY),
-            "velocity": group(VELOCITY, VOCAB_SIZE),
+            "velocity": group(VELOCITY, STYLE),
+            "style": group(STYLE, DENSITY),
+            "density": group(DENSITY, ARP_MOTION),
+            "arp_motion": group(ARP_MOTION, BASS_DRIVE),
+            "bass_drive": group(BASS_DRIVE, VOCAB_SIZE),
         },
         "ticks_per_beat": super::phrase::TICKS_PER_BEAT,
         "ticks_per_bar": TICKS_PER_BAR,
@@ -281,7 +313,9 @@ pub fn vocab_json() -> serde_json::Value {
         "tempo_bin_edges_bpm": TEMPO_BIN_EDGES_BPM,
         "moods": Mood::ALL.iter().map(|m| m.name()).collect::<Vec<_>>(),
         "parts": Part::ALL.iter().map(|p| p.name()).collect::<Vec<_>>(),
-        "header_length": 4,
+        "styles": Style::ALL.iter().map(|s| s.name()).collect::<Vec<_>>(),
+        "header_length": super::tokens::HEADER_LENGTH,
+        "controls_per_bar": super::controls::CONTROLS_PER_BAR,
     })
 }
 

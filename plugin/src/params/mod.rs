@@ -53,6 +53,9 @@ pub struct PartParams {
     /// MIDI channel (1–16) the part is sent on.
     #[id = "channel"]
     pub channel: IntParam,
+    /// Onsets per bar asked of the model (a bin), or Auto: the model picks, bar by bar.
+    #[id = "density"]
+    pub density: IntParam,
 }
 
 fn note_formatter() -> Arc<dyn Fn(i32) -> String + Send + Sync> {
@@ -97,6 +100,13 @@ impl PartParams {
                 part.index() as i32 + 1,
                 IntRange::Linear { min: 1, max: 16 },
             ),
+            density: IntParam::new(
+                format!("{title} Density"),
+                0,
+                IntRange::Linear { min: 0, max: crate::music::controls::DENSITY_BINS as i32 },
+            )
+            .with_value_to_string(Arc::new(density_name))
+            .with_string_to_value(Arc::new(density_value)),
         }
     }
 
@@ -161,6 +171,15 @@ pub struct TrioParams {
     pub key_lock: IntParam,
     #[id = "mood"]
     pub mood: EnumParam<MoodChoice>,
+    /// Pop (what POP909 is) or Dance (a lead hook on top, a driving arp and bass).
+    #[id = "style"]
+    pub style: EnumParam<StyleChoice>,
+    /// The arp's motion per bar: block chords, broken chords or an arpeggio; Auto lets the model pick.
+    #[id = "arp_motion"]
+    pub arp_motion: EnumParam<ArpMotionChoice>,
+    /// The bass's drive per bar: held roots, a pulse, offbeats or 16ths; Auto lets the model pick.
+    #[id = "bass_drive"]
+    pub bass_drive: EnumParam<BassDriveChoice>,
     #[id = "part_output"]
     pub part_output: EnumParam<PartOutput>,
     /// Jamming: what the notes played into the plugin do (chords, or one of the parts).
@@ -260,6 +279,12 @@ impl TrioParams {
             // A part the player plays (Follow) is not the model's to write.
             parts_on: Part::ALL.map(|p| self.part(p).on.value() && followed != Some(p)),
             registers: Part::ALL.map(|p| self.part(p).register()),
+            style: self.style.value().style(),
+            controls: crate::music::controls::ControlChoice {
+                density: Part::ALL.map(|p| density_bin_of(self.part(p).density.value())),
+                arp_motion: self.arp_motion.value().motion(),
+                bass_drive: self.bass_drive.value().drive(),
+            },
         }
     }
 
@@ -330,6 +355,10 @@ impl TrioParams {
                 let part = self.part(p);
                 (part.on.value(), part.low.value(), part.high.value())
             }),
+            style: self.style.value(),
+            density: Part::ALL.map(|p| self.part(p).density.value()),
+            arp_motion: self.arp_motion.value(),
+            bass_drive: self.bass_drive.value(),
         }
     }
 }
@@ -347,6 +376,10 @@ impl Default for TrioParams {
                 .with_value_to_string(Arc::new(key_lock_name))
                 .with_string_to_value(Arc::new(key_lock_value)),
             mood: EnumParam::new("Mood", MoodChoice::Auto),
+            // Pop is what every project saved before styles existed played: it stays the default.
+            style: EnumParam::new("Style", StyleChoice::Pop),
+            arp_motion: EnumParam::new("Arp Motion", ArpMotionChoice::Auto),
+            bass_drive: EnumParam::new("Bass Drive", BassDriveChoice::Auto),
             part_output: EnumParam::new("Part Output", PartOutput::All),
             compute: EnumParam::new("Compute", Compute::Auto).non_automatable(),
             follow: EnumParam::new("Follow", Follow::Off),
@@ -380,6 +413,17 @@ mod tests {
         }
         assert_eq!(key_lock_value("a minor"), Some(1 + 9 + 12));
         assert_eq!(key_lock_value("Cx"), None);
+    }
+
+    #[test]
+    fn density_reads_its_own_text() {
+        for value in 0..=crate::music::controls::DENSITY_BINS as i32 {
+            assert_eq!(density_value(&density_name(value)), Some(value), "{}", density_name(value));
+        }
+        assert_eq!(density_name(4), "5–6 notes");
+        assert_eq!(density_value("6"), Some(4), "6 notes a bar is in the 5–6 bin");
+        assert_eq!(density_value("5-6"), Some(4));
+        assert_eq!(density_value("lots"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The plain values the parameters read into: choices, the knobs a linked group shares, and how
 //! phrase bars map onto host bars. Depends on `music/` only, so every thread's types may name them.
 
+use crate::music::controls::{density_bin, density_bin_label, ArpMotion, BassDrive, Style, DENSITY_BINS};
 use crate::music::vocab::Mood;
 use crate::music::Part;
 use nice_plug::prelude::Enum;
@@ -153,6 +154,98 @@ impl MoodChoice {
     }
 }
 
+/// The style the model plays in (conditioning in every phrase's header).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StyleChoice {
+    #[id = "pop"]
+    Pop,
+    #[id = "dance"]
+    Dance,
+}
+
+impl StyleChoice {
+    pub fn style(self) -> Style {
+        match self {
+            StyleChoice::Pop => Style::Pop,
+            StyleChoice::Dance => Style::Dance,
+        }
+    }
+}
+
+/// Arp Motion: block chords ↔ broken chords ↔ arpeggio; `Auto` lets the model pick per bar.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArpMotionChoice {
+    #[id = "auto"]
+    Auto,
+    #[id = "block"]
+    Block,
+    #[id = "broken"]
+    Broken,
+    #[id = "arpeggio"]
+    Arpeggio,
+}
+
+impl ArpMotionChoice {
+    pub fn motion(self) -> Option<ArpMotion> {
+        match self {
+            ArpMotionChoice::Auto => None,
+            ArpMotionChoice::Block => Some(ArpMotion::Block),
+            ArpMotionChoice::Broken => Some(ArpMotion::Broken),
+            ArpMotionChoice::Arpeggio => Some(ArpMotion::Arpeggio),
+        }
+    }
+}
+
+/// Bass Drive: held roots ↔ a pulse ↔ offbeats ↔ 16ths; `Auto` lets the model pick per bar.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BassDriveChoice {
+    #[id = "auto"]
+    Auto,
+    #[id = "held"]
+    Held,
+    #[id = "pulse"]
+    Pulse,
+    #[id = "offbeat"]
+    Offbeat,
+    #[id = "sixteenths"]
+    Sixteenths,
+}
+
+impl BassDriveChoice {
+    pub fn drive(self) -> Option<BassDrive> {
+        match self {
+            BassDriveChoice::Auto => None,
+            BassDriveChoice::Held => Some(BassDrive::Held),
+            BassDriveChoice::Pulse => Some(BassDrive::Pulse),
+            BassDriveChoice::Offbeat => Some(BassDrive::Offbeat),
+            BassDriveChoice::Sixteenths => Some(BassDrive::Sixteenths),
+        }
+    }
+}
+
+/// A part's Density value: 0 is Auto, `1 + bin` asks for that density bin (onsets per bar).
+pub fn density_bin_of(value: i32) -> Option<u8> {
+    (1..=DENSITY_BINS as i32).contains(&value).then(|| (value - 1) as u8)
+}
+
+/// Density's text: "Auto", or the onsets per bar the bin stands for ("5–6 notes").
+pub fn density_name(value: i32) -> String {
+    density_bin_of(value).map_or_else(|| "Auto".into(), |bin| format!("{} notes", density_bin_label(bin)))
+}
+
+/// Reads Density's own text back ("auto", "5–6 notes", "5-6", "16+"), or a number of notes per
+/// bar ("6"), which picks the bin holding it.
+pub fn density_value(text: &str) -> Option<i32> {
+    let text = text.trim().trim_end_matches("notes").trim().replace('-', "–");
+    if text.eq_ignore_ascii_case("auto") {
+        return Some(0);
+    }
+    if let Some(bin) = (0..DENSITY_BINS).find(|&bin| density_bin_label(bin) == text) {
+        return Some(1 + bin as i32);
+    }
+    text.parse::<u32>().ok().map(|notes| 1 + density_bin(notes) as i32)
+}
+
 /// The generation knobs a linked group shares, as the member whose settings changed last has them:
 /// the editors of the other members turn their knobs to these, so every member shows what plays.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -168,11 +261,16 @@ pub struct GroupKnobs {
     pub compute: Compute,
     /// (on, low, high) of each part.
     pub parts: [(bool, i32, i32); 3],
+    pub style: StyleChoice,
+    /// Each part's Density value (0 = Auto).
+    pub density: [i32; 3],
+    pub arp_motion: ArpMotionChoice,
+    pub bass_drive: BassDriveChoice,
 }
 
 impl GroupKnobs {
     /// Every knob as a number, in a fixed order, so two sets compare knob by knob.
-    pub fn values(&self) -> [f64; 18] {
+    pub fn values(&self) -> [f64; 24] {
         let [lead, arp, bass] = self.parts.map(|(on, low, high)| [on as i32 as f64, low as f64, high as f64]);
         [
             self.temperature as f64,
@@ -193,6 +291,12 @@ impl GroupKnobs {
             bass[0],
             bass[1],
             bass[2],
+            self.style as i32 as f64,
+            self.density[0] as f64,
+            self.density[1] as f64,
+            self.density[2] as f64,
+            self.arp_motion as i32 as f64,
+            self.bass_drive as i32 as f64,
         ]
     }
 }

@@ -8,7 +8,9 @@ use neural_trio::generator::composer::{bar_notes, generate_bar, make_header, par
 use neural_trio::generator::model::TokenModel;
 use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
+use neural_trio::music::controls::{ControlChoice, Style};
 use neural_trio::music::harmony::BarHarmony;
+use neural_trio::music::tokens::HEADER_LENGTH;
 use neural_trio::music::vocab::{Key, Mood, Token};
 use neural_trio::music::{Note, Part, TICKS_PER_BAR};
 use std::path::Path;
@@ -33,6 +35,9 @@ pub struct Setting {
     pub baseline: Option<&'static str>,
     /// The phrases are made under the chords of held-out windows (as the plugin forces chords).
     pub forced_chords: bool,
+    pub style: Style,
+    /// The bar controls asked for (Auto: the model picks).
+    pub controls: ControlChoice,
 }
 
 /// One phrase to make.
@@ -49,6 +54,8 @@ pub struct Job {
     pub top_p: f32,
     /// Index into the forced chord plans: each bar's chords, as the plugin forces them.
     pub harmony: Option<usize>,
+    pub style: Style,
+    pub controls: ControlChoice,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +78,7 @@ pub fn constraints(job: &Job) -> Constraints {
         registers: Part::ALL.map(Part::default_register),
         scale_mask: job.key.map(|k| k.scale_mask()).unwrap_or(0x0fff),
         chord_tones: 0,
+        controls: job.controls,
     }
 }
 
@@ -83,7 +91,7 @@ pub fn phrase(
 ) -> Result<Generated, String> {
     let started = Instant::now();
     let mut rng = Rng::for_bar(job.seed, -1, 0);
-    let header = make_header(model, job.tempo_bin, job.key, job.mood, &mut rng)?;
+    let header = make_header(model, job.tempo_bin, job.key, job.mood, job.style, &mut rng)?;
     let key = match Token::from_id(header[2]) {
         Some(Token::Key(k)) => k,
         _ => return Err("header without a key".into()),
@@ -117,7 +125,7 @@ pub fn phrase(
         );
         history.push(tokens);
     }
-    let tokens = 4 + history.iter().map(|b| b.len()).sum::<usize>();
+    let tokens = HEADER_LENGTH + history.iter().map(|b| b.len()).sum::<usize>();
     notes.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
     neural_trio::music::trim_monophonic(&mut notes); // as the plugin plays them
     Ok(Generated { job: *job, key, mood, notes, tokens, seconds: started.elapsed().as_secs_f64() })

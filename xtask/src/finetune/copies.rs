@@ -4,6 +4,7 @@
 
 use crate::eval::copies::{run_in_notes, symbols, Index};
 use crate::eval::generate::{run_all, Generated, Job};
+use neural_trio::music::controls::{ControlChoice, Style};
 use neural_trio::music::{Part, Phrase};
 use std::path::Path;
 
@@ -85,6 +86,8 @@ pub fn measure<const N: usize>(
                 temperature,
                 top_p: 1.0,
                 harmony: None,
+                style: Style::Pop,
+                controls: ControlChoice::AUTO,
             })
         })
         .collect();

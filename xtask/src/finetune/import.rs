@@ -26,6 +26,7 @@ use crate::pop909::{
     assemble_phrase, dedup_notes, quantize_tick, split_piano, to_note, trim_bass, GridNote, BASS_BELOW_PITCH,
 };
 use midly::{MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
+use neural_trio::music::controls::Style;
 use neural_trio::music::harmony::{estimate_key, recognize, ChordValue};
 use neural_trio::music::tokens::Header;
 use neural_trio::music::vocab::{tempo_bin, Key, Mood};
@@ -175,7 +176,8 @@ pub fn import(bytes: &[u8], relative_path: &str, roles: &RolesFile) -> Result<Im
     }
     let found = Part::ALL.map(|p| phrase.notes.iter().any(|n| n.part == p));
     let mood = Mood::from_mode_and_tempo(key.minor, bpm >= FAST_BPM);
-    let header = Header { tempo_bin: tempo_bin(bpm as f32), key, mood };
+    // Your own music is taught under the Pop style's tag (the one the plugin starts in).
+    let header = Header { tempo_bin: tempo_bin(bpm as f32), key, mood, style: Style::Pop };
     Ok(Imported { header, phrase, voices: descriptions, found, bpm, key_found: key_found.is_some() }
         .first_bars(MAX_BARS))
 }

@@ -12,7 +12,25 @@ pub(super) struct RawNote {
 }
 
 /// Notes of every named track (name upper-cased and trimmed), in seconds through the tempo map.
+/// Tracks of the same name are merged.
 pub(super) fn read_midi_tracks(bytes: &[u8]) -> Result<HashMap<String, Vec<RawNote>>, String> {
+    let mut out: HashMap<String, Vec<RawNote>> = HashMap::new();
+    for (name, notes) in read_midi_track_list(bytes)? {
+        let entry = out.entry(name).or_default();
+        entry.extend(notes);
+        entry.sort_by(note_order);
+    }
+    Ok(out)
+}
+
+/// Notes in (onset, pitch) order.
+fn note_order(a: &RawNote, b: &RawNote) -> std::cmp::Ordering {
+    a.start_s.total_cmp(&b.start_s).then(a.pitch.cmp(&b.pitch))
+}
+
+/// Every named track in file order, (name upper-cased and trimmed, its notes in seconds through the
+/// tempo map, in onset order); tracks of the same name stay apart. Unnamed tracks are left out.
+pub(super) fn read_midi_track_list(bytes: &[u8]) -> Result<Vec<(String, Vec<RawNote>)>, String> {
     use midly::{MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
     let smf = Smf::parse(bytes).map_err(|e| format!("unparsable MIDI: {e}"))?;
 
@@ -55,7 +73,7 @@ pub(super) fn read_midi_tracks(bytes: &[u8]) -> Result<HashMap<String, Vec<RawNo
         s0 + (tick - t0) as f64 * spt
     };
 
-    let mut out: HashMap<String, Vec<RawNote>> = HashMap::new();
+    let mut out: Vec<(String, Vec<RawNote>)> = Vec::new();
     for track in &smf.tracks {
         let mut name: Option<String> = None;
         let mut tick = 0u64;
@@ -92,13 +110,18 @@ pub(super) fn read_midi_tracks(bytes: &[u8]) -> Result<HashMap<String, Vec<RawNo
             }
         }
         let Some(name) = name else { continue };
-        let entry = out.entry(name).or_default();
-        for (start, end, pitch, velocity) in notes {
-            if end > start {
-                entry.push(RawNote { start_s: to_seconds(start), end_s: to_seconds(end), pitch, velocity });
-            }
-        }
-        entry.sort_by(|a, b| a.start_s.total_cmp(&b.start_s).then(a.pitch.cmp(&b.pitch)));
+        let mut entry: Vec<RawNote> = notes
+            .into_iter()
+            .filter(|&(start, end, _, _)| end > start)
+            .map(|(start, end, pitch, velocity)| RawNote {
+                start_s: to_seconds(start),
+                end_s: to_seconds(end),
+                pitch,
+                velocity,
+            })
+            .collect();
+        entry.sort_by(note_order);
+        out.push((name, entry));
     }
     Ok(out)
 }

@@ -6,7 +6,7 @@ use super::*;
 #[derive(Clone)]
 pub(super) struct Snapshot {
     bars: BTreeMap<i64, BarContent>,
-    header: Option<([u32; 4], HeaderInputs)>,
+    header: Option<([u32; HEADER_LENGTH], HeaderInputs)>,
     variation: u32,
 }
 

@@ -11,8 +11,10 @@ use super::onnx::Provider;
 use super::resources::ModelChoice;
 use super::{composer, onnx, resources, sampler, settings};
 use crate::link::{Command, PhraseSnapshot, Problem};
+use crate::music::controls::Style;
 use crate::music::harmony::BarHarmony;
 use crate::music::phrase::LOOKAHEAD_BARS;
+use crate::music::tokens::HEADER_LENGTH;
 use crate::music::vocab::{tempo_bin, Key, Mood};
 use crate::music::Part;
 use crate::music::{TICKS_PER_BAR, TICKS_PER_BEAT};
@@ -89,6 +91,7 @@ struct HeaderInputs {
     tempo_bin: u8,
     key: Option<Key>,
     mood: Option<Mood>,
+    style: Style,
     seed: u32,
     variation: u32,
 }
@@ -124,7 +127,7 @@ pub struct Generator {
     /// "<model_version>/<vocab hash>", saved with the phrase.
     model_id: String,
     bars: BTreeMap<i64, GeneratedBar>,
-    header: Option<([u32; 4], HeaderInputs)>,
+    header: Option<([u32; HEADER_LENGTH], HeaderInputs)>,
     structure: Option<Structure>,
     variation: u32,
     locked: [bool; 3],
@@ -267,6 +270,7 @@ impl Generator {
             tempo_bin: tempo_bin(self.host.tempo_bpm as f32),
             key: settings.key(),
             mood: settings.mood(),
+            style: settings.style,
             seed: settings.seed,
             variation: settings.variation,
         }
@@ -332,7 +336,7 @@ impl Generator {
             self.busy();
             let model = self.model.as_mut().expect("step runs with a model").get(Workload::Stream);
             let mut rng = Rng::for_bar(settings.seed, -1, settings.variation);
-            match make_header(model, inputs.tempo_bin, inputs.key, inputs.mood, &mut rng) {
+            match make_header(model, inputs.tempo_bin, inputs.key, inputs.mood, inputs.style, &mut rng) {
                 Ok(header) => self.header = Some((header, inputs)),
                 Err(e) => return self.model_failed(Workload::Stream, e),
             }
@@ -573,5 +577,6 @@ fn constraints_for(settings: &GenSettings, kept: [bool; 3]) -> Constraints {
         registers: settings.registers,
         scale_mask: settings.key().map(|k| k.scale_mask()).unwrap_or(0x0fff),
         chord_tones: 0,
+        controls: settings.controls,
     }
 }

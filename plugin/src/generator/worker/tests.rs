@@ -86,7 +86,7 @@ fn a_model_that_fails_mid_phrase_is_reopened_and_no_bar_is_lost() {
     let (mut healthy, _peers) = generator();
     settle(&mut healthy);
     let (mut failing, failing_peers) = solo();
-    failing.open_models(fake_models(Some(150))).expect("fake models open");
+    failing.open_models(fake_models(Some(100))).expect("fake models open");
     settle(&mut failing);
     assert_eq!(notes(&failing), notes(&healthy), "the bars made after the failure differ, or one is missing");
     let note = failing_peers.editor.status().compute_note.expect("the recovery is reported");
