@@ -15,7 +15,8 @@ next-token logits to xtask (eval_serve.py).
 This file is the entry point only; the work is beside it:
     eval_metrics.py  per-phrase metrics (and what each one means)
     eval_stats.py    bands, overlaps, classifier test, mood contrasts: the report's figures
-    eval_texture.py  texture and coherence figures (the Dance style's measures)
+    eval_texture.py  texture and coherence figures, the bar controls measured from notes, control
+                     adherence and the Dance style's targets
     eval_nesmdb.py   NES-MDB windows as the texture reference
     eval_plots.py    the PNG figures
     eval_report.py   report.md, results-section.md, metrics.json
@@ -72,6 +73,10 @@ def main(argv=None):
     print(f"metrics and report in {time.time() - t:.1f} s: {os.path.join(args.out, 'report.md')}")
     for name, figure, ok in goal_rows:
         print(f"  [{'met' if ok else 'NOT met'}] {name}: {figure}")
+    for t in result.get("dance_targets", []):
+        figure = "–" if t["figure"] is None else f"{t['figure']:.3g}"
+        print(f"  [Dance target {'met' if t['met'] else 'NOT met'}] {t['title']} ({t['judged_on']}): {figure}, "
+              f"target {t['target']}: {t['words']}")
     return 0
 
 

@@ -19,7 +19,7 @@ from eval_metrics import (
     YL_PITCH,
 )
 from eval_stats import BOOTSTRAP_RESAMPLES, YL_SET_SIZE, nanmean
-from eval_texture import DANCE_TARGETS, TEXTURE
+from eval_texture import TEXTURE
 
 # Goals (issue #5), judged at temperature 1.
 GOAL_CLASSIFIER_ACCURACY = 0.65
@@ -149,29 +149,112 @@ def other_figures(result, data):
     return out
 
 
+def _target_cell(key, targets):
+    """The Dance target column of the texture table: the target, and met / missed by how much (for each
+    style where it holds for both; with the setting where it is judged on another)."""
+    rows = [t for t in targets if t["key"] == key]
+    if not rows:
+        return ""
+    if len(rows) == 1:
+        t = rows[0]
+        where = "" if t["judged_on"] == "Dance T=1" else f" ({t['judged_on']}: {fmt(t['figure'], 3)})"
+        return f"{t['target']}{where}: {t['words'] if t['met'] else '**' + t['words'] + '**'}"
+    return f"{rows[0]['target']} (both styles): " + "; ".join(
+        f"{t['judged_on'].split(' ')[0]} {t['words'] if t['met'] else '**' + t['words'] + '**'}" for t in rows)
+
+
 def texture_section(result, settings):
-    """The texture and coherence figures (eval_texture.py): held-out POP909 against the temperature sweep
-    and key lock, and the Dance issue's targets beside them."""
+    """The texture and coherence figures (eval_texture.py): held-out POP909 against the Pop temperature
+    sweep and key lock, Dance T=1 with its targets met or missed, and NES-MDB as Dance's reference."""
     shown = [i for i, s in enumerate(settings) if s["group"] in ("temperature", "key_lock")]
+    dance = [i for i, s in enumerate(settings) if s["group"] == "dance"]
     nes = result["texture"].get("nesmdb")
-    header = ["figure", "held-out POP909"] + [settings[i]["name"] for i in shown] + ["Dance target"]
+    targets = result.get("dance_targets", [])
+    header = ["figure", "held-out POP909"] + [f"Pop {settings[i]['name']}" for i in shown]
+    header += [settings[i]["name"] for i in dance] + ["Dance target"]
     header += ["NES-MDB (texture reference)"] if nes else []
     rows = []
     for key, title, _ in TEXTURE:
         cells = [title, fmt(result["texture"]["real"][key], 2)]
-        cells += [fmt(result["texture"]["settings"][i][key], 2) for i in shown]
-        cells.append(DANCE_TARGETS.get(key, ""))
-        cells += [fmt(nes[key], 2)] if nes else []
+        cells += [fmt(result["texture"]["settings"][i][key], 2) for i in shown + dance]
+        cells.append(_target_cell(key, targets))
+        cells += [fmt(nes.get(key), 2)] if nes else []
         rows.append(cells)
     reference = (f" NES-MDB: {nes['phrases']} windows of {nes['songs']} songs sampled from the folder, read as "
-                 "`models/eval_nesmdb.py` says (its beat is inferred from the chip's frame timing)." if nes else
+                 "`models/eval_nesmdb.py` says (its beat is inferred from the chip's frame timing; it has no chords)." if nes else
                  " NES-MDB was not found beside the workspace: no texture reference.")
+    dance_text = (f" Dance T=1: style Dance, every control on Auto, at {settings[dance[0]].get('tempo_bpm') or 128:g} BPM's tempo bin."
+                  if dance else " No Dance setting in this run.")
     return ["## Texture and coherence", "",
             ("What a dance producer hears first and how the parts sit together (`models/eval_texture.py`): means over "
              "phrases of shares within each phrase (of its notes, onsets, beats or bars), or shares of phrases where "
-             "marked. Pop style is judged against held-out POP909; the Dance target column is the Dance style's "
-             "target (issue #11), for when the model has that style." + reference), "",
+             "marked. Chord tones on beats 1 and 3: the annotated chords for POP909, the model's own CHORD tokens for "
+             "generated phrases. Pop style is judged against held-out POP909; Dance against the targets of issue #11 "
+             "(the Dance target column: met, or missed by how much) and against NES-MDB's textures." + dance_text + reference), "",
             table(header, rows), ""]
+
+
+def adherence_section(result):
+    """What the model did when a bar control was asked (eval_texture.adherence), and under Auto how often
+    its notes did what its own control tokens said."""
+    rows = []
+    for r in result.get("adherence", []):
+        for x in r["rows"]:
+            if x["kind"] == "density":
+                extra = f"exact bin {fmt(x['exact'], 2)}, mean bin {fmt(x['mean_bin'], 1)}"
+            elif x["kind"] == "arp_motion":
+                extra = f"{fmt(x['onsets_per_bar'], 1)} onsets/bar"
+                if x["asked"] == "arpeggio":
+                    extra += f"; bars with 8+ onsets {fmt(x['drive_bars'], 2)}; single-note onsets {fmt(x['single_onsets'], 2)}"
+            else:
+                extra = f"{fmt(x['onsets_per_bar'], 1)} onsets/bar; bars with 4+ onsets {fmt(x['pulse_bars'], 2)}"
+            rows.append([r["name"], x["control"], str(x["asked"]), r["phrases"], r["bars"], fmt(x["adherence"], 2),
+                         fmt(x["written"], 2), extra])
+    lines = ["## Control adherence", ""]
+    if not rows:
+        return lines + ["No adherence setting in this run.", ""]
+    lines += [("Style Dance, T = 1, one control forced per setting, the others on Auto. *did it*: the share of bars whose "
+               "notes, measured with the data set's rules (`BarControls::measure`, in Python `eval_texture.measure_bar`), "
+               "do what was asked: for density the measured bin (onsets per bar of the part, bins from "
+               "`DENSITY_BIN_EDGES` 0, 1, 3, 5, 7, 9, 12, 16) within ±1 of the asked one; for arp motion and bass drive "
+               "the same motion or drive. *tokens*: bars whose control tokens say what was asked (the composer forces "
+               "them)."), "",
+              table(["setting", "control", "asked", "phrases", "bars", "did it", "tokens", "also"], rows), ""]
+    auto = [a for a in result.get("auto_agreement", []) if a.get("bars")]
+    if auto:
+        lines += ["Under Auto (Dance T=1), bars whose notes do what the model's own control tokens said: " + "; ".join(
+            f"{a['name']}: density ±1 lead {fmt(a['lead_density'], 2)}, arp {fmt(a['arp_density'], 2)}, bass "
+            f"{fmt(a['bass_density'], 2)}; arp motion {fmt(a['arp_motion'], 2)}; bass drive {fmt(a['bass_drive'], 2)} "
+            f"({a['bars']} bars)" for a in auto) + ".", ""]
+    return lines
+
+
+def dance_targets_section(result):
+    """Every target of issue #11, met or missed and by how much."""
+    targets = result.get("dance_targets", [])
+    if not targets:
+        return []
+    met = sum(t["met"] for t in targets)
+    rows = [[t["title"], t["judged_on"], t["target"], fmt(t["figure"], 3), t["words"] if t["met"] else f"**{t['words']}**"]
+            for t in targets]
+    return ["## Dance targets (issue #11)", "",
+            (f"{met} of {len(targets)} met. Style Dance, controls on Auto, T = 1, the phrases of this run (the issue "
+             "asks for 200 seeds of 8 bars); the Arpeggio and density targets on the adherence settings that ask for "
+             "them. Clash rate, lead out of key and empty parts are judged in both styles; the classifier limit on Pop."), "",
+            table(["target", "judged on", "target value", "figure", "met"], rows), ""]
+
+
+def dance_target_summary(result):
+    """One line for the results section: how many Dance targets are met, and what is missed by how much."""
+    targets = result.get("dance_targets", [])
+    if not targets:
+        return []
+    missed = [t for t in targets if not t["met"]]
+    text = f"- Dance targets (issue #11): {len(targets) - len(missed)} of {len(targets)} met"
+    if missed:
+        text += "; missed: " + "; ".join(f"{t['title']} ({t['judged_on']}) {fmt(t['figure'], 3)}, target {t['target']}, "
+                                         f"{t['words']}" for t in missed)
+    return [text]
 
 
 def top_p_text(settings):
@@ -302,7 +385,7 @@ def write_report(result, data, out_dir, seed, plot_files, elapsed):
                "almost all arp and bass idioms (repeated bass notes, broken-chord figures) that many songs share, so the "
                "lead column is the one that speaks of copied melodies."), ""]
     rows = []
-    for r in sweep + lock + [x for x in settings if x["group"] in ("mood", "baseline")]:
+    for r in sweep + lock + [x for x in settings if x["group"] in ("mood", "baseline", "dance")]:
         c = r["copy"]
         rows.append([r["name"], r["phrases"], f"{100 * c['share_exact']:.2f} %",
                      " / ".join(f"{100 * s:.1f}" for s in c["per_part_share_exact"]),
@@ -316,6 +399,8 @@ def write_report(result, data, out_dir, seed, plot_files, elapsed):
     lines += ["", image(plot_files, "copies", "copied runs"), ""]
 
     lines += texture_section(result, settings)
+    lines += dance_targets_section(result)
+    lines += adherence_section(result)
 
     chord_rows = result.get("chord_tones", [])
     if len(chord_rows) > 1:
@@ -434,7 +519,7 @@ def write_report(result, data, out_dir, seed, plot_files, elapsed):
         "",
         table(["goal", "figure", "met"], [(g, f, "yes" if ok else "**no**") for g, f, ok in goal_rows]),
         "",
-    ] + other_figures(result, data) + [
+    ] + other_figures(result, data) + dance_target_summary(result) + [
         "",
         "Full report with every metric, temperature, the Yang & Lerch overlaps, mood and plots: `target/eval/report.md`.",
         "",

@@ -25,7 +25,22 @@ from eval_metrics import (
     mood_features,
     yang_lerch_features,
 )
+from eval_texture import (
+    BOTH_STYLES,
+    DANCE_TARGETS,
+    POP_CLASSIFIER_LIMIT,
+    TARGET_SETTING,
+    TEXTURE,
+    adherence,
+    auto_agreement,
+    check_target,
+    target_text,
+)
 from eval_texture import summarize as texture_summary
+
+# Settings only the texture, coherence and adherence figures are measured on (no classifier, no Yang &
+# Lerch: Dance is judged against its targets and NES-MDB, not against POP909).
+TEXTURE_ONLY = ("dance", "adherence")
 
 BOOTSTRAP_RESAMPLES = 1000
 # The KDE of a larger sample of distances is fitted on a seeded random subset of this size.
@@ -253,6 +268,9 @@ def analyse(data, seed):
     real_sample = cap(np.arange(len(real)))
     result["_plots"]["yang_lerch"] = {}
     for s, phrases in enumerate(sets):
+        if settings[s]["group"] in TEXTURE_ONLY:
+            result["yang_lerch"]["settings"].append({part: {f: (np.nan, np.nan) for f in YL_FEATURES} for part in PARTS})
+            continue
         features = [yang_lerch_features(n, bars) for n in phrases.notes]
         features = [features[i] for i in cap(np.arange(len(features)))]
         reference = [real_features[i] for i in real_sample]
@@ -270,13 +288,18 @@ def analyse(data, seed):
     real_x = classifier_matrix(real)
     result["classifier"] = []
     for s, phrases in enumerate(sets):
-        if settings[s]["group"] == "mood" or len(phrases) == 0:
+        if settings[s]["group"] in ("mood",) + TEXTURE_ONLY or len(phrases) == 0:
             result["classifier"].append({})
             continue
         gen_x = classifier_matrix(phrases)
         result["classifier"].append(two_sample_test(real_x, real.groups, gen_x, phrases.groups, seed))
 
     result["texture"] = {"real": texture_summary(real), "settings": [texture_summary(p) for p in sets]}
+    result["adherence"] = [dict(adherence(phrases, settings[s].get("controls") or {}), setting=s, name=settings[s]["name"])
+                           for s, phrases in enumerate(sets) if settings[s]["group"] == "adherence"]
+    result["auto_agreement"] = [dict(auto_agreement(phrases) or {}, setting=s, name=settings[s]["name"])
+                                for s, phrases in enumerate(sets) if settings[s]["group"] == "dance"]
+    result["dance_targets"] = dance_targets(result, settings)
     result["chord_tones"] = chord_tone_analysis(real, sets, settings)
     result["mood"] = mood_analysis(data, real, sets, settings)
     result["_sets"] = sets
@@ -368,3 +391,50 @@ def mood_analysis(data, real, sets, settings):
             "mean IOI: happy+tense < sad+calm": contrast(rows, "ioi", fast_moods, "less"),
         }
     return out
+
+
+def dance_targets(result, settings):
+    """Every target of issue #11 against the figures: rows {"key", "title", "judged_on", "target", "figure",
+    "met", "words"}. Texture targets on Dance T=1 (and Pop T=1 for those of both styles); the Arpeggio
+    ones on the arp motion Arpeggio setting; density adherence over every density setting's bars; the
+    classifier limit on Pop T=1. A figure not measured (no such setting in the run) is missed."""
+    titles = {key: title for key, title, _ in TEXTURE}
+    titles["density_adherence"] = "density adherence (bars with the asked bin ±1)"
+    dance = next((i for i, s in enumerate(settings) if s["group"] == "dance"), None)
+    pop = next((i for i, s in enumerate(settings) if s["group"] == "temperature" and abs(s["temperature"] - 1.0) < 1e-6), None)
+    arpeggio = [r for r in result["adherence"] if r["rows"] and r["rows"][0]["kind"] == "arp_motion"
+                and r["rows"][0]["asked"] == "arpeggio"]
+    density = [row | {"bars": r["bars"]} for r in result["adherence"] for row in r["rows"] if row["kind"] == "density"]
+    rows = []
+
+    def add(key, judged_on, figure, target=None):
+        target = target or DANCE_TARGETS[key]
+        met, words = check_target(target, figure)
+        rows.append({"key": key, "title": titles.get(key, key), "judged_on": judged_on, "target": target_text(target),
+                     "figure": figure, "met": met, "words": words})
+
+    texture = result["texture"]["settings"]
+    for key in DANCE_TARGETS:
+        if key in ("arp_drive_bars", "arp_single_onsets"):
+            figure = None
+            if arpeggio:
+                row = arpeggio[0]["rows"][0]
+                figure = row["drive_bars" if key == "arp_drive_bars" else "single_onsets"]
+            add(key, f"Dance, {TARGET_SETTING[key]}", figure)
+        elif key == "density_adherence":
+            bars = sum(r["bars"] for r in density)
+            figure = sum(r["adherence"] * r["bars"] for r in density) / bars if bars else None
+            add(key, f"Dance, {TARGET_SETTING[key]}", figure)
+        else:
+            add(key, "Dance T=1" if dance is not None else "Dance T=1 (not in this run)",
+                texture[dance][key] if dance is not None else None)
+            if key in BOTH_STYLES:
+                name = settings[pop]["name"] if pop is not None else "T=1"
+                add(key, f"Pop {name}", texture[pop][key] if pop is not None else None)
+    tests = result["classifier"][pop] if pop is not None else {}
+    worst = max((t["accuracy"] for t in tests.values()), default=None)
+    met, words = check_target(POP_CLASSIFIER_LIMIT, worst)
+    rows.append({"key": "classifier_accuracy", "title": "classifier accuracy against held-out POP909 (the worse of two)",
+                 "judged_on": f"Pop {settings[pop]['name']}" if pop is not None else "Pop T=1 (not in this run)",
+                 "target": target_text(POP_CLASSIFIER_LIMIT) + " (goal 0.65)", "figure": worst, "met": met, "words": words})
+    return rows

@@ -102,6 +102,9 @@ def parse_settings(argv=None):
     parser.add_argument("--data-dir")
     parser.add_argument("--out-dir")
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
+    parser.add_argument("--init-from", metavar="MODEL.onnx",
+                        help="start from an exported model's weights (a vocabulary that grew at its end keeps "
+                             "every old token's row; new tokens start fresh) instead of random ones")
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the training model")
     parser.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast for training steps")
     parser.add_argument("--tiny", action="store_true", help="tiny model and batch, for smoke tests")
@@ -133,6 +136,28 @@ def parse_settings(argv=None):
     if settings["out_dir"] is None:
         settings["out_dir"] = os.path.join("models", "checkpoints", settings["arch"])
     return settings, args
+
+
+def init_from_onnx(model, path):
+    """Copies an exported model's weights into `model`. The vocabulary may have grown at its end
+    (new token groups appended, every old id the same): the embedding's old rows are copied and the
+    new ones keep their fresh initialisation. Every other weight must have the same shape."""
+    from onnx_weights import load_transformer_from_onnx
+    base, metadata = load_transformer_from_onnx(path)
+    old = base.state_dict()
+    new = model.state_dict()
+    for name, weight in new.items():
+        if name not in old:
+            raise SystemExit(f"--init-from {path}: it has no {name}")
+        source = old[name]
+        if source.shape == weight.shape:
+            weight.copy_(source)
+        elif source.shape[1:] == weight.shape[1:] and source.shape[0] < weight.shape[0]:
+            weight[:source.shape[0]].copy_(source)  # the embedding (and the tied head): old tokens' rows
+        else:
+            raise SystemExit(f"--init-from {path}: {name} is {tuple(source.shape)}, this model's "
+                             f"{tuple(weight.shape)}")
+    model.load_state_dict(new)
 
 
 def model_config(settings, vocab_size):
@@ -254,6 +279,10 @@ def main(argv=None):
     optimizer = make_optimizer(model, s)
     it, elapsed, tokens_seen, best_bits = 0, 0.0, 0, float("inf")
     history = {"train": [], "valid": []}
+    if args.init_from and checkpoint is None:
+        init_from_onnx(model, args.init_from)
+        if master:
+            print(f"initialised from {args.init_from}")
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])

@@ -142,11 +142,19 @@ def test_report_end_to_end(tmp_path):
                 {"name": "T=1 key lock", "group": "key_lock", "temperature": 1.0, "top_p": 0.95, "key_lock": True, "mood": None, "phrases": 6}]
     settings += [{"name": f"T=1 mood {m}", "group": "mood", "temperature": 1.0, "top_p": 0.95, "key_lock": False, "mood": m, "phrases": 3}
                  for m in em.MOODS]
+    auto = {"density": [None, None, None], "arp_motion": None, "bass_drive": None}
+    dance = {"temperature": 1.0, "top_p": 0.95, "key_lock": False, "mood": None, "style": "dance", "tempo_bpm": 128.0}
+    settings += [dict(dance, name="Dance T=1", group="dance", phrases=6, controls=auto),
+                 dict(dance, name="Dance arp motion arpeggio", group="adherence", phrases=3, controls=dict(auto, arp_motion="arpeggio")),
+                 dict(dance, name="Dance arp density 3", group="adherence", phrases=3, controls=dict(auto, density=[None, 3, None]))]
+    written = [{"density": [3, 2, 3], "arp_motion": "broken", "bass_drive": "pulse"}] * 2
     generated = []
     for s, setting in enumerate(settings):
         for i in range(setting["phrases"]):
             generated.append({"setting": s, "index": i, "seed": 1 + i, "tempo_bin": 4, "key": 12 * (i % 2), "key_locked": False,
                               "mood": setting["mood"] or "happy", "mood_asked": setting["mood"], "notes": random_phrase(1),
+                              "style": setting.get("style", "pop"), "controls_asked": setting.get("controls", auto),
+                              "bar_controls": written, "chords": [[0, 0, 0b000010010001]],
                               "tokens": 100, "seconds": 0.1, "copy": {"exact": [17, 2, 2], "pitch": [17, 3, 3]} if i == 0 else copy})
     data = {"format": 1, "command": "cargo xtask eval --test", "quick": True, "seed": 1, "bars": 2, "threads": 1,
             "ticks_per_bar": 48, "ticks_per_beat": 12, "parts": list(em.PARTS), "registers": [[60, 96], [45, 81], [24, 55]],
@@ -164,6 +172,19 @@ def test_report_end_to_end(tmp_path):
     assert "## Goals" in report and "not measured yet" in report
     assert "## Texture and coherence" in report and "texture and coherence at T = 1" in section
     assert metrics["texture"]["real"]["lead_notes_per_bar"] == 4.0
+    # Dance: its column, its targets met or missed, the adherence table.
+    assert "| Dance T=1 | Dance target |" in report and "## Dance targets (issue #11)" in report
+    assert "## Control adherence" in report and "Dance arp density 3" in report
+    assert "- Dance targets (issue #11):" in section
+    targets = {(t["key"], t["judged_on"]): t for t in metrics["dance_targets"]}
+    # 4 lead notes per bar: short of 4.5 by 0.5; no part is ever empty, in either style.
+    assert targets[("lead_notes_per_bar", "Dance T=1")]["words"] == "missed by 0.5"
+    assert targets[("part_empty", "Dance T=1")]["met"] and targets[("part_empty", "Pop T=1")]["met"]
+    # The arp plays 4 onsets a bar (bin 2): within ±1 of 3 in every bar, never 8 onsets.
+    assert targets[("density_adherence", next(k for d, k in targets if d == "density_adherence"))]["figure"] == 1.0
+    assert metrics["adherence"][0]["rows"][0]["drive_bars"] == 0.0
+    assert metrics["texture"]["settings"][6]["chord_tone_strong"] is not None
+    assert not metrics["classifier"][6]  # Dance is not judged against POP909
     assert "top-p 0.95," in report  # the nucleus the phrases.json settings name
     assert "`cargo xtask eval --test`" in section and "nproc" in section
     # One of six T=1 phrases has a 17-note copied run.
@@ -293,3 +314,94 @@ def test_nesmdb_songs_are_read_on_the_beat_of_their_frames(tmp_path):
     assert np.all(bass[:, 0] % 12 == 0)
     summary = nes.reference(str(tmp_path), 2)
     assert summary["songs"] == 1 and summary["phrases"] == 4 and summary["odd_16ths_lead"] == 0.5
+
+
+def _bar(part, ticks, per_onset):
+    """The notes of controls.rs's tests: `per_onset` notes (a major third apart) at each tick."""
+    return phrase(*[(t, part, 48 + 4 * i, 3) for t in ticks for i in range(per_onset)])
+
+
+def test_bar_controls_are_measured_as_the_plugin_measures_them():
+    """The cases of plugin/src/music/controls.rs's tests, with the answers Rust gives."""
+    import eval_texture as tx
+
+    assert [tx.density_bin(n) for n in (0, 2, 8, 16, 48)] == [0, 1, 4, 7, 7]
+    sixteenths = list(range(0, 48, 3))
+    assert tx.measure_bar(phrase())["arp_motion"] == "rest"
+    assert tx.measure_bar(_bar(ARP, [0, 12, 24, 36], 3))["arp_motion"] == "block"
+    assert tx.measure_bar(_bar(ARP, [0, 6, 12, 18], 1))["arp_motion"] == "broken"
+    assert tx.measure_bar(_bar(ARP, sixteenths, 1))["arp_motion"] == "arpeggio"
+    assert tx.measure_bar(_bar(LEAD, sixteenths, 1))["arp_motion"] == "rest"  # lead notes never count for the arp
+
+    def drive(ticks):
+        return tx.measure_bar(_bar(BASS, ticks, 1))["bass_drive"]
+
+    assert drive([]) == "rest"
+    assert drive([0, 24]) == "held"
+    assert drive([0, 6, 12, 18, 24, 30, 36, 42]) == "pulse"
+    assert drive([6, 18, 30, 42]) == "offbeat"
+    assert drive([0, 9, 18, 24, 33, 42]) == "sixteenths"
+    assert tx.measure_bar(_bar(BASS, [0, 6, 12, 18, 24, 30, 36, 42], 1))["density"] == [0, 0, 4]
+    # Eight onsets, one of them a chord: more than 10 % chords, so broken, not an arpeggio.
+    assert tx.measure_bar(np.vstack([_bar(ARP, sixteenths[:7], 1), _bar(ARP, [45], 2)]))["arp_motion"] == "broken"
+    # Bars of a phrase are measured from their own start.
+    two = np.vstack([_bar(BASS, [0, 24], 1), _bar(BASS, [48 + 6, 48 + 18, 48 + 30, 48 + 42], 1)])
+    assert [b["bass_drive"] for b in tx.measure_phrase(two, 2)] == ["held", "offbeat"]
+
+
+def test_targets_say_met_or_missed_by_how_much():
+    import eval_texture as tx
+
+    assert tx.check_target((">=", 4.5), 5.0) == (True, "met")
+    assert tx.check_target((">=", 4.5), 4.5) == (True, "met")
+    assert tx.check_target((">=", 4.5), 4.2) == (False, "missed by 0.3")
+    assert tx.check_target(("<=", 0.015), 0.02) == (False, "missed by 0.005")
+    assert tx.check_target(("==", 0), 0.0) == (True, "met")
+    assert tx.check_target(("==", 0), 0.25) == (False, "missed by 0.25")
+    assert tx.check_target(("<", 0.88), 0.9) == (False, "missed by 0.02")
+    assert tx.check_target(("<", 0.88), None) == (False, "not measured")
+    assert tx.check_target((">=", 0.5), float("nan")) == (False, "not measured")
+    assert tx.target_text(("<=", 0.015)) == "≤ 0.015"
+    # Every target is machine-checkable.
+    for target in tx.DANCE_TARGETS.values():
+        assert target[0] in tx.OPS and isinstance(target[1], (int, float))
+
+
+def test_chord_tones_on_beats_one_and_three():
+    import eval_texture as tx
+
+    c_major = 0b000010010001  # C E G
+    chords = [[0, 0, c_major], [48, -1, 0]]  # C major for bar 0, no chord in bar 1
+    notes = phrase((0, LEAD, 64, 6), (0, BASS, 37, 12), (12, LEAD, 61, 6), (24, ARP, 67, 6), (24, LEAD, 62, 6),
+                   (48, LEAD, 61, 6))
+    # Beats 1 and 3 of bar 0: E, C#, G, D → 2 of 4; beat 2 is not counted; bar 1 has no chord.
+    assert tx.chord_tone_strong(notes, chords) == 0.5
+    assert np.isnan(tx.chord_tone_strong(notes, []))
+    assert tx.texture(notes, 2, 0, chords)["chord_tone_strong"] == 0.5
+    assert tx.texture(notes, 2, 0)["part_empty"] == 0.0
+    assert tx.texture(phrase((0, LEAD, 72, 3), (0, BASS, 36, 3)), 1, 0)["part_empty"] == 1.0
+
+
+def test_adherence_of_asked_controls():
+    import types
+
+    import eval_texture as tx
+
+    # Bar 0: arp 16ths (arpeggio), bass on the offbeats; bar 1: arp block chords, bass held.
+    bar0 = np.vstack([_bar(ARP, range(0, 48, 3), 1), _bar(BASS, [6, 18, 30, 42], 1)])
+    bar1 = _bar(ARP, [48, 72], 3)
+    bar1 = np.vstack([bar1, _bar(BASS, [48], 1)])
+    notes = np.vstack([bar0, bar1])
+    written = [{"density": [0, 7, 2], "arp_motion": "arpeggio", "bass_drive": "offbeat"}] * 2
+    item = {"key": 0, "bar_controls": written}
+    phrases = types.SimpleNamespace(items=[item], notes=[notes], bars=2)
+    asked = {"density": [None, 7, None], "arp_motion": "arpeggio", "bass_drive": "offbeat"}
+    rows = {r["kind"]: r for r in tx.adherence(phrases, asked)["rows"]}
+    # Arp density: bin 7 (16 onsets) in bar 0, bin 1 (2 onsets) in bar 1.
+    assert rows["density"]["adherence"] == 0.5 and rows["density"]["exact"] == 0.5 and rows["density"]["written"] == 1.0
+    assert rows["arp_motion"]["adherence"] == 0.5 and rows["arp_motion"]["drive_bars"] == 0.5
+    assert rows["arp_motion"]["single_onsets"] == pytest.approx(16 / 18)
+    assert rows["bass_drive"]["adherence"] == 0.5 and rows["bass_drive"]["pulse_bars"] == 0.5
+    auto = tx.auto_agreement(phrases)
+    assert auto["arp_motion"] == 0.5 and auto["bass_drive"] == 0.5 and auto["lead_density"] == 1.0
+    assert auto["arp_density"] == 0.5

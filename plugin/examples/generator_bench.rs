@@ -2,7 +2,7 @@
 //! 128 BPM), step latency, and regenerate → first new bar. Run through `cargo xtask bench`, or:
 //!
 //! `cargo run --release -p neural_trio --example generator_bench -- [--bars 32] [--runs 15] [--json out.json]
-//!  [--provider cpu|cuda] [--model PATH] [--library PATH]` (`--provider cuda` with the `--gpu` bundle's
+//!  [--provider cpu|cuda] [--model PATH] [--library PATH] [--style pop|dance]` (`--provider cuda` with the `--gpu` bundle's
 //! library, `target/onnxruntime-gpu/libonnxruntime.so.1.31.1`, measures the CUDA provider).
 
 use neural_trio::generator::composer::{generate_bar, generate_phrases, make_header, BarPlan, BarRequest, PhrasePlan};
@@ -54,7 +54,12 @@ fn main() {
         Some("cuda") => Provider::Cuda,
         _ => Provider::Cpu,
     };
-    println!("provider: {}", provider.name());
+    // Dance bars are denser (16th arps): more tokens per bar than Pop.
+    let style = match arg("--style").as_deref() {
+        Some("dance") => neural_trio::music::controls::Style::Dance,
+        _ => neural_trio::music::controls::Style::Pop,
+    };
+    println!("provider: {}, style: {}", provider.name(), style.name());
     let tempo_bpm = 128.0;
     let bar_seconds = 4.0 * 60.0 / tempo_bpm;
     let mut report = serde_json::Map::new();
@@ -79,7 +84,7 @@ fn main() {
     for threads in [1usize, 2] {
         let mut model = OnnxModel::load(&library, &model_path, threads, provider).unwrap();
         let mut rng = Rng::new(1);
-        let header = make_header(&mut model, 4, None, None, &mut rng).unwrap();
+        let header = make_header(&mut model, 4, None, None, style, &mut rng).unwrap();
         let mut history: Vec<Vec<u32>> = Vec::new();
         let mut tokens = 0usize;
         let started = Instant::now();
@@ -95,7 +100,11 @@ fn main() {
                     resume_tick: 0,
                     forced_notes: &[],
                     harmony: None,
-                    constraints: Constraints { top_p: 0.95, ..Constraints::default() },
+                    constraints: Constraints {
+                        top_p: 0.95,
+                        lead_on_top: style == neural_trio::music::controls::Style::Dance,
+                        ..Constraints::default()
+                    },
                     // Endless generation, as the speed figure is quoted for: no loop, nothing owed.
                     owed_parts: [false; 3],
                     rng: Rng::for_bar(1, bar, 0),

@@ -48,6 +48,9 @@ pub struct PersistedSession {
     pub variation: u32,
     /// Locked parts keep their notes when the others are regenerated.
     pub locked: [bool; 3],
+    /// A loop's last bar ends its notes at the loop's end. False in projects saved before that rule
+    /// (release 0.3), which keep the notes that rang across the seam.
+    pub ends_at_seam: bool,
     /// The conditioning tokens the bars were generated under (BOS TEMPO KEY MOOD STYLE), in today's
     /// vocabulary; None when there were none or they were in another vocabulary.
     pub header: Option<[u32; HEADER_LENGTH]>,
@@ -236,6 +239,9 @@ struct FileV2 {
     variation: u32,
     #[serde(default)]
     locked: [bool; 3],
+    /// Absent (false) in files written before the rule: those loops keep their ringing seam.
+    #[serde(default)]
+    ends_at_seam: bool,
     /// A list, not an array: its length changed with the vocabulary (4 tokens before styles).
     #[serde(default)]
     header: Option<Vec<u32>>,
@@ -337,6 +343,7 @@ impl From<&PersistedSession> for FileV2 {
             vocab_hash: vocab_hash(),
             variation: s.variation,
             locked: s.locked,
+            ends_at_seam: s.ends_at_seam,
             header: s.header.map(|h| h.to_vec()),
             settings: s.settings.as_ref().map(SettingsV2::from),
             bars: s
@@ -398,6 +405,7 @@ impl FileV2 {
             model_id: self.model_id,
             variation: self.variation,
             locked: self.locked,
+            ends_at_seam: self.ends_at_seam,
             header,
             settings: self.settings.map(GenSettings::from),
             bars,
@@ -585,6 +593,7 @@ impl FileV1 {
             model_id: self.model_id,
             variation: self.variation,
             locked: self.locked,
+            ends_at_seam: false,
             // Format 1's header has no style: it is never today's.
             header: None,
             settings: self.settings.map(|s| GenSettings {
@@ -634,6 +643,7 @@ mod tests {
             model_id: "m/h".into(),
             variation: 2,
             locked: [false, true, false],
+            ends_at_seam: true,
             header: None,
             settings: Some(GenSettings::default()),
             bars: vec![StoredBar { index: 0, notes: decoded_notes(&tokens), tokens: Some(tokens) }],
@@ -680,6 +690,7 @@ mod tests {
         assert_eq!(settings.controls, ControlChoice::AUTO);
         assert_eq!(loaded.header, None);
         assert_eq!(loaded.bars[0].notes, session().bars[0].notes, "the saved notes play as they are");
+        value_without_seam_rule_keeps_ringing(session());
         // And what this build saves comes back as it was.
         let chosen = GenSettings {
             style: Style::Dance,
@@ -693,6 +704,13 @@ mod tests {
         let saved = PersistedSession { settings: Some(chosen), ..session() };
         let json = serde_json::to_string(&saved).unwrap();
         assert_eq!(serde_json::from_str::<PersistedSession>(&json).unwrap().settings, Some(chosen));
+    }
+
+    /// A file written before the seam rule has no `ends_at_seam`: its loop keeps ringing across.
+    fn value_without_seam_rule_keeps_ringing(session: PersistedSession) {
+        let mut value = serde_json::to_value(session).unwrap();
+        value.as_object_mut().unwrap().remove("ends_at_seam").expect("saved");
+        assert!(!serde_json::from_value::<PersistedSession>(value).unwrap().ends_at_seam);
     }
 
     #[test]

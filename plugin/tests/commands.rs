@@ -80,8 +80,8 @@ impl Running {
         }
     }
 
-    /// The header (tempo, key, mood tokens) the project would save.
-    fn saved_header(&self) -> Option<[u32; 4]> {
+    /// The header (tempo, key, mood, style tokens) the project would save.
+    fn saved_header(&self) -> Option<[u32; neural_trio::music::tokens::HEADER_LENGTH]> {
         self.params.session.read().header
     }
 
@@ -175,7 +175,8 @@ fn variations_keep_locked_parts_flip_exactly_and_undo() {
 fn batched_takes_match_takes_made_one_at_a_time() {
     let mut model =
         OnnxModel::load(&library(), &root().join("models/trio-base.onnx"), 1, Provider::Cpu).expect("model loads");
-    let header = make_header(&mut model, 4, None, None, &mut Rng::new(3)).unwrap();
+    let header =
+        make_header(&mut model, 4, None, None, neural_trio::music::controls::Style::Pop, &mut Rng::new(3)).unwrap();
     let constraints = Constraints { registers: [(60, 84), (48, 72), (28, 52)], ..Constraints::default() };
     let plan = |variation: u32| PhrasePlan {
         bars: (0..4)

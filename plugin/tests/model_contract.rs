@@ -7,6 +7,7 @@ use neural_trio::generator::composer::{bar_notes, generate_bar, make_header, Bar
 use neural_trio::generator::model::TokenModel;
 use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
+use neural_trio::music::controls::Style;
 use neural_trio::music::vocab::Key;
 use neural_trio::music::Part;
 use std::path::PathBuf;
@@ -61,7 +62,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 fn composed_bars_obey_register_key_and_part_masks() {
     let mut model = load(1);
     let mut rng = Rng::new(5);
-    let header = make_header(&mut model, 4, Some(Key { tonic: 9, minor: true }), None, &mut rng).unwrap();
+    let header = make_header(&mut model, 4, Some(Key { tonic: 9, minor: true }), None, Style::Pop, &mut rng).unwrap();
     let registers = [(72, 84), (50, 64), (30, 40)];
     let scale = Key { tonic: 9, minor: true }.scale_mask();
     let mut history: Vec<Vec<u32>> = Vec::new();
@@ -85,6 +86,7 @@ fn composed_bars_obey_register_key_and_part_masks() {
                     registers,
                     scale_mask: scale,
                     chord_tones: 0,
+                    ..Constraints::default()
                 },
                 owed_parts: [false; 3],
                 rng: Rng::for_bar(1, bar, 0),
@@ -110,7 +112,7 @@ fn locked_part_notes_are_kept_and_others_sampled_around_them() {
     use neural_trio::music::Note;
     let mut model = load(1);
     let mut rng = Rng::new(9);
-    let header = make_header(&mut model, 4, None, None, &mut rng).unwrap();
+    let header = make_header(&mut model, 4, None, None, Style::Pop, &mut rng).unwrap();
     let bass = [
         Note { start_tick: 0, part: Part::Bass, pitch: 36, duration_ticks: 12, velocity: 104 },
         Note { start_tick: 12, part: Part::Bass, pitch: 43, duration_ticks: 12, velocity: 88 },
@@ -146,7 +148,7 @@ fn an_open_key_follows_the_chosen_mood_s_mode() {
     let mut model = load(1);
     for mood in Mood::ALL {
         for seed in 0..12 {
-            let header = make_header(&mut model, 4, None, Some(mood), &mut Rng::new(seed)).unwrap();
+            let header = make_header(&mut model, 4, None, Some(mood), Style::Pop, &mut Rng::new(seed)).unwrap();
             let Some(Token::Key(key)) = Token::from_id(header[2]) else { panic!("no key token in {header:?}") };
             assert_eq!(key.minor, mood.is_minor(), "{mood:?} drew {key:?} (seed {seed})");
             assert_eq!(Token::from_id(header[3]), Some(Token::Mood(mood)));

@@ -3,10 +3,13 @@
 //! Rust does what must match the plugin exactly, and what is heavy:
 //!
 //! 1. **Generated phrases** through the plugin's own engine and sampler ([`generate`]): for every
-//!    setting (a temperature sweep with key lock off and mood Auto; key lock on; each mood), phrases
-//!    of `--bars` bars with top-p 1.0, the default registers and all parts on. Phrase `i` of every
-//!    setting uses seed `--seed + i` and the tempo bin (and, under key lock, the key) of a held-out
-//!    song drawn for `i`, so settings differ only in what they set.
+//!    setting (style Pop: a temperature sweep with key lock off and mood Auto; key lock on; each
+//!    mood; held-out chords forced. Style Dance at T = 1: every control on Auto, and the adherence
+//!    settings, each forcing one bar control), phrases of `--bars` bars with top-p 1.0, the default
+//!    registers and all parts on. Phrase `i` of every setting uses seed `--seed + i` and the tempo
+//!    bin (and, under key lock, the key) of a held-out song drawn for `i` (Dance: the bin of 128
+//!    BPM), so settings differ only in what they set. Each phrase carries its style, the controls
+//!    asked, the control tokens written per bar and its chords (forced, or the model's own).
 //! 2. **Real phrases**: the held-out POP909 songs (819–909) read by `pop909::load_song`, cut into
 //!    non-overlapping windows of `--bars` bars starting on bar boundaries, and run through the
 //!    tokenizer (`encode_phrase` → `decode_phrase`), so they are exactly what the model could say.
@@ -29,10 +32,10 @@ use crate::pop909::{load_song, song_dirs, Song};
 use anyhow::{bail, Context, Result};
 use generate::{Job, Setting, DEFAULT_TOP_P};
 use neural_trio::generator::sampler::Rng;
-use neural_trio::music::controls::{ControlChoice, Style};
+use neural_trio::music::controls::{ArpMotion, BassDrive, ControlChoice, Style};
 use neural_trio::music::harmony::{chord_mask, BarHarmony};
 use neural_trio::music::tokens::{decode_phrase, encode_phrase};
-use neural_trio::music::vocab::{Key, Mood, TEMPO_BIN_EDGES_BPM};
+use neural_trio::music::vocab::{tempo_bin, Key, Mood, TEMPO_BIN_EDGES_BPM};
 use neural_trio::music::{Chord, Note, Part, Phrase, TICKS_PER_BAR};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -41,8 +44,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 const USAGE: &str = "usage: cargo xtask eval [--quick] [options]
 
-  --quick              CI size: 8 phrases x temperatures 0.8, 1.0 (+ 4 key lock, 4 per mood), 6 held-out songs
-  --phrases N          phrases per temperature (default 200; key lock gets N/2, each mood N/4)
+  --quick              CI size: 8 phrases x temperatures 0.8, 1.0 and Dance (+ 4 key lock, 4 per mood, 4 per
+                       Dance adherence setting), 6 held-out songs
+  --phrases N          phrases per temperature and for Dance T=1 (default 200; key lock and forced
+                       chords get N/2, each mood N/4, each Dance adherence setting N/5; at least 4)
   --temperatures LIST  comma-separated (default 0.5,0.8,1.0,1.2,1.5)
   --bars N             bars per phrase and per real window (default 8)
   --top-p P            nucleus for every setting (default 1.0, the plugin's default)
@@ -353,8 +358,51 @@ fn settings(args: &Args) -> Vec<Setting> {
             controls: ControlChoice::AUTO,
         });
     }
+    settings.extend(dance_settings(args));
     settings
 }
+
+/// Dance: style Dance at T = 1 with every control on Auto (`args.phrases` phrases), and the
+/// adherence settings (N/5 phrases, at least 4), each forcing one control: each arp motion, each
+/// bass drive, and density bins 1, 3, 5 per part (and 7 for the arp). They take the tempo bin of
+/// `DANCE_BPM`, as a producer at dance tempo would.
+fn dance_settings(args: &Args) -> Vec<Setting> {
+    let setting = |name: String, group: &'static str, phrases: usize, controls: ControlChoice| Setting {
+        name,
+        group,
+        temperature: 1.0,
+        top_p: args.top_p,
+        key_lock: false,
+        mood: None,
+        phrases,
+        baseline: None,
+        forced_chords: false,
+        style: Style::Dance,
+        controls,
+    };
+    let mut out = vec![setting("Dance T=1".into(), "dance", args.phrases, ControlChoice::AUTO)];
+    let few = (args.phrases / 5).max(4);
+    for motion in [ArpMotion::Block, ArpMotion::Broken, ArpMotion::Arpeggio] {
+        let controls = ControlChoice { arp_motion: Some(motion), ..ControlChoice::AUTO };
+        out.push(setting(format!("Dance arp motion {}", motion.name()), "adherence", few, controls));
+    }
+    for drive in [BassDrive::Held, BassDrive::Pulse, BassDrive::Offbeat, BassDrive::Sixteenths] {
+        let controls = ControlChoice { bass_drive: Some(drive), ..ControlChoice::AUTO };
+        out.push(setting(format!("Dance bass drive {}", drive.name()), "adherence", few, controls));
+    }
+    for part in Part::ALL {
+        let bins: &[u8] = if part == Part::Arp { &[1, 3, 5, 7] } else { &[1, 3, 5] };
+        for &bin in bins {
+            let mut controls = ControlChoice::AUTO;
+            controls.density[part.index()] = Some(bin);
+            out.push(setting(format!("Dance {} density {bin}", part.name()), "adherence", few, controls));
+        }
+    }
+    out
+}
+
+/// The tempo the Dance settings are made at.
+const DANCE_BPM: f32 = 128.0;
 
 /// The baselines: (report name, short name, `models/eval.py serve` arguments).
 fn baseline_specs(args: &Args) -> Vec<(&'static str, &'static str, Vec<String>)> {
@@ -522,6 +570,8 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
                 let window_song = held.iter().find(|h| h.id == real[w].song).expect("window of a loaded song");
                 forced.push(forced_plan(&real[w], args.bars, window_song.header.key));
                 (window_song.header.tempo_bin, Some(forced.len() - 1))
+            } else if setting.style == Style::Dance {
+                (tempo_bin(DANCE_BPM), None)
             } else {
                 (song.header.tempo_bin, None)
             };
@@ -629,13 +679,18 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
                 "key_locked": g.job.key.is_some(),
                 "mood": g.mood.name(),
                 "mood_asked": g.job.mood.map(|m| m.name()),
+                "style": g.job.style.name(),
+                "controls_asked": generate::choice_json(&g.job.controls),
+                "bar_controls": g.bar_controls.iter().map(generate::written_json).collect::<Vec<_>>(),
                 "notes": generate::notes_json(&g.notes),
+                // Forced chords where they were forced, else the model's own CHORD tokens.
                 "chords": match g.job.harmony {
                     Some(h) => chords_json(forced[h].iter().enumerate().flat_map(|(bar, plan)| {
                         plan.changes.iter().map(move |c| (bar as u32 * TICKS_PER_BAR + c.start_tick, c.chord))
                     })),
-                    None => json!([]),
+                    None => chords_json(g.chords.iter().map(|c| (c.start_tick, c.chord))),
                 },
+                "chords_forced": g.job.harmony.is_some(),
                 "tokens": g.tokens,
                 "seconds": g.seconds,
                 "copy": copy,
@@ -654,6 +709,9 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
                 "mood": s.mood.map(|m| m.name()),
                 "phrases": s.phrases,
                 "baseline": s.baseline,
+                "style": s.style.name(),
+                "controls": generate::choice_json(&s.controls),
+                "tempo_bpm": (s.style == Style::Dance).then_some(DANCE_BPM),
             })
         })
         .collect();
@@ -669,6 +727,7 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
         "parts": generate::part_names(),
         "registers": neural_trio::music::Part::ALL.map(|part| { let (lo, hi) = part.default_register(); [lo, hi] }),
         "tempo_bin_edges_bpm": TEMPO_BIN_EDGES_BPM,
+        "density_bin_edges": neural_trio::music::controls::DENSITY_BIN_EDGES,
         "keys": (0..24).map(|i| Key::from_index(i).name()).collect::<Vec<_>>(),
         "model": model_info,
         "onnxruntime": library.display().to_string(),
@@ -684,4 +743,30 @@ fn collect(args: &Args, command_line: &str, python: &Path) -> Result<serde_json:
         "baselines": baselines,
         "timing": timing,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dance_and_adherence_settings_sit_beside_the_pop_ones() {
+        let args = parse_args(&["--quick".to_string()]).unwrap();
+        let all = settings(&args);
+        assert!(all
+            .iter()
+            .filter(|s| s.group != "dance" && s.group != "adherence")
+            .all(|s| s.style == Style::Pop && s.controls == ControlChoice::AUTO));
+        let dance: Vec<_> = all.iter().filter(|s| s.group == "dance").collect();
+        assert_eq!(dance.len(), 1);
+        assert_eq!((dance[0].style, dance[0].controls, dance[0].phrases), (Style::Dance, ControlChoice::AUTO, 8));
+        let adherence: Vec<_> = all.iter().filter(|s| s.group == "adherence").collect();
+        // 3 arp motions, 4 bass drives, density bins 1, 3, 5 per part and 7 for the arp.
+        assert_eq!(adherence.len(), 3 + 4 + 3 * 3 + 1);
+        assert!(adherence.iter().all(|s| s.style == Style::Dance && s.phrases == 4 && s.temperature == 1.0));
+        assert!(adherence.iter().all(|s| s.controls != ControlChoice::AUTO));
+        let full = parse_args(&[]).unwrap();
+        assert!(settings(&full).iter().filter(|s| s.group == "adherence").all(|s| s.phrases == 40));
+        assert_eq!(tempo_bin(DANCE_BPM), tempo_bin(128.0));
+    }
 }

@@ -127,6 +127,8 @@ struct BarSampler {
     owed: [bool; 3],
     /// What the kept (locked) and disabled parts do in this bar: their control tokens say it.
     kept_controls: BarControls,
+    /// The bar's notes so far (ticks from the bar start): what sounds against the next pitch.
+    heard: Vec<Note>,
 }
 
 impl BarSampler {
@@ -143,10 +145,12 @@ impl BarSampler {
         let mut decoder = Decoder::at_bar_start(0);
         let mut notes = 0;
         let mut owed = owed;
+        let mut heard = Vec::new();
         for &id in prefix {
             if let Decoded::Note(note) = decoder.push(id)? {
                 notes += 1;
                 owed[note.part.index()] = false;
+                heard.push(note);
             }
         }
         let prefix_end_tick = decoder.position.max(-1);
@@ -182,19 +186,41 @@ impl BarSampler {
             articulate: None,
             owed,
             kept_controls,
+            heard,
         })
     }
 
-    /// The constraints at the decoder's position: under a forced chord, its tones.
+    /// The constraints at the decoder's position: under a forced chord, its tones; against the
+    /// notes sounding there, no semitone clash between parts and (Dance) the lead above the arp; and
+    /// straight lengths on straight onsets.
     fn constraints_here(&self) -> Constraints {
         let tick = self.decoder.position.max(0) as u32;
-        let Some(harmony) = self.harmony.as_ref().filter(|h| tick >= h.from_tick) else { return self.constraints };
-        let chord = harmony.chord_at(tick).flatten();
-        Constraints {
-            chord_tones: chord.map_or(0, |(root, quality)| chord_mask(root, quality)),
-            scale_mask: harmony.scale.unwrap_or(self.constraints.scale_mask),
-            ..self.constraints
+        let mut here = self.constraints;
+        if let Some(harmony) = self.harmony.as_ref().filter(|h| tick >= h.from_tick) {
+            let chord = harmony.chord_at(tick).flatten();
+            here.chord_tones = chord.map_or(0, |(root, quality)| chord_mask(root, quality));
+            here.scale_mask = harmony.scale.unwrap_or(self.constraints.scale_mask);
         }
+        let sounding = |part: Part| {
+            self.heard.iter().filter(move |n| n.part == part && n.start_tick <= tick && tick < n.end_tick())
+        };
+        for part in Part::ALL {
+            here.clash_classes[part.index()] = Part::ALL
+                .into_iter()
+                .filter(|&other| other != part)
+                .flat_map(sounding)
+                .fold(0, |mask, n| mask | semitone_neighbours(n.pitch));
+        }
+        if here.lead_on_top {
+            if let Some(lowest_lead) = sounding(Part::Lead).map(|n| n.pitch).min() {
+                here.windows[Part::Arp.index()].1 = lowest_lead.saturating_sub(1);
+            }
+            if let Some(highest_arp) = sounding(Part::Arp).map(|n| n.pitch).max() {
+                here.windows[Part::Lead.index()].0 = highest_arp.saturating_add(1).min(127);
+            }
+        }
+        here.triplet_lengths = !tick.is_multiple_of(3) || self.heard.iter().any(|n| !n.start_tick.is_multiple_of(3));
+        here
     }
 
     /// The next token to feed, given the logits after the last one; None when the bar is complete.
@@ -209,6 +235,7 @@ impl BarSampler {
         if let Decoded::Note(note) = self.decoder.push(id)? {
             self.notes += 1;
             self.owed[note.part.index()] = false;
+            self.heard.push(note);
         }
         self.tokens.push(id);
         Ok(Some(id))
@@ -519,6 +546,12 @@ pub fn generate_phrases(
     Ok(done)
 }
 
+/// The pitch classes a semitone above and below `pitch`'s (12-bit).
+fn semitone_neighbours(pitch: u8) -> u16 {
+    let class = pitch % 12;
+    1 << ((class + 1) % 12) | 1 << ((class + 11) % 12)
+}
+
 /// `logits` with every token `may_follow` refuses set to minus infinity.
 fn mask_logits(logits: &[f32], may_follow: impl Fn(u32) -> bool) -> Vec<f32> {
     (0..logits.len() as u32).map(|id| if may_follow(id) { logits[id as usize] } else { f32::NEG_INFINITY }).collect()
@@ -725,6 +758,33 @@ mod tests {
         assert_ne!(controls[2], Token::Density(Part::Bass, 0));
         assert_ne!(controls[3], Token::ArpMotion(ArpMotion::Rest));
         assert_ne!(controls[4], Token::BassDrive(BassDrive::Rest));
+    }
+
+    #[test]
+    fn parts_do_not_clash_the_dance_lead_stays_on_top_and_straight_onsets_get_straight_lengths() {
+        let overlapping = |a: &Note, b: &Note| a.start_tick < b.end_tick() && b.start_tick < a.end_tick();
+        let mut model = FakeModel::new();
+        let mut pairs = 0;
+        for lead_on_top in [false, true] {
+            let constraints = Constraints { lead_on_top, ..Constraints::default() };
+            for seed in 1..30 {
+                let notes = bar_notes(&bar(&mut model, &[], constraints, seed));
+                for a in &notes {
+                    for b in notes.iter().filter(|b| b.part > a.part && overlapping(a, b)) {
+                        pairs += 1;
+                        let interval = (a.pitch as i32 - b.pitch as i32).rem_euclid(12);
+                        assert!(interval != 1 && interval != 11, "seed {seed}: {a:?} clashes with {b:?}");
+                        if lead_on_top && a.part == Part::Lead && b.part == Part::Arp {
+                            assert!(a.pitch > b.pitch, "seed {seed}: the Dance lead {a:?} under the arp {b:?}");
+                        }
+                    }
+                }
+                if notes.iter().all(|n| n.start_tick % 3 == 0) {
+                    assert!(notes.iter().all(|n| n.duration_ticks % 3 == 0), "seed {seed}: {notes:?}");
+                }
+            }
+        }
+        assert!(pairs > 50, "only {pairs} overlapping pairs: the test saw too little");
     }
 
     #[test]

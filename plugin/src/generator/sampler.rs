@@ -52,6 +52,17 @@ pub struct Constraints {
     pub chord_tones: u16,
     /// The bar controls asked for (density, arp motion, bass drive), or Auto.
     pub controls: ControlChoice,
+    /// Dance: the lead stays above the arp (the composer sets `windows` from it).
+    pub lead_on_top: bool,
+    /// At the current position, per part: pitch classes a semitone from another part's sounding
+    /// note (minor 2nds and major 7ths between parts), avoided; 0 = none.
+    pub clash_classes: [u16; 3],
+    /// At the current position, per part: the lowest and highest pitch it keeps to (the lead above
+    /// the arp in Dance); (0, 127) = no limit beyond the register.
+    pub windows: [(u8, u8); 3],
+    /// A 16th-triplet length (2, 4 or 8 ticks) may be written here: on the triplet grid, or in a bar
+    /// that already has a triplet onset. Straight onsets get straight lengths.
+    pub triplet_lengths: bool,
 }
 
 impl Default for Constraints {
@@ -64,6 +75,10 @@ impl Default for Constraints {
             scale_mask: 0x0fff,
             chord_tones: 0,
             controls: ControlChoice::AUTO,
+            lead_on_top: false,
+            clash_classes: [0; 3],
+            windows: [(0, 127); 3],
+            triplet_lengths: true,
         }
     }
 }
@@ -89,9 +104,28 @@ impl Constraints {
         }
     }
 
-    fn pitch_allowed(&self, part: Part, pitch: u8, tick: i32) -> bool {
+    /// The producer's masks alone: register, key, forced chord.
+    fn pitch_in_masks(&self, part: Part, pitch: u8, tick: i32) -> bool {
         let (low, high) = self.registers[part.index()];
         pitch >= low && pitch <= high && self.pitch_classes(part, tick) & (1 << (pitch % 12)) != 0
+    }
+
+    /// The masks, and then the parts' rules (no clash, the lead on top) where they leave a pitch.
+    fn pitch_allowed(&self, part: Part, pitch: u8, tick: i32) -> bool {
+        self.pitch_in_masks(part, pitch, tick)
+            && (self.keeps_part_rules(part, pitch)
+                || !(0..=127).any(|p| self.pitch_in_masks(part, p, tick) && self.keeps_part_rules(part, p)))
+    }
+
+    fn keeps_part_rules(&self, part: Part, pitch: u8) -> bool {
+        let i = part.index();
+        let (low, high) = self.windows[i];
+        self.clash_classes[i] & (1 << (pitch % 12)) == 0 && pitch >= low && pitch <= high
+    }
+
+    /// Whether a length of `ticks` may start at the current position.
+    fn length_allowed(&self, ticks: u32) -> bool {
+        self.triplet_lengths || ticks.is_multiple_of(3)
     }
 
     fn part_has_pitches(&self, part: Part, tick: i32) -> bool {
@@ -126,6 +160,7 @@ impl Constraints {
                     && self.pitch_allowed(part, p, decoder.position)
                     && !(part.is_monophonic() && decoder.group_has_note())
             }),
+            Some(Token::Duration(d)) => self.length_allowed(crate::music::vocab::DURATIONS_TICKS[d as usize]),
             Some(Token::Eos) => false,
             _ => true,
         }
@@ -222,13 +257,9 @@ mod tests {
     fn lead_and_bass_write_one_note_per_position_and_the_arp_chords() {
         for (part, chords) in [(Part::Lead, false), (Part::Arp, true), (Part::Bass, false)] {
             let mut decoder = in_bar();
-            for token in [
-                Token::Position(0),
-                Token::Part(part),
-                Token::Pitch(64),
-                Token::Duration(3),
-                Token::Velocity(4),
-            ] {
+            for token in
+                [Token::Position(0), Token::Part(part), Token::Pitch(64), Token::Duration(3), Token::Velocity(4)]
+            {
                 decoder.push(token.id()).unwrap();
             }
             let constraints = Constraints::default();

@@ -4,15 +4,15 @@
 //! variation 0), each bar hearing every earlier bar of its phrase.
 
 use crate::pool;
-use neural_trio::generator::composer::{bar_notes, generate_bar, make_header, parts_owed, BarRequest};
+use neural_trio::generator::composer::{bar_chords, bar_notes, generate_bar, make_header, parts_owed, BarRequest};
 use neural_trio::generator::model::TokenModel;
 use neural_trio::generator::onnx::{OnnxModel, Provider};
 use neural_trio::generator::sampler::{Constraints, Rng};
-use neural_trio::music::controls::{ControlChoice, Style};
+use neural_trio::music::controls::{ArpMotion, BassDrive, ControlChoice, Style};
 use neural_trio::music::harmony::BarHarmony;
 use neural_trio::music::tokens::HEADER_LENGTH;
 use neural_trio::music::vocab::{Key, Mood, Token};
-use neural_trio::music::{Note, Part, TICKS_PER_BAR};
+use neural_trio::music::{Chord, Note, Part, TICKS_PER_BAR};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -24,7 +24,7 @@ pub const DEFAULT_TOP_P: f32 = 1.0;
 #[derive(Debug, Clone)]
 pub struct Setting {
     pub name: String,
-    /// "temperature", "key_lock", "mood" or "baseline".
+    /// "temperature", "key_lock", "chords", "mood", "baseline", "dance" or "adherence".
     pub group: &'static str,
     pub temperature: f32,
     pub top_p: f32,
@@ -66,8 +66,42 @@ pub struct Generated {
     pub mood: Mood,
     /// Notes with ticks from the phrase start, in tokenizer order.
     pub notes: Vec<Note>,
+    /// The chord changes the model wrote (its CHORD tokens), ticks from the phrase start.
+    pub chords: Vec<Chord>,
+    /// The control tokens written after each BAR (asked, or the model's pick under Auto).
+    pub bar_controls: Vec<WrittenControls>,
     pub tokens: usize,
     pub seconds: f64,
+}
+
+/// The control tokens of one bar as written: density bin per part, arp motion, bass drive (None where
+/// a token is missing or not a control).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WrittenControls {
+    pub density: [Option<u8>; 3],
+    pub arp_motion: Option<ArpMotion>,
+    pub bass_drive: Option<BassDrive>,
+}
+
+impl WrittenControls {
+    /// From a bar's tokens (BAR, then the control tokens).
+    pub fn of_bar(tokens: &[u32]) -> WrittenControls {
+        let mut out = WrittenControls::default();
+        for token in tokens
+            .iter()
+            .skip(1)
+            .take(neural_trio::music::controls::CONTROLS_PER_BAR)
+            .filter_map(|&id| Token::from_id(id))
+        {
+            match token {
+                Token::Density(part, bin) => out.density[part.index()] = Some(bin),
+                Token::ArpMotion(m) => out.arp_motion = Some(m),
+                Token::BassDrive(d) => out.bass_drive = Some(d),
+                _ => {}
+            }
+        }
+        out
+    }
 }
 
 pub fn constraints(job: &Job) -> Constraints {
@@ -79,6 +113,8 @@ pub fn constraints(job: &Job) -> Constraints {
         scale_mask: job.key.map(|k| k.scale_mask()).unwrap_or(0x0fff),
         chord_tones: 0,
         controls: job.controls,
+        lead_on_top: job.style == Style::Dance,
+        ..Constraints::default()
     }
 }
 
@@ -102,6 +138,8 @@ pub fn phrase(
     };
     let mut history: Vec<Vec<u32>> = Vec::with_capacity(bars as usize);
     let mut notes = Vec::new();
+    let mut chords = Vec::new();
+    let mut bar_controls = Vec::with_capacity(bars as usize);
     for bar in 0..bars {
         let refs: Vec<&[u32]> = history.iter().map(|b| b.as_slice()).collect();
         let tokens = generate_bar(
@@ -123,12 +161,25 @@ pub fn phrase(
         notes.extend(
             bar_notes(&tokens).into_iter().map(|n| Note { start_tick: n.start_tick + bar * TICKS_PER_BAR, ..n }),
         );
+        chords.extend(
+            bar_chords(&tokens).into_iter().map(|c| Chord { start_tick: c.start_tick + bar * TICKS_PER_BAR, ..c }),
+        );
+        bar_controls.push(WrittenControls::of_bar(&tokens));
         history.push(tokens);
     }
     let tokens = HEADER_LENGTH + history.iter().map(|b| b.len()).sum::<usize>();
     notes.sort_by_key(|n| (n.start_tick, n.part, std::cmp::Reverse(n.pitch)));
     neural_trio::music::trim_monophonic(&mut notes); // as the plugin plays them
-    Ok(Generated { job: *job, key, mood, notes, tokens, seconds: started.elapsed().as_secs_f64() })
+    Ok(Generated {
+        job: *job,
+        key,
+        mood,
+        notes,
+        chords,
+        bar_controls,
+        tokens,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Runs every job on `threads` worker threads, each with its own model (one ONNX Runtime thread).
@@ -173,6 +224,58 @@ pub fn notes_json(notes: &[Note]) -> serde_json::Value {
     )
 }
 
+/// Asked controls as JSON for models/eval.py: {"density": [bin or null per part], "arp_motion": name
+/// or null, "bass_drive": name or null} (null: Auto).
+pub fn controls_json(
+    density: [Option<u8>; 3],
+    arp_motion: Option<ArpMotion>,
+    bass_drive: Option<BassDrive>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "density": density,
+        "arp_motion": arp_motion.map(ArpMotion::name),
+        "bass_drive": bass_drive.map(BassDrive::name),
+    })
+}
+
+pub fn choice_json(choice: &ControlChoice) -> serde_json::Value {
+    controls_json(choice.density, choice.arp_motion, choice.bass_drive)
+}
+
+pub fn written_json(written: &WrittenControls) -> serde_json::Value {
+    controls_json(written.density, written.arp_motion, written.bass_drive)
+}
+
 pub fn part_names() -> [&'static str; 3] {
     Part::ALL.map(|p| p.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_controls_are_read_from_the_tokens_after_bar() {
+        let tokens: Vec<u32> = [
+            Token::Bar,
+            Token::Density(Part::Lead, 2),
+            Token::Density(Part::Arp, 7),
+            Token::Density(Part::Bass, 1),
+            Token::ArpMotion(ArpMotion::Arpeggio),
+            Token::BassDrive(BassDrive::Offbeat),
+            Token::Position(0),
+        ]
+        .map(Token::id)
+        .to_vec();
+        let written = WrittenControls::of_bar(&tokens);
+        assert_eq!(written.density, [Some(2), Some(7), Some(1)]);
+        assert_eq!(written.arp_motion, Some(ArpMotion::Arpeggio));
+        assert_eq!(written.bass_drive, Some(BassDrive::Offbeat));
+        let json = written_json(&written);
+        assert_eq!(json["arp_motion"], "arpeggio");
+        assert_eq!(json["density"], serde_json::json!([2, 7, 1]));
+        assert_eq!(choice_json(&ControlChoice::AUTO)["bass_drive"], serde_json::Value::Null);
+        // A bar cut short says nothing of the controls it lacks.
+        assert_eq!(WrittenControls::of_bar(&tokens[..2]).density, [Some(2), None, None]);
+    }
 }

@@ -31,6 +31,7 @@ pub fn complete(model: &mut dyn TokenModel, song: &Imported, seed: u32) -> Resul
         scale_mask: 0x0fff,
         chord_tones: 0,
         controls: neural_trio::music::controls::ControlChoice::AUTO,
+        ..Constraints::default()
     };
     let mut bars: Vec<Vec<u32>> = Vec::with_capacity(song.phrase.bars as usize);
     for bar in 0..song.phrase.bars {

@@ -1080,7 +1080,8 @@ mod tests {
     fn rules_are_listed_named_and_picked_deterministically() {
         assert_eq!(DanceRules::TRAIN.len(), 36);
         let held = DanceRules::held_out();
-        assert!(DanceRules::TRAIN.to_vec()
+        assert!(DanceRules::TRAIN
+            .to_vec()
             .iter()
             .all(|r| r.lead != held.lead && r.arp != held.arp && r.bass != held.bass));
         let unique: std::collections::HashSet<_> = DanceRules::TRAIN.iter().collect();

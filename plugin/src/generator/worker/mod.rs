@@ -131,6 +131,9 @@ pub struct Generator {
     structure: Option<Structure>,
     variation: u32,
     locked: [bool; 3],
+    /// A loop's last bar ends its notes at the loop's end, so every pass sounds the same. A project
+    /// saved before this rule keeps its ringing seam (the saved session says which).
+    ends_at_seam: bool,
     /// Parts a Regenerate keeps (beside the locked ones), valid while `variation` is the one it made.
     keep_for_variation: Option<(u32, [bool; 3])>,
     /// Phrases before each Regenerate, for undo; and the ones undone, for redo.
@@ -207,6 +210,7 @@ impl Generator {
             structure: None,
             variation: 0,
             locked: [false; 3],
+            ends_at_seam: true,
             keep_for_variation: None,
             undo: Vec::new(),
             redo: Vec::new(),
@@ -517,7 +521,13 @@ impl Generator {
 
     fn publish(&mut self, index: i64) {
         let Some(bar) = self.bars.get(&index) else { return };
-        if !self.members.publish(index, &bar.content.notes) {
+        let last_of_loop = self.params.structure().loop_length().is_some_and(|length| index == length as i64 - 1);
+        let notes = if self.ends_at_seam && last_of_loop {
+            end_at_bar_end(&bar.content.notes)
+        } else {
+            bar.content.notes.clone()
+        };
+        if !self.members.publish(index, &notes) {
             // An audio thread is not draining (not processing): try again shortly.
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -568,6 +578,14 @@ fn with_played_part(content: &BarContent, part: Part, played: &[crate::music::No
     tokens
 }
 
+/// `notes` (ticks from their bar's start) with every note that would ring past the bar's end ending there.
+fn end_at_bar_end(notes: &[crate::music::Note]) -> Vec<crate::music::Note> {
+    notes
+        .iter()
+        .map(|n| crate::music::Note { duration_ticks: n.duration_ticks.min(TICKS_PER_BAR - n.start_tick), ..*n })
+        .collect()
+}
+
 /// What the controls allow a new bar, with the `kept` parts written by no one but themselves.
 fn constraints_for(settings: &GenSettings, kept: [bool; 3]) -> Constraints {
     Constraints {
@@ -578,5 +596,7 @@ fn constraints_for(settings: &GenSettings, kept: [bool; 3]) -> Constraints {
         scale_mask: settings.key().map(|k| k.scale_mask()).unwrap_or(0x0fff),
         chord_tones: 0,
         controls: settings.controls,
+        lead_on_top: settings.style == Style::Dance,
+        ..Constraints::default()
     }
 }

@@ -13,8 +13,8 @@ impl Generator {
         // are ours, and the ones it lacks would be made again note for note. No new epoch, nothing for
         // the audio thread to wait for.
         let playing = self.session(self.params.gen_settings(self.variation));
-        let ours = (session.variation, session.locked, session.header)
-            == (playing.variation, playing.locked, playing.header)
+        let ours = (session.variation, session.locked, session.header, session.ends_at_seam)
+            == (playing.variation, playing.locked, playing.header, playing.ends_at_seam)
             && session.bars.iter().all(|bar| playing.bars.iter().any(|b| b == bar));
         if ours {
             return false;
@@ -29,6 +29,7 @@ impl Generator {
         self.highest_variation = self.highest_variation.max(session.variation);
         self.candidates.clear();
         self.locked = session.locked;
+        self.ends_at_seam = session.ends_at_seam;
         self.bars.clear();
         let settings = session.settings.unwrap_or_else(|| self.params.gen_settings(self.variation));
         // The loaded project's progression is its bars' harmony: they play as saved.
@@ -73,6 +74,7 @@ impl Generator {
             model_id,
             variation: self.variation,
             locked: self.locked,
+            ends_at_seam: self.ends_at_seam,
             header: self.header.map(|h| h.0),
             settings: Some(settings),
             bars,

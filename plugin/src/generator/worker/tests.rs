@@ -210,6 +210,31 @@ fn a_project_the_host_loads_is_adopted_without_regenerating() {
     assert_eq!(sent, [0, 1, 2, 3]);
 }
 
+#[test]
+fn a_loops_last_bar_ends_at_the_seam_unless_the_project_predates_the_rule() {
+    let ends = |bar: &crate::link::BarNotes| bar.notes[..bar.len as usize].iter().map(Note::end_tick).max();
+    let last_sent = |link: &AudioEnd| std::iter::from_fn(|| link.next_bar()).filter(|b| b.index == 3).last();
+    let (mut a, a_peers) = generator();
+    settle(&mut a);
+    let rings = a.bars[&3].content.notes.iter().any(|n| n.end_tick() > TICKS_PER_BAR);
+    assert!(rings, "the fake model's last bar has no note ringing past it: the test sees nothing");
+    let sent = last_sent(&a_peers.audio).expect("bar 3 sent");
+    assert!(ends(&sent).unwrap() <= TICKS_PER_BAR, "a note of the loop's last bar rings across the seam");
+    assert_eq!(a.bars[&3].content.notes.len(), sent.len as usize, "no note is dropped");
+
+    // The same phrase in a project saved before the rule plays as it did: ringing across.
+    let mut old = a.params.session.read();
+    old.ends_at_seam = false;
+    let (mut b, b_peers) = generator();
+    settle(&mut b);
+    published(&b_peers.audio);
+    PersistentField::set(&b.params.session, old);
+    settle(&mut b);
+    let sent = last_sent(&b_peers.audio).expect("bar 3 sent again");
+    assert!(ends(&sent).unwrap() > TICKS_PER_BAR, "an old project's loop lost its ringing notes");
+    assert!(!b.params.session.read().ends_at_seam, "the old project's rule is saved again as it was");
+}
+
 // ------------------------------------------------------------------------------------------------
 // The model choice
 // ------------------------------------------------------------------------------------------------
