@@ -6,12 +6,17 @@
 //! quantization, roles, key, mood, chords, trimming). Here:
 //!
 //! - **Split by song**: 819–909 are held out (`valid`), never trained on; 001–818 are `train`.
-//! - **Augmentation**: each train song is written 12 times, transposed by -6..=+5 semitones
-//!   (pitches, key tonic and chord roots; notes leaving 0..=127 dropped). Valid is untransposed.
+//! - **Pop**: each train song is written 12 times, transposed by -6..=+5 semitones (pitches, key
+//!   tonic and chord roots; notes leaving 0..=127 dropped), header style Pop. Valid is untransposed.
+//! - **Versions**: each aligned alternative arrangement of a train song
+//!   ([`crate::pop909::load_versions`]) at 4 of those transpositions, style Pop.
+//! - **Dance**: each song rearranged by rule (`pop909/dance.rs`) under style Dance, a dance
+//!   tempo and its mode's fast mood: train songs at 6 transpositions, each with training rule
+//!   variants; held-out songs untransposed under the held-out variants (rules are held out too).
 //! - **Check**: every token stream written is decoded again and must give back the same header and
 //!   phrase; a mismatch is counted (and is a bug).
 //! - **Output** in `--out` (default `target/dataset/`): `train.bin` and `valid.bin` (little-endian
-//!   u16 token ids, songs concatenated, each = 4 header tokens + bars + EOS) and `manifest.json`.
+//!   u16 token ids, songs concatenated, each = 5 header tokens + bars + EOS) and `manifest.json`.
 //! - Bad input never stops the run: a song that cannot be read is reported with its reason and
 //!   skipped.
 
@@ -109,7 +114,7 @@ struct Sequences {
 /// version, so versions add other arrangers' textures without outweighing the songs themselves.
 const VERSION_TRANSPOSITIONS: usize = 4;
 /// Transpositions a train song's Dance arrangement is written at, each with its own rule variants.
-const DANCE_TRANSPOSITIONS: usize = 6;
+pub(crate) const DANCE_TRANSPOSITIONS: usize = 6;
 /// Dance tempos (BPM) the Dance arrangements are tagged with, picked by song: the tempo bins of
 /// house, trance and EDM pop.
 const DANCE_TEMPOS_BPM: [f32; 5] = [120.0, 124.0, 126.0, 128.0, 138.0];
@@ -382,7 +387,8 @@ pub fn run(args: &[String]) -> Result<()> {
         "vocab_hash": vocab::vocab_hash(),
         "vocab_size": vocab::VOCAB_SIZE,
         "source": std::fs::canonicalize(&args.source).unwrap_or(args.source.clone()).display().to_string(),
-        "dataset": "POP909 (MIT), MELODY → lead, PIANO → arp + bass, BRIDGE dropped",
+        "dataset": "POP909 (MIT) with its aligned alternative arrangements (versions/), MELODY → lead, PIANO → arp + bass, \
+             BRIDGE dropped; style Pop; and each song rearranged as Dance by rule (pop909::dance), style Dance",
         "format": "little-endian u16 token ids; songs concatenated; each = BOS TEMPO KEY MOOD STYLE, then BAR (+ 5 control tokens)…, then EOS",
         "split_rule": format!("by song number: {FIRST_VALID_SONG:03}–909 valid (held out, never trained on), the rest train"),
         "half_time_rule": format!(

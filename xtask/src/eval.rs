@@ -17,7 +17,8 @@
 //!    (`models/checkpoints/lstm/best.pt`) at T = 1, through the same sampler and masks, their logits
 //!    served by `models/eval.py serve`; a baseline that cannot be had is reported as not measured.
 //! 4. **Copy detection** ([`copies`]): each phrase's longest transposition-invariant run of notes
-//!    shared with any training song (001–818).
+//!    shared with any training song (001–818) or with the Dance arrangements of them the data set
+//!    trained on (the rule variants `dataset` picked for each song).
 //!
 //! All of it goes to `<out>/phrases.json`; then `models/eval.py` (in models/.venv) computes the
 //! metrics and writes `<out>/report.md`, its plots and `<out>/results-section.md`.
@@ -28,7 +29,7 @@ pub(crate) mod generate;
 
 use crate::dataset::{default_source, is_valid_song};
 use crate::pool;
-use crate::pop909::{load_song, song_dirs, Song};
+use crate::pop909::{dance_phrase, load_song, song_dirs, DanceRules, Song};
 use anyhow::{bail, Context, Result};
 use generate::{Job, Setting, DEFAULT_TOP_P};
 use neural_trio::generator::sampler::Rng;
@@ -258,7 +259,8 @@ fn windows(song: &Song, bars: u32) -> Result<Vec<Window>> {
     Ok(out)
 }
 
-/// The two copy indexes (exact, pitch-only) over every line of every training song.
+/// The two copy indexes (exact, pitch-only) over every line of every training song, and of every
+/// Dance arrangement of it the data set trained on (rule-made music is training music too).
 struct CopyIndex {
     exact: copies::Index,
     pitch: copies::Index,
@@ -268,10 +270,20 @@ fn build_copy_index(train: &[Song]) -> CopyIndex {
     let build = |exact: bool| {
         let mut index = copies::Index::default();
         for song in train {
-            for part in Part::ALL {
-                let line = copies::symbols(&song.phrase.notes, part, exact);
-                if !line.is_empty() {
-                    index.add_line(&line);
+            let mut rules: Vec<DanceRules> = Vec::new();
+            for i in 0..crate::dataset::DANCE_TRANSPOSITIONS as u32 {
+                let picked = DanceRules::pick_for_training(song.id, i);
+                if !rules.contains(&picked) {
+                    rules.push(picked);
+                }
+            }
+            let dance = rules.into_iter().map(|r| dance_phrase(song, r));
+            for phrase in std::iter::once(song.phrase.clone()).chain(dance) {
+                for part in Part::ALL {
+                    let line = copies::symbols(&phrase.notes, part, exact);
+                    if !line.is_empty() {
+                        index.add_line(&line);
+                    }
                 }
             }
         }

@@ -16,7 +16,7 @@ use std::process::Command;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
-  demo                 bundle, then render 16 bars at 128 BPM through the .clap into target/demo/
+  demo                 bundle, then render 16 bars at 128 BPM through the .clap into target/demo/ (Pop) and target/demo/dance/
   test                 every test: Rust units, Python model tests, headless-host plugin tests
   bundle neural_trio [--release] [--gpu]
                        build target/bundled/neural_trio.{clap,vst3} with ONNX Runtime and the model
@@ -91,16 +91,23 @@ fn bundle_release() -> Result<()> {
     bundle::bundle(&["neural_trio".into(), "--release".into()])
 }
 
-/// `cargo xtask demo`: bundle, then render 16 bars at 128 BPM through the .clap in the headless host.
+/// `cargo xtask demo`: bundle, then render 16 bars at 128 BPM through the .clap in the headless host, in Pop and in Dance.
 fn demo(args: &[String]) -> Result<()> {
     if !Path::new(bundle::MODEL).exists() {
         bail!("{} is missing: train and export a model first (cargo xtask train; cargo xtask export)", bundle::MODEL);
     }
     bundle_release()?;
-    run(cargo()
-        .args(["run", "--release", "-q", "-p", "trio_tests", "--bin", "trio-render", "--"])
-        .args(["--plugin", RELEASE_BUNDLE, "--bars", "16", "--bpm", "128", "--out", "target/demo"])
-        .args(args))
+    let render = |out: &str, extra: &[String]| {
+        run(cargo()
+            .args(["run", "--release", "-q", "-p", "trio_tests", "--bin", "trio-render", "--"])
+            .args(["--plugin", RELEASE_BUNDLE, "--bars", "16", "--bpm", "128", "--out", out])
+            .args(extra))
+    };
+    // The default settings (Pop), then the same seed in the Dance style; arguments go to both.
+    render("target/demo", args)?;
+    let dance: Vec<String> =
+        ["--param", "Style=Dance"].iter().map(|a| a.to_string()).chain(args.iter().cloned()).collect();
+    render("target/demo/dance", &dance)
 }
 
 /// A debug build with `assert_process_allocs`, bundled under `target/alloc-check/` with its resources.

@@ -3,7 +3,7 @@
 
 use super::model::TokenModel;
 use super::sampler::{sample, sample_from, Constraints, Rng};
-use crate::music::controls::{ArpMotion, BarControls, BassDrive, Style};
+use crate::music::controls::{ArpMotion, BarControls, BassDrive, Style, DENSITY_BIN_EDGES};
 use crate::music::harmony::{chord_mask, BarHarmony};
 use crate::music::tokens::{Decoded, Decoder, HEADER_LENGTH};
 use crate::music::vocab::{ids, Key, Mood, Token, VOCAB_SIZE};
@@ -220,6 +220,17 @@ impl BarSampler {
             }
         }
         here.triplet_lengths = !tick.is_multiple_of(3) || self.heard.iter().any(|n| !n.start_tick.is_multiple_of(3));
+        // An asked density is a ceiling too: a part that has had its bin's most onsets starts no more.
+        for part in Part::ALL {
+            let Some(bin) = self.constraints.controls.density[part.index()] else { continue };
+            let Some(&next_edge) = DENSITY_BIN_EDGES.get(bin as usize + 1) else { continue };
+            let mut before: Vec<u32> =
+                self.heard.iter().filter(|n| n.part == part && n.start_tick < tick).map(|n| n.start_tick).collect();
+            before.dedup();
+            if before.len() as u32 >= next_edge - 1 {
+                here.parts_allowed[part.index()] = false;
+            }
+        }
         here
     }
 
@@ -751,6 +762,18 @@ mod tests {
             arp_densities.insert(controls[1].id());
         }
         assert!(arp_densities.len() > 1, "Auto always gave {arp_densities:?}");
+        // An asked density is a ceiling: 1–2 lead onsets, whatever the model would add.
+        let sparse = ControlChoice { density: [Some(1), None, None], ..ControlChoice::AUTO };
+        let mut leads = 0;
+        for seed in 1..30 {
+            let notes =
+                bar_notes(&bar(&mut model, &[], Constraints { controls: sparse, ..Constraints::default() }, seed));
+            let mut onsets: Vec<u32> = notes.iter().filter(|n| n.part == Part::Lead).map(|n| n.start_tick).collect();
+            onsets.dedup();
+            assert!(onsets.len() <= 2, "seed {seed}: {} lead onsets asked 1–2", onsets.len());
+            leads += onsets.len();
+        }
+        assert!(leads > 10, "the lead hardly played ({leads} onsets in 29 bars): the ceiling was not tested");
         // A part the loop owes is not told to rest.
         let owed = owing_bar(&mut model, &[], Constraints::default(), [false, true, true], Rng::for_bar(2, 3, 0));
         let controls = controls_of(&owed);
