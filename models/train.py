@@ -143,7 +143,7 @@ def init_from_onnx(model, path):
     (new token groups appended, every old id the same): the embedding's old rows are copied and the
     new ones keep their fresh initialisation. Every other weight must have the same shape."""
     from onnx_weights import load_transformer_from_onnx
-    base, metadata = load_transformer_from_onnx(path)
+    base, _ = load_transformer_from_onnx(path)
     old = base.state_dict()
     new = model.state_dict()
     for name, weight in new.items():

@@ -7,8 +7,10 @@ import data
 
 # What may follow each token group in a song (the grammar: models/README.md, "Vocabulary"; plugin tokens.rs).
 FOLLOWS = {
-    "bos": {"tempo"}, "tempo": {"key"}, "key": {"mood"}, "mood": {"bar", "eos"},
-    "bar": {"bar", "position", "eos"}, "position": {"chord", "part"},
+    "bos": {"tempo"}, "tempo": {"key"}, "key": {"mood"}, "mood": {"style"}, "style": {"bar", "eos"},
+    # After BAR its five controls: three densities (lead, arp, bass), the arp's motion, the bass's drive.
+    "bar": {"density"}, "density": {"density", "arp_motion"}, "arp_motion": {"bass_drive"},
+    "bass_drive": {"bar", "position", "eos"}, "position": {"chord", "part"},
     "chord": {"part", "position", "bar", "eos"},  # a chord change may have no note with it
     "part": {"pitch"}, "pitch": {"duration"}, "duration": {"velocity"},
     "velocity": {"pitch", "part", "position", "bar", "eos"},
@@ -44,7 +46,8 @@ def test_synthetic_songs_are_grammatical(vocab):
     for _ in range(20):
         song = data.synthetic_song(vocab, rng, bars=6)
         groups = [group_of(vocab, t) for t in song]
-        assert groups[:5] == ["bos", "tempo", "key", "mood", "bar"] and groups[-1] == "eos"
+        assert groups[:6] == ["bos", "tempo", "key", "mood", "style", "bar"] and groups[-1] == "eos"
+        assert groups[6:11] == ["density"] * 3 + ["arp_motion", "bass_drive"]
         assert groups.count("bos") == 1 and groups.count("eos") == 1 and groups.count("bar") == 6
         for a, b in itertools.pairwise(groups):
             assert b in FOLLOWS[a], f"{a} -> {b}"
@@ -76,11 +79,12 @@ def test_windows_keep_their_song(vocab, tmp_path):
         song_start = song_starts[np.searchsorted(song_starts, b, side="right") - 1]
         song_end = int(np.flatnonzero(np.asarray(tokens[b:]) == vocab.eos)[0]) + b
         # The header of its own song, then the song from bar b on.
-        assert list(inputs[:4]) == list(tokens[song_start:song_start + 4])
+        h = vocab.header_length
+        assert list(inputs[:h]) == list(tokens[song_start:song_start + h])
         body = np.asarray(tokens[b:song_end + 1], dtype=np.int64)
-        n = min(len(body), context + 1 - 4)
-        assert list(inputs[4:4 + min(n, context - 4)]) == list(body[:min(n, context - 4)])
-        assert list(targets[3:3 + n]) == list(body[:n])
+        n = min(len(body), context + 1 - h)
+        assert list(inputs[h:h + min(n, context - h)]) == list(body[:min(n, context - h)])
+        assert list(targets[h - 1:h - 1 + n]) == list(body[:n])
         # Never into the next song: after EOS only ignored targets and PAD inputs.
         if data.IGNORE_INDEX in targets:
             cut = int(np.flatnonzero(targets == data.IGNORE_INDEX)[0])

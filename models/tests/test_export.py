@@ -11,13 +11,14 @@ import export
 from model import TransformerConfig, TrioTransformer
 
 PARITY_TOLERANCE = 1e-4
+VOCAB_SIZE = data.load_vocab().size
 
 
 def tiny_model(n_kv_head, seed=0):
     """A tiny random model with weights large enough that its logits vary (std > 0.5): with the
     default 0.02 init every logit is near 0 and a parity check would prove little."""
     torch.manual_seed(seed)
-    model = TrioTransformer(TransformerConfig(vocab_size=356, n_layer=2, n_head=4, n_kv_head=n_kv_head,
+    model = TrioTransformer(TransformerConfig(vocab_size=VOCAB_SIZE, n_layer=2, n_head=4, n_kv_head=n_kv_head,
                                               d_model=64, context_length=128))
     with torch.no_grad():
         for p in model.parameters():
@@ -29,7 +30,7 @@ def tiny_model(n_kv_head, seed=0):
 def test_step_path_matches_training_forward():
     for n_kv_head in (1, 2, 4):
         model = tiny_model(n_kv_head)
-        ids = torch.randint(0, 356, (2, 50))
+        ids = torch.randint(0, VOCAB_SIZE, (2, 50))
         with torch.no_grad():
             full, _ = model(ids)
             keys, values = model.empty_cache(2)
@@ -61,13 +62,13 @@ def test_onnx_matches_pytorch(n_kv_head, vocab, tmp_path):
                                                     "present_key_1", "present_value_1"]
 
     # Batch 1 from an empty cache: a 100-token prefill (every position) and 20 single steps.
-    tokens = np.random.default_rng(0).integers(0, 356, 120).tolist()
+    tokens = np.random.default_rng(0).integers(0, VOCAB_SIZE, 120).tolist()
     assert export.parity_error(model, path, tokens, 100, 20) <= PARITY_TOLERANCE
 
     # Other batch and past sizes than at export: batch 3, 4 new tokens on a past of 7.
     import onnxruntime as ort
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    ids = torch.randint(0, 356, (3, 11))
+    ids = torch.randint(0, VOCAB_SIZE, (3, 11))
     with torch.no_grad():
         keys, values = model.empty_cache(3)
         _, keys, values = model.step(ids[:, :7], torch.tensor([0]), keys, values)
@@ -76,7 +77,7 @@ def test_onnx_matches_pytorch(n_kv_head, vocab, tmp_path):
     for i in range(2):
         feed[f"past_key_{i}"], feed[f"past_value_{i}"] = keys[i].numpy(), values[i].numpy()
     outputs = session.run(None, feed)
-    assert outputs[0].shape == (3, 4, 356) and outputs[1].shape == (3, n_kv_head, 11, 16)
+    assert outputs[0].shape == (3, 4, VOCAB_SIZE) and outputs[1].shape == (3, n_kv_head, 11, 16)
     assert np.abs(outputs[0] - expected.numpy()).max() <= PARITY_TOLERANCE
     assert np.abs(outputs[1] - new_keys[0].numpy()).max() <= PARITY_TOLERANCE
 

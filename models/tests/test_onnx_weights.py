@@ -76,3 +76,31 @@ def test_not_a_model_is_refused(tmp_path):
         onnx_weights.load_transformer_from_onnx(str(junk))
     with pytest.raises(onnx_weights.OnnxWeightsError, match="no such file"):
         onnx_weights.load_transformer_from_onnx(str(tmp_path / "missing.onnx"))
+
+
+def test_training_starts_from_an_exported_model_whose_vocabulary_grew_at_its_end(vocab, tmp_path):
+    """train.py --init-from: the old tokens keep their rows, the new ones their fresh init, the rest is copied;
+    another shape is refused."""
+    import train
+    torch.manual_seed(1)
+    old_size = vocab.size - 35
+    config = dict(n_layer=2, n_head=4, n_kv_head=1, d_model=64)
+    small = TrioTransformer(TransformerConfig(vocab_size=old_size, context_length=128, **config))
+    with torch.no_grad():
+        for p in small.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    path = str(tmp_path / "small.onnx")
+    export.export_onnx(small.eval(), path, export.metadata_for(small, vocab, None, "test", "MIT", "small-0"))
+    grown = TrioTransformer(TransformerConfig(vocab_size=vocab.size, context_length=256, **config))
+    fresh = grown.embed.weight[old_size:].detach().clone()
+    train.init_from_onnx(grown, path)
+    torch.testing.assert_close(grown.embed.weight[:old_size], small.embed.weight, rtol=0, atol=1e-6)
+    torch.testing.assert_close(grown.embed.weight[old_size:], fresh, rtol=0, atol=0)
+    grown_state = grown.state_dict()
+    for name, weight in small.state_dict().items():
+        if weight.shape == grown_state[name].shape:
+            torch.testing.assert_close(grown_state[name], weight, rtol=0, atol=1e-6, msg=name)
+    narrower = TrioTransformer(TransformerConfig(vocab_size=vocab.size, context_length=128, n_layer=2, n_head=4,
+                                                 n_kv_head=1, d_model=32))
+    with pytest.raises(SystemExit):
+        train.init_from_onnx(narrower, path)
