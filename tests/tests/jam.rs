@@ -93,6 +93,10 @@ fn onsets(r: &RunResult) -> Vec<(f64, i16, i16)> {
     r.events.iter().filter(|e| e.on).filter_map(|e| Some((event_beat(e, &r.blocks, SR)?, e.channel, e.key))).collect()
 }
 
+/// Beats an event read back from its sample may sit before its beat: a note on a beat that falls
+/// between samples starts on the sample before it (a sample is 6e-5 beats at 174 BPM).
+const EPS: f64 = 1e-3;
+
 /// For each change: the arp's and bass's notes starting in the two beats after it (before the next
 /// change) and whether one starts within a beat. Returns (chord tones, notes, changes answered late).
 fn follow_figures(r: &RunResult, chords: &[Played]) -> (usize, usize, Vec<String>) {
@@ -102,7 +106,7 @@ fn follow_figures(r: &RunResult, chords: &[Played]) -> (usize, usize, Vec<String
         let until = chords.get(i + 1).map_or(c.beats + 2.0, |n| n.beats).min(c.beats + 2.0);
         let answer: Vec<&(f64, i16, i16)> = all
             .iter()
-            .filter(|(beat, ch, _)| (*ch == ARP || *ch == BASS) && *beat >= c.beats - 1e-6 && *beat < until - 1e-6)
+            .filter(|(beat, ch, _)| (*ch == ARP || *ch == BASS) && *beat >= c.beats - EPS && *beat < until - EPS)
             .collect();
         total += answer.len();
         fitting += answer.iter().filter(|(_, _, key)| c.tones & 1 << (key % 12) != 0).count();
@@ -170,7 +174,7 @@ fn a_chord_change_is_heard_within_a_beat_live() {
     for (i, c) in chords.iter().enumerate() {
         let until = chords.get(i + 1).map_or(c.beats + 4.0, |n| n.beats);
         let first_fitting = all.iter().find(|(beat, ch, key)| {
-            (*ch == ARP || *ch == BASS) && *beat >= c.beats - 1e-6 && *beat < until && c.tones & 1 << (key % 12) != 0
+            (*ch == ARP || *ch == BASS) && *beat >= c.beats - EPS && *beat < until && c.tones & 1 << (key % 12) != 0
         });
         let beats = first_fitting.map_or(f64::INFINITY, |f| f.0 - c.beats);
         latencies_ms.push(beats * 60_000.0 / bpm);
@@ -239,7 +243,7 @@ fn a_played_bass_is_the_bass_and_the_arp_follows_its_roots() {
     // The arp plays a triad on each played root (its third from the key).
     let (mut fitting, mut total) = (0, 0);
     for (beat, arp_key) in onsets(&r).into_iter().filter(|o| o.1 == ARP).map(|o| (o.0, o.2)) {
-        let bar = (beat / 4.0 + 1e-6).floor() as usize;
+        let bar = (beat / 4.0 + EPS).floor() as usize;
         let root = roots[bar % 4].1;
         let triads = mask(&[root, root + 3, root + 4, root + 7]);
         total += 1;
@@ -339,7 +343,7 @@ fn a_typed_progression_is_followed_saved_and_reloaded() {
             continue;
         }
         let in_loop = beat % 16.0;
-        let (_, chord) = chart.iter().rev().find(|(start, _)| *start <= in_loop + 1e-6).expect("chart from 0");
+        let (_, chord) = chart.iter().rev().find(|(start, _)| *start <= in_loop + EPS).expect("chart from 0");
         total += 1;
         fitting += usize::from(chord & 1 << (key % 12) != 0);
     }

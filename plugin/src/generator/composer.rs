@@ -17,7 +17,7 @@ pub const MAX_NOTES_PER_GENERATED_BAR: usize = 96;
 /// The conditioning tokens: tempo from the host; key and mood from the controls, or drawn from the
 /// model when left open; the style as chosen. The key comes before the mood in the stream, so an
 /// open key under a chosen mood is drawn among the keys of the mood's mode (the labels were derived
-/// from mode and tempo).
+/// from mode and tempo). In Dance the mood is the fast one of the mode: Happy or Tense.
 pub fn make_header(
     model: &mut dyn TokenModel,
     tempo_bin: u8,
@@ -40,6 +40,12 @@ pub fn make_header(
     };
     tokens.push(key_id);
     let mood_id = match mood {
+        // Every Dance phrase the model learned is fast, so its mood is the fast one of its mode: a
+        // slow mood (the style comes after the mood in the stream) would ask for what it never heard.
+        _ if style == Style::Dance => {
+            let minor = mood.map_or_else(|| key_is_minor(key_id), Mood::is_minor);
+            Token::Mood(Mood::from_mode_and_tempo(minor, true)).id()
+        }
         Some(m) => Token::Mood(m).id(),
         None => {
             let logits = model.set_context(&tokens)?;
@@ -48,6 +54,10 @@ pub fn make_header(
         }
     };
     Ok([tokens[0], tokens[1], key_id, mood_id, Token::Style(style).id()])
+}
+
+fn key_is_minor(key_id: u32) -> bool {
+    matches!(Token::from_id(key_id), Some(Token::Key(k)) if k.minor)
 }
 
 /// Everything one bar's generation depends on.
@@ -123,7 +133,8 @@ struct BarSampler {
     pending_chords: Vec<crate::music::Chord>,
     /// A part that must start a note at this tick (a forced chord change) before the position ends.
     articulate: Option<(u32, Part)>,
-    /// Parts that must start a note before the bar ends, until they have.
+    /// Parts that must start a note before the bar ends, until they have: those a loop owes and those
+    /// asked to play.
     owed: [bool; 3],
     /// What the kept (locked) and disabled parts do in this bar: their control tokens say it.
     kept_controls: BarControls,
@@ -144,7 +155,15 @@ impl BarSampler {
     ) -> Result<Self, String> {
         let mut decoder = Decoder::at_bar_start(0);
         let mut notes = 0;
-        let mut owed = owed;
+        // A part asked to play (a density above 0, a motion or drive but rest) owes the bar a note.
+        let asked = constraints.controls;
+        let asked_to_play = [
+            asked.density[0].is_some_and(|b| b > 0),
+            asked.density[1].is_some_and(|b| b > 0) || asked.arp_motion.is_some_and(|m| m != ArpMotion::Rest),
+            asked.density[2].is_some_and(|b| b > 0) || asked.bass_drive.is_some_and(|d| d != BassDrive::Rest),
+        ];
+        let mut owed =
+            Part::ALL.map(|p| owed[p.index()] || asked_to_play[p.index()] && constraints.parts_allowed[p.index()]);
         let mut heard = Vec::new();
         for &id in prefix {
             if let Decoded::Note(note) = decoder.push(id)? {
@@ -191,8 +210,8 @@ impl BarSampler {
     }
 
     /// The constraints at the decoder's position: under a forced chord, its tones; against the
-    /// notes sounding there, no semitone clash between parts and (Dance) the lead above the arp; and
-    /// straight lengths on straight onsets.
+    /// notes sounding there, no semitone clash between parts and (Dance) the lead above the arp;
+    /// straight lengths on straight onsets; and what an asked density, motion or drive allows.
     fn constraints_here(&self) -> Constraints {
         let tick = self.decoder.position.max(0) as u32;
         let mut here = self.constraints;
@@ -231,6 +250,26 @@ impl BarSampler {
                 here.parts_allowed[part.index()] = false;
             }
         }
+        // An asked motion or drive is kept where one token decides it: an arpeggio's single notes, an
+        // offbeat bass only on the offbeat 8ths, a held bass's one or two onsets.
+        let asked = self.constraints.controls;
+        here.arp_single_notes = asked.arp_motion == Some(ArpMotion::Arpeggio);
+        let bass_onsets = || {
+            let mut ticks: Vec<u32> = self
+                .heard
+                .iter()
+                .filter(|n| n.part == Part::Bass && n.start_tick < tick)
+                .map(|n| n.start_tick)
+                .collect();
+            ticks.dedup();
+            ticks.len()
+        };
+        let bass_may_start = match asked.bass_drive {
+            Some(BassDrive::Offbeat) => tick % 12 == 6,
+            Some(BassDrive::Held) => bass_onsets() < 2,
+            _ => true,
+        };
+        here.parts_allowed[Part::Bass.index()] &= bass_may_start;
         here
     }
 
@@ -253,7 +292,8 @@ impl BarSampler {
     }
 
     /// Whether control token `id` fits: a part the model may not start (kept or off) says what its
-    /// kept notes do; an asked control is the only one; an owed part is not silent.
+    /// kept notes do; an asked control is the only one; an open density fits an asked motion or
+    /// drive; an owed part is not silent.
     fn control_allowed(&self, token: Token) -> bool {
         let allowed = |part: Part| self.constraints.parts_allowed[part.index()];
         let owed = |part: Part| self.owed[part.index()];
@@ -262,7 +302,16 @@ impl BarSampler {
         match token {
             Token::Density(part, bin) if !allowed(part) => bin == kept.density[part.index()],
             Token::Density(part, bin) => {
-                asked.density[part.index()].is_none_or(|b| b == bin) && !(owed(part) && bin == 0)
+                // An asked motion or drive comes after the density: an open density is kept to its bins.
+                let fits_asked = match part {
+                    Part::Lead => true,
+                    Part::Arp => asked.arp_motion.is_none_or(|m| m.density_bins().contains(&bin)),
+                    Part::Bass => asked.bass_drive.is_none_or(|d| d.density_bins().contains(&bin)),
+                };
+                match asked.density[part.index()] {
+                    Some(asked_bin) => bin == asked_bin,
+                    None => fits_asked && !(owed(part) && bin == 0),
+                }
             }
             Token::ArpMotion(motion) if !allowed(Part::Arp) => motion == kept.arp_motion,
             Token::ArpMotion(motion) => {
@@ -345,8 +394,8 @@ impl BarSampler {
             logits
         };
         let constraints = self.constraints_here();
-        // A part still owed: the bar may not end and no other part may start until it has a note
-        // (a kept group or a chord's articulation at this position comes first).
+        // A part still owed: the bar may not end, and no part after it in a position's order may start,
+        // until it has a note (a kept group or a chord's articulation at this position comes first).
         let position = self.decoder.position.max(0);
         let owing = Part::ALL.map(|p| self.owed[p.index()] && constraints.part_may_start(p, position));
         let forced_here = next_forced.is_some_and(|(tick, _)| self.decoder.position == tick as i32);
@@ -354,7 +403,10 @@ impl BarSampler {
         let logits = if owing.contains(&true) && waiting_for.is_none() && !forced_here {
             let may_follow = |id: u32| match Token::from_id(id) {
                 Some(Token::Bar) => false,
-                Some(Token::Part(p)) => owing[p.index()],
+                // Parts written before the first owed one at a position leave it its place.
+                Some(Token::Part(p)) => {
+                    owing[p.index()] || Part::ALL.iter().take_while(|q| !owing[q.index()]).any(|&q| q == p)
+                }
                 _ => true,
             };
             owed_masked = mask_logits(logits, may_follow);
@@ -759,7 +811,13 @@ mod tests {
             let controls = controls_of(&bar(&mut model, &[], constraints, seed));
             assert_eq!(controls[0], Token::Density(Part::Lead, 3));
             assert_eq!(controls[4], Token::BassDrive(BassDrive::Offbeat));
-            arp_densities.insert(controls[1].id());
+            // An open density agrees with the motion and drive asked after it.
+            let (Token::Density(_, arp_bin), Token::Density(_, bass_bin)) = (controls[1], controls[2]) else {
+                panic!("{controls:?}")
+            };
+            assert!(ArpMotion::Arpeggio.density_bins().contains(&arp_bin), "seed {seed}: arp bin {arp_bin}");
+            assert!(BassDrive::Offbeat.density_bins().contains(&bass_bin), "seed {seed}: bass bin {bass_bin}");
+            arp_densities.insert(arp_bin);
         }
         assert!(arp_densities.len() > 1, "Auto always gave {arp_densities:?}");
         // An asked density is a ceiling: 1–2 lead onsets, whatever the model would add.
@@ -781,6 +839,65 @@ mod tests {
         assert_ne!(controls[2], Token::Density(Part::Bass, 0));
         assert_ne!(controls[3], Token::ArpMotion(ArpMotion::Rest));
         assert_ne!(controls[4], Token::BassDrive(BassDrive::Rest));
+    }
+
+    #[test]
+    fn an_asked_arpeggio_plays_single_notes_and_an_asked_bass_drive_keeps_its_onsets() {
+        let mut model = FakeModel::new();
+        let (mut arp_onsets, mut bass_onsets) = (0, 0);
+        for (drive, onset_ok) in [
+            (BassDrive::Offbeat, (|t: u32, _: usize| t % 12 == 6) as fn(u32, usize) -> bool),
+            (BassDrive::Held, |_, index| index < 2),
+        ] {
+            let asked =
+                ControlChoice { arp_motion: Some(ArpMotion::Arpeggio), bass_drive: Some(drive), ..ControlChoice::AUTO };
+            for seed in 1..25 {
+                let notes =
+                    bar_notes(&bar(&mut model, &[], Constraints { controls: asked, ..Default::default() }, seed));
+                let onsets = |part: Part| {
+                    let mut ticks: Vec<u32> = notes.iter().filter(|n| n.part == part).map(|n| n.start_tick).collect();
+                    let all = ticks.len();
+                    ticks.dedup();
+                    (ticks, all)
+                };
+                let (arp, arp_notes) = onsets(Part::Arp);
+                assert_eq!(arp.len(), arp_notes, "seed {seed}: an arpeggio chorded at {arp:?}");
+                let (bass, _) = onsets(Part::Bass);
+                for (index, &tick) in bass.iter().enumerate() {
+                    assert!(onset_ok(tick, index), "seed {seed}, {drive:?}: a bass onset at {tick} ({bass:?})");
+                }
+                arp_onsets += arp.len();
+                bass_onsets += bass.len();
+            }
+        }
+        assert!(arp_onsets > 40 && bass_onsets > 20, "too few notes to test: {arp_onsets} arp, {bass_onsets} bass");
+    }
+
+    #[test]
+    fn a_dance_header_has_the_fast_mood_of_its_mode() {
+        let mood_of = |header: [u32; HEADER_LENGTH]| match Token::from_id(header[3]) {
+            Some(Token::Mood(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let minor = |header: [u32; HEADER_LENGTH]| matches!(Token::from_id(header[2]), Some(Token::Key(k)) if k.minor);
+        let mut model = FakeModel::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            let mut rng = Rng::new(seed);
+            let header = make_header(&mut model, 4, None, None, Style::Dance, &mut rng).unwrap();
+            let expected = if minor(header) { Mood::Tense } else { Mood::Happy };
+            assert_eq!(mood_of(header), expected, "seed {seed}");
+            seen.insert(expected as u8);
+            assert_eq!(Token::from_id(header[4]), Some(Token::Style(Style::Dance)));
+        }
+        assert_eq!(seen.len(), 2, "the fake model drew keys of one mode only");
+        // An asked slow mood keeps its mode, at dance speed; in Pop it stays as asked.
+        let mut asked =
+            |mood, style| mood_of(make_header(&mut model, 4, None, Some(mood), style, &mut Rng::new(1)).unwrap());
+        assert_eq!(asked(Mood::Calm, Style::Dance), Mood::Happy);
+        assert_eq!(asked(Mood::Sad, Style::Dance), Mood::Tense);
+        assert_eq!(asked(Mood::Sad, Style::Pop), Mood::Sad);
+        assert_eq!(asked(Mood::Calm, Style::Pop), Mood::Calm);
     }
 
     #[test]

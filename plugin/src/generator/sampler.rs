@@ -63,6 +63,8 @@ pub struct Constraints {
     /// A 16th-triplet length (2, 4 or 8 ticks) may be written here: on the triplet grid, or in a bar
     /// that already has a triplet onset. Straight onsets get straight lengths.
     pub triplet_lengths: bool,
+    /// One note per onset for the arp too (an asked arpeggio), as for the lead and the bass.
+    pub arp_single_notes: bool,
 }
 
 impl Default for Constraints {
@@ -79,6 +81,7 @@ impl Default for Constraints {
             clash_classes: [0; 3],
             windows: [(0, 127); 3],
             triplet_lengths: true,
+            arp_single_notes: false,
         }
     }
 }
@@ -158,7 +161,8 @@ impl Constraints {
             Some(Token::Pitch(p)) => decoder.part.is_some_and(|part| {
                 self.parts_allowed[part.index()]
                     && self.pitch_allowed(part, p, decoder.position)
-                    && !(part.is_monophonic() && decoder.group_has_note())
+                    && !((part.is_monophonic() || part == Part::Arp && self.arp_single_notes)
+                        && decoder.group_has_note())
             }),
             Some(Token::Duration(d)) => self.length_allowed(crate::music::vocab::DURATIONS_TICKS[d as usize]),
             Some(Token::Eos) => false,

@@ -69,6 +69,19 @@ impl ArpMotion {
             ArpMotion::Arpeggio => "arpeggio",
         }
     }
+
+    /// The arp density bins of bars of this motion: from the lowest such a bar can measure to the
+    /// highest with at least 1 % of them in the training data. The density tokens come before the
+    /// motion's, so an asked motion narrows an open density to these, or the model would pick a
+    /// density the motion rarely or never has.
+    pub fn density_bins(self) -> std::ops::RangeInclusive<u8> {
+        match self {
+            ArpMotion::Rest => 0..=0,
+            ArpMotion::Block => 1..=density_bin(8),
+            ArpMotion::Broken => 1..=density_bin(8),
+            ArpMotion::Arpeggio => density_bin(8)..=DENSITY_BINS - 1,
+        }
+    }
 }
 
 /// How the bass drives a bar.
@@ -97,6 +110,18 @@ impl BassDrive {
             BassDrive::Pulse => "pulse",
             BassDrive::Offbeat => "offbeat",
             BassDrive::Sixteenths => "sixteenths",
+        }
+    }
+
+    /// The bass density bins of bars of this drive (as `ArpMotion::density_bins`): an offbeat bass
+    /// has 3–4 onsets in the data, rarely 1–2 or 5–6; a pulse 3–8.
+    pub fn density_bins(self) -> std::ops::RangeInclusive<u8> {
+        match self {
+            BassDrive::Rest => 0..=0,
+            BassDrive::Held => 1..=density_bin(2),
+            BassDrive::Pulse => density_bin(3)..=density_bin(8),
+            BassDrive::Offbeat => density_bin(2)..=density_bin(6),
+            BassDrive::Sixteenths => density_bin(2)..=DENSITY_BINS - 1,
         }
     }
 }
@@ -186,6 +211,38 @@ mod tests {
                 })
             })
             .collect()
+    }
+
+    #[test]
+    fn a_motion_or_drive_narrows_the_density_only_above_what_it_can_measure() {
+        // Every bar of up to 16 onsets on the 16th grid, one or three notes each, drawn by a fixed LCG:
+        // the lowest bin of each motion and drive is exact (the highest is the data's, so rarer bars
+        // may measure above it).
+        let mut state = 12345u64;
+        for _ in 0..5000 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let grid = (state >> 16) as u16;
+            let ticks: Vec<u32> = (0..16).filter(|i| grid & (1 << i) != 0).map(|i| i * 3).collect();
+            let per_onset = if (state >> 40).is_multiple_of(3) { 3 } else { 1 };
+            let arp = BarControls::measure(&notes(Part::Arp, &ticks, per_onset));
+            assert!(arp.density[1] >= *arp.arp_motion.density_bins().start(), "{ticks:?}: {arp:?}");
+            let bass = BarControls::measure(&notes(Part::Bass, &ticks, 1));
+            assert!(bass.density[2] >= *bass.bass_drive.density_bins().start(), "{ticks:?}: {bass:?}");
+        }
+        // The Dance rules' own bars are inside: 16th and 8th arpeggios, an 8th pulse, 8th offbeats,
+        // a gallop.
+        let inside = |part: Part, ticks: &[u32]| {
+            let measured = BarControls::measure(&notes(part, ticks, 1));
+            match part {
+                Part::Arp => measured.arp_motion.density_bins().contains(&measured.density[1]),
+                _ => measured.bass_drive.density_bins().contains(&measured.density[2]),
+            }
+        };
+        let every = |step: u32, from: u32| (0..48).filter(move |t| t % step == from).collect::<Vec<u32>>();
+        assert!(inside(Part::Arp, &every(3, 0)) && inside(Part::Arp, &every(6, 0)));
+        assert!(inside(Part::Bass, &every(6, 0)) && inside(Part::Bass, &every(12, 6)));
+        let gallop: Vec<u32> = (0..4).flat_map(|beat| [beat * 12, beat * 12 + 6, beat * 12 + 9]).collect();
+        assert!(inside(Part::Bass, &gallop));
     }
 
     #[test]
