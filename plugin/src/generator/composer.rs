@@ -155,15 +155,9 @@ impl BarSampler {
     ) -> Result<Self, String> {
         let mut decoder = Decoder::at_bar_start(0);
         let mut notes = 0;
-        // A part asked to play (a density above 0, a motion or drive but rest) owes the bar a note.
-        let asked = constraints.controls;
-        let asked_to_play = [
-            asked.density[0].is_some_and(|b| b > 0),
-            asked.density[1].is_some_and(|b| b > 0) || asked.arp_motion.is_some_and(|m| m != ArpMotion::Rest),
-            asked.density[2].is_some_and(|b| b > 0) || asked.bass_drive.is_some_and(|d| d != BassDrive::Rest),
-        ];
-        let mut owed =
-            Part::ALL.map(|p| owed[p.index()] || asked_to_play[p.index()] && constraints.parts_allowed[p.index()]);
+        // A part asked to play owes the bar a note.
+        let mut owed = Part::ALL
+            .map(|p| owed[p.index()] || constraints.controls.asks_to_play(p) && constraints.parts_allowed[p.index()]);
         let mut heard = Vec::new();
         for &id in prefix {
             if let Decoded::Note(note) = decoder.push(id)? {
@@ -243,10 +237,7 @@ impl BarSampler {
         for part in Part::ALL {
             let Some(bin) = self.constraints.controls.density[part.index()] else { continue };
             let Some(&next_edge) = DENSITY_BIN_EDGES.get(bin as usize + 1) else { continue };
-            let mut before: Vec<u32> =
-                self.heard.iter().filter(|n| n.part == part && n.start_tick < tick).map(|n| n.start_tick).collect();
-            before.dedup();
-            if before.len() as u32 >= next_edge - 1 {
+            if self.onsets_before(part, tick) as u32 >= next_edge - 1 {
                 here.parts_allowed[part.index()] = false;
             }
         }
@@ -254,23 +245,21 @@ impl BarSampler {
         // offbeat bass only on the offbeat 8ths, a held bass's one or two onsets.
         let asked = self.constraints.controls;
         here.arp_single_notes = asked.arp_motion == Some(ArpMotion::Arpeggio);
-        let bass_onsets = || {
-            let mut ticks: Vec<u32> = self
-                .heard
-                .iter()
-                .filter(|n| n.part == Part::Bass && n.start_tick < tick)
-                .map(|n| n.start_tick)
-                .collect();
-            ticks.dedup();
-            ticks.len()
-        };
         let bass_may_start = match asked.bass_drive {
             Some(BassDrive::Offbeat) => tick % 12 == 6,
-            Some(BassDrive::Held) => bass_onsets() < 2,
+            Some(BassDrive::Held) => self.onsets_before(Part::Bass, tick) < 2,
             _ => true,
         };
         here.parts_allowed[Part::Bass.index()] &= bass_may_start;
         here
+    }
+
+    /// How many distinct ticks before `tick` the bar's notes of `part` start on.
+    fn onsets_before(&self, part: Part, tick: u32) -> usize {
+        let mut ticks: Vec<u32> =
+            self.heard.iter().filter(|n| n.part == part && n.start_tick < tick).map(|n| n.start_tick).collect();
+        ticks.dedup();
+        ticks.len()
     }
 
     /// The next token to feed, given the logits after the last one; None when the bar is complete.

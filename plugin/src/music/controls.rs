@@ -77,8 +77,7 @@ impl ArpMotion {
     pub fn density_bins(self) -> std::ops::RangeInclusive<u8> {
         match self {
             ArpMotion::Rest => 0..=0,
-            ArpMotion::Block => 1..=density_bin(8),
-            ArpMotion::Broken => 1..=density_bin(8),
+            ArpMotion::Block | ArpMotion::Broken => 1..=density_bin(8),
             ArpMotion::Arpeggio => density_bin(8)..=DENSITY_BINS - 1,
         }
     }
@@ -149,6 +148,17 @@ pub struct ControlChoice {
 
 impl ControlChoice {
     pub const AUTO: ControlChoice = ControlChoice { density: [None; 3], arp_motion: None, bass_drive: None };
+
+    /// Whether `part` is asked to play: a density above 0, or an arp motion or bass drive but rest.
+    pub fn asks_to_play(&self, part: Part) -> bool {
+        let density = self.density[part.index()].is_some_and(|bin| bin > 0);
+        density
+            || match part {
+                Part::Lead => false,
+                Part::Arp => self.arp_motion.is_some_and(|m| m != ArpMotion::Rest),
+                Part::Bass => self.bass_drive.is_some_and(|d| d != BassDrive::Rest),
+            }
+    }
 }
 
 /// Distinct onset ticks of `part` in `notes`, each with how many notes start there.
